@@ -1,0 +1,64 @@
+"""obs: observability for Python services on MongoDB, Redis caches and BullMQ queues.
+
+One call wires OpenTelemetry (traces and metrics over OTLP), Sentry, and instruments pymongo,
+Redis cache lookups and queue workers::
+
+    import obs
+    obs.init()
+
+Importing obs is cheap: the OpenTelemetry SDK and Sentry load only inside ``init()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from obs.instrumentation import cache
+from obs.instrumentation.jobs import job
+
+if TYPE_CHECKING:
+    from obs.status import Status
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "cache", "flush", "init", "job", "shutdown", "status"]
+
+
+def init(*, strict: bool = False, **overrides: Any) -> Status:
+    """Start obs in this process; safe to call more than once.
+
+    Keyword arguments override the environment (see the settings table in the README).
+    A bad setting turns its feature off with one warning, or raises ``SettingsError``
+    when ``strict``.
+
+    Example:
+        >>> import obs
+        >>> obs.init(service_name="api", cache_prefixes={"kpi:": "kpi"})  # doctest: +SKIP
+    """
+    from obs import runtime
+
+    return runtime.init(strict=strict, overrides=overrides)
+
+
+def status() -> Status:
+    """What is on, what is off, and why.
+
+    Example:
+        >>> print(obs.status())  # doctest: +SKIP
+    """
+    from obs import runtime
+
+    return runtime.status()
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Export everything recorded so far; True when every exporter finished in time."""
+    from obs import runtime
+
+    return runtime.flush(timeout)
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Flush and stop exporting; instrumentation goes quiet until the next ``init()``."""
+    from obs import runtime
+
+    runtime.shutdown(timeout)

@@ -1,0 +1,179 @@
+"""OpenTelemetry providers: the app's own when it set them up, else obs's, exporting OTLP.
+
+obs's providers sample by the standard sampler settings, batch spans in a bounded queue
+(``OTEL_BSP_*`` apply) and export metrics periodically (``OTEL_METRIC_EXPORT_*`` apply), all
+on background threads: a request thread never waits for an export. The SDK restarts those
+threads and renews ``process.pid`` in a forked child (gunicorn and uwsgi workers).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from obs import resource
+from obs.settings import Settings
+from opentelemetry import metrics, trace
+
+# The API's placeholder until someone sets a provider; private, but the only way to tell
+# "nobody configured metrics" from "the application did".
+from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+
+SCOPE = "obs"
+__all__ = ["SCOPE", "Providers", "Resource", "make_resource", "start_metrics", "start_traces"]
+
+
+def make_resource(settings: Settings) -> Resource:
+    return Resource.create(
+        resource.attributes(
+            service_name=settings.service_name,
+            service_version=settings.service_version,
+            environment=settings.environment,
+            extra=settings.resource_attributes,
+        )
+    )
+
+
+def sampler(settings: Settings) -> Sampler:
+    """The sampler the standard ``OTEL_TRACES_SAMPLER(_ARG)`` settings name."""
+    ratio = TraceIdRatioBased(settings.traces_sampler_arg)
+    root: Sampler = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "traceidratio": ratio,
+        "parentbased_always_on": ALWAYS_ON,
+        "parentbased_always_off": ALWAYS_OFF,
+        "parentbased_traceidratio": ratio,
+    }[settings.traces_sampler]
+    return ParentBased(root) if settings.traces_sampler.startswith("parentbased") else root
+
+
+def _exporter_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if settings.otlp_headers:
+        kwargs["headers"] = {k: v.get_secret_value() for k, v in settings.otlp_headers.items()}
+    # A signal-specific endpoint variable is more precise than the generic one: leave it
+    # to the exporter, which reads it itself.
+    specific = f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
+    if settings.otlp_endpoint and specific not in os.environ:
+        endpoint = settings.otlp_endpoint
+        if settings.otlp_protocol == "http/protobuf":
+            endpoint = endpoint.rstrip("/") + f"/v1/{signal}"
+        kwargs["endpoint"] = endpoint
+    return kwargs
+
+
+def span_exporter(settings: Settings) -> Any:
+    kwargs = _exporter_kwargs(settings, "traces")
+    if settings.otlp_protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(**kwargs)
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter as GrpcSpanExporter,
+    )
+
+    return GrpcSpanExporter(**kwargs)
+
+
+def metric_exporter(settings: Settings) -> Any:
+    kwargs = _exporter_kwargs(settings, "metrics")
+    if settings.otlp_protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(**kwargs)
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter as GrpcMetricExporter,
+    )
+
+    return GrpcMetricExporter(**kwargs)
+
+
+@dataclass
+class Providers:
+    """The providers obs records through, and whether obs made (and so must stop) them."""
+
+    tracer_provider: Any = None
+    meter_provider: Any = None
+    owns_tracer_provider: bool = False
+    owns_meter_provider: bool = False
+
+    def detail(self, signal: str) -> str:
+        owns = self.owns_tracer_provider if signal == "traces" else self.owns_meter_provider
+        return "obs's provider, exporting OTLP" if owns else "the application's provider"
+
+    def flush(self, timeout: float) -> bool:
+        millis = int(timeout * 1000)
+        ok = True
+        for provider in (self.tracer_provider, self.meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                ok = bool(flush(millis)) and ok
+        return ok
+
+    def shutdown(self, timeout: float) -> None:
+        if self.owns_tracer_provider and self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        elif self.tracer_provider is not None:
+            getattr(self.tracer_provider, "force_flush", lambda _ms: True)(int(timeout * 1000))
+        if self.owns_meter_provider and self.meter_provider is not None:
+            self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+        elif self.meter_provider is not None:
+            getattr(self.meter_provider, "force_flush", lambda _ms: True)(int(timeout * 1000))
+
+
+# Providers obs made in this process. The API lets the global provider be set only once, so
+# after obs.shutdown() the global one may still be an old provider of obs's: that one does
+# not count as the application's.
+_made_by_obs: list[Any] = []
+
+
+def _application_provider(current: Any, placeholders: tuple[type, ...]) -> bool:
+    return not isinstance(current, placeholders) and all(current is not p for p in _made_by_obs)
+
+
+def _adopt(provider: Any, current: Any, placeholders: tuple[type, ...], setter: Any) -> None:
+    _made_by_obs.append(provider)
+    if isinstance(current, placeholders):
+        setter(provider)
+
+
+def start_traces(settings: Settings, providers: Providers, res: Resource) -> None:
+    """Use the app's tracer provider, or make obs's and make it the global one."""
+    current = trace.get_tracer_provider()
+    placeholders = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+    if _application_provider(current, placeholders):
+        providers.tracer_provider = current
+        return
+    provider = TracerProvider(resource=res, sampler=sampler(settings))
+    provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
+    providers.tracer_provider = provider
+    providers.owns_tracer_provider = True
+    _adopt(provider, current, placeholders, trace.set_tracer_provider)
+
+
+def start_metrics(settings: Settings, providers: Providers, res: Resource) -> None:
+    """Use the app's meter provider, or make obs's and make it the global one."""
+    current = metrics.get_meter_provider()
+    placeholders = (_ProxyMeterProvider, metrics.NoOpMeterProvider)
+    if _application_provider(current, placeholders):
+        providers.meter_provider = current
+        return
+    reader = PeriodicExportingMetricReader(metric_exporter(settings))
+    provider = MeterProvider(resource=res, metric_readers=[reader])
+    providers.meter_provider = provider
+    providers.owns_meter_provider = True
+    _adopt(provider, current, placeholders, metrics.set_meter_provider)

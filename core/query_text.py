@@ -1,0 +1,150 @@
+"""Masked MongoDB statements: the structure of a command with every value replaced by ``?``.
+
+One query shape gives one text whatever the values: scalars become ``"?"``, ``$in`` /
+``$nin`` / ``$all`` lists collapse to ``["?"]``, and lists whose masked elements are alike
+(the documents of an insert, say) collapse to one element. Field names, operators, sort
+directions, projections and ``$field`` references stay, because they are the shape.
+Session and cluster bookkeeping (``lsid``, ``$clusterTime``, ...) is dropped.
+
+Example:
+    >>> masked_text({"find": "users", "filter": {"email": "a@b.c", "age": {"$gt": 30},
+    ...              "tier": {"$in": [1, 2, 3]}}, "sort": {"createdAt": -1}, "limit": 20,
+    ...              "$db": "app"})
+    '{"find":"users","filter":{"email":"?","age":{"$gt":"?"},"tier":{"$in":["?"]}},\
+"sort":{"createdAt":-1},"limit":"?"}'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+MASK = "?"
+MAX_TEXT = 4096  # long statements are cut: backends truncate or reject larger attributes
+_MAX_DEPTH = 24
+
+# Driver and session bookkeeping: never part of the statement.
+_DROPPED = frozenset(
+    {
+        "$db",
+        "lsid",
+        "$clusterTime",
+        "$readPreference",
+        "txnNumber",
+        "autocommit",
+        "startTransaction",
+        "$signature",
+        "apiVersion",
+        "apiStrict",
+        "apiDeprecationErrors",
+        "readConcern",
+        "writeConcern",
+        "maxTimeMS",
+        "$audit",
+        "comment",
+        "let",
+    }
+)
+_COLLAPSED = frozenset({"$in", "$nin", "$all"})
+# Top-level command fields that are structure, not data: sort directions, projections,
+# index hints.
+_STRUCTURAL = frozenset({"sort", "projection", "hint"})
+# Stages whose named fields are collection and field names, not data.
+_JOINS = frozenset({"$lookup", "$graphLookup", "$unionWith"})
+_JOIN_NAMES = frozenset(
+    {
+        "from",
+        "coll",
+        "localField",
+        "foreignField",
+        "as",
+        "connectFromField",
+        "connectToField",
+        "startWith",
+    }
+)
+_FIELD_PATH = re.compile(r"^\$\$?[A-Za-z_][\w.]*$")
+
+
+def mask(value: Any, depth: int = 0) -> Any:
+    """``value`` with every scalar replaced by ``"?"`` (see the module docstring).
+
+    Example:
+        >>> mask({"$or": [{"a": 1}, {"b": {"$regex": "^x"}}]})
+        {'$or': [{'a': '?'}, {'b': {'$regex': '?'}}]}
+    """
+    if depth > _MAX_DEPTH:
+        return MASK
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in _DROPPED:
+                continue
+            if key in _COLLAPSED:
+                out[key] = [MASK]
+            elif key == "$sort":
+                out[key] = _structure(item, depth + 1)
+            elif key in _JOINS and isinstance(item, Mapping):
+                out[key] = _join(item, depth + 1)
+            else:
+                out[key] = mask(item, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        items = [mask(item, depth + 1) for item in value]
+        if items and all(item == items[0] for item in items):
+            return items[:1]
+        return items
+    if isinstance(value, str) and _FIELD_PATH.match(value):
+        return value  # a field reference in an aggregation expression
+    return MASK
+
+
+def _structure(value: Any, depth: int) -> Any:
+    """Sort/projection/hint documents: keep field names and small integer directions."""
+    if isinstance(value, Mapping):
+        return {k: _structure(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, bool) or (isinstance(value, int) and -1 <= value <= 1):
+        return value
+    return mask(value, depth)
+
+
+def _join(stage: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """$lookup and friends: the collection and field names they join on stay."""
+    return {
+        k: v if k in _JOIN_NAMES and isinstance(v, str) else mask(v, depth + 1)
+        for k, v in stage.items()
+    }
+
+
+def masked_command(command: Mapping[str, Any]) -> dict[str, Any]:
+    """The masked form of a whole command: its first key (the command and its target
+    collection) stays as sent.
+
+    Example:
+        >>> masked_command({"aggregate": "orders", "pipeline": [{"$match": {"s": "paid"}},
+        ...                 {"$lookup": {"from": "users", "localField": "uid",
+        ...                              "foreignField": "_id", "as": "u"}}], "cursor": {}})
+        {'aggregate': 'orders', 'pipeline': [{'$match': {'s': '?'}}, {'$lookup': \
+{'from': 'users', 'localField': 'uid', 'foreignField': '_id', 'as': 'u'}}], 'cursor': {}}
+    """
+    out: dict[str, Any] = {}
+    for index, (key, item) in enumerate(command.items()):
+        if key in _DROPPED:
+            continue
+        if (index == 0 or key == "collection") and isinstance(item, str):
+            out[key] = item  # the command's target collection (getMore names it apart)
+        elif key in _STRUCTURAL:
+            out[key] = item if isinstance(item, str) else _structure(item, 1)  # str: index name
+        else:
+            out[key] = mask(item, 1)
+    return out
+
+
+def masked_text(command: Mapping[str, Any]) -> str:
+    """The masked command as compact JSON, cut at ``MAX_TEXT`` characters."""
+    text = json.dumps(masked_command(command), separators=(",", ":"), ensure_ascii=False)
+    if len(text) > MAX_TEXT:
+        return text[: MAX_TEXT - 1] + "…"
+    return text

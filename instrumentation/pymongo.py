@@ -1,0 +1,374 @@
+"""pymongo: command and pool listeners, registered once per process, for sync and async
+clients alike (pymongo's global listeners reach ``MongoClient`` and ``AsyncMongoClient``
+created after ``obs.init()``).
+
+Per command: ``db.client.operation.duration`` with the semantic-convention attributes (plus
+``error.type`` on failure), query-smell counters, and a span ``{operation} {collection}``
+whose masked ``db.query.text`` is built only when the span is recording. Per pool:
+connections in use and idle, pending checkouts and the pool size limit (observed, so a
+checkout costs a locked integer update), checkout wait time and connection create time.
+
+The hot path reads the command in place: no copy, no serialisation unless a sampled span
+asks for its text. Attribute dicts are built once per (database, collection, operation,
+server) and reused.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from obs import catalog, state
+from obs.catalog import attr
+from obs.instrumentation import query_smells
+from obs.query_text import masked_text
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from pymongo import monitoring
+
+FEATURE = "pymongo"
+
+# Handshake and authentication: pymongo redacts their bodies and they are not user work.
+_IGNORED = frozenset(
+    {
+        "hello",
+        "ismaster",
+        "isMaster",
+        "saslStart",
+        "saslContinue",
+        "authenticate",
+        "getnonce",
+        "copydbgetnonce",
+        "copydbsaslstart",
+    }
+)
+_MAX_PENDING = 50_000  # started commands whose end never came; beyond this, start over
+_MAX_ATTRIBUTE_SETS = 20_000
+
+
+class _CommandListener(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._smell_attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        self._pending = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        active = state.current
+        if active is None or not _enabled:
+            return
+        try:
+            name = event.command_name
+            if name in _IGNORED:
+                return
+            command = event.command
+            collection = command.get("collection" if name == "getMore" else name)
+            if not isinstance(collection, str):
+                collection = None
+            database = event.database_name
+            address = event.connection_id
+            key = (database, collection, name, address)
+            attributes = self._attrs.get(key)
+            if attributes is None:
+                attributes = _attributes(database, collection, name, address)
+                if len(self._attrs) < _MAX_ATTRIBUTE_SETS:
+                    self._attrs[key] = attributes
+            span = None
+            if active.tracer is not None:
+                span = active.tracer.start_span(
+                    f"{name} {collection}" if collection else name,
+                    kind=SpanKind.CLIENT,
+                    attributes=attributes,
+                )
+                if span.is_recording() and active.settings.mongo_statement == "masked":
+                    span.set_attribute("db.query.text", masked_text(command))
+            pending = self._pending
+            if len(pending) >= _MAX_PENDING:
+                pending.clear()
+            pending[event.request_id] = (attributes, span)
+            if name in query_smells.FILTERED and active.instruments is not None:
+                found = query_smells.smells(
+                    name, command, skip_threshold=active.settings.mongo_skip_threshold
+                )
+                for smell in found:
+                    active.instruments.query_smells.add(1, self._smell(key, attributes, smell))
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        entry = self._pending.pop(event.request_id, None)
+        if entry is None:
+            return
+        active = state.current
+        if active is None:
+            return
+        try:
+            attributes, span = entry
+            if active.instruments is not None:
+                active.instruments.db_operation_duration.record(
+                    event.duration_micros / 1e6, attributes
+                )
+            if span is not None:
+                span.end()
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        entry = self._pending.pop(event.request_id, None)
+        if entry is None:
+            return
+        active = state.current
+        if active is None:
+            return
+        try:
+            attributes, span = entry
+            error = _error_type(event.failure)
+            if active.instruments is not None:
+                active.instruments.db_operation_duration.record(
+                    event.duration_micros / 1e6, {**attributes, attr.ERROR_TYPE: error}
+                )
+            if span is not None:
+                span.set_attribute(attr.ERROR_TYPE, error)
+                span.set_status(Status(StatusCode.ERROR, error))
+                span.end()
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
+
+    def _smell(
+        self, key: tuple[Any, ...], attributes: dict[str, Any], smell: str
+    ) -> dict[str, Any]:
+        found = self._smell_attrs.get((*key, smell))
+        if found is None:
+            found = {
+                attr.DB_NAMESPACE: attributes[attr.DB_NAMESPACE],
+                attr.DB_COLLECTION_NAME: attributes.get(attr.DB_COLLECTION_NAME, ""),
+                attr.DB_OPERATION_NAME: attributes[attr.DB_OPERATION_NAME],
+                attr.QUERY_SMELL: smell,
+            }
+            if len(self._smell_attrs) < _MAX_ATTRIBUTE_SETS:
+                self._smell_attrs[(*key, smell)] = found
+        return found
+
+
+def _attributes(database: str, collection: str | None, name: str, address: Any) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        attr.DB_SYSTEM_NAME: "mongodb",
+        attr.DB_NAMESPACE: database,
+        attr.DB_OPERATION_NAME: name,
+    }
+    if collection:
+        attributes[attr.DB_COLLECTION_NAME] = collection
+    if isinstance(address, tuple) and len(address) == 2:
+        attributes[attr.SERVER_ADDRESS] = str(address[0])
+        attributes[attr.SERVER_PORT] = int(address[1])
+    return attributes
+
+
+def _error_type(failure: Any) -> str:
+    """Server errors carry a codeName; network errors the driver's exception class."""
+    if isinstance(failure, Mapping):
+        for key in ("codeName", "errtype"):
+            value = failure.get(key)
+            if isinstance(value, str) and value:
+                return value
+        code = failure.get("code")
+        if code is not None:
+            return str(code)
+    return "_OTHER"
+
+
+# --- pool ---------------------------------------------------------------------------------
+
+
+class _Pool:
+    __slots__ = ("attributes", "idle", "limit", "pending", "ready", "used")
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.attributes = {attr.POOL_NAME: name}
+        self.idle = 0
+        self.used = 0
+        self.pending = 0
+        self.limit = limit
+        self.ready: set[int] = set()
+
+
+class _PoolListener(monitoring.ConnectionPoolListener):
+    """Keeps per-pool counts that the observable instruments read at export time."""
+
+    def __init__(self) -> None:
+        self._pools: dict[Any, _Pool] = {}
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        self._pools = {}
+        self._lock = threading.Lock()
+
+    def _count(
+        self, address: Any, *, idle: int = 0, used: int = 0, pending: int = 0
+    ) -> _Pool | None:
+        """Apply one change to a pool's counts; None while obs is off."""
+        active = state.current
+        if active is None or not _enabled:
+            return None
+        try:
+            pool = self._pools.get(address)
+            if pool is None:  # setdefault is atomic: a racing creator's pool is dropped
+                pool = self._pools.setdefault(address, _Pool(_pool_name(address), 0))
+            with self._lock:
+                pool.idle += idle
+                pool.used += used
+                pool.pending = max(0, pool.pending + pending)
+            return pool
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
+            return None
+
+    def _record(self, histogram: str, seconds: float | None, attributes: dict[str, Any]) -> None:
+        active = state.current
+        if seconds is None or active is None or active.instruments is None:
+            return
+        try:
+            getattr(active.instruments, histogram).record(seconds, attributes)
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
+
+    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
+        pool = self._count(event.address)
+        if pool is not None:
+            pool.limit = int(event.options.get("maxPoolSize", 100) or 0)
+
+    def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
+        pass
+
+    def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
+        pass
+
+    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
+        self._pools.pop(event.address, None)
+
+    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
+        pass
+
+    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
+        pool = self._count(event.address, idle=1)
+        if pool is not None:
+            pool.ready.add(event.connection_id)
+            self._record(
+                "db_connection_create_time", getattr(event, "duration", None), pool.attributes
+            )
+
+    def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
+        pool = self._pools.get(event.address)
+        if pool is not None and event.connection_id in pool.ready:
+            pool.ready.discard(event.connection_id)
+            self._count(event.address, idle=-1)
+
+    def connection_check_out_started(
+        self, event: monitoring.ConnectionCheckOutStartedEvent
+    ) -> None:
+        self._count(event.address, pending=1)
+
+    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
+        pool = self._count(event.address, pending=-1)
+        if pool is None:
+            return
+        reason = str(event.reason)
+        self._record(
+            "db_connection_wait_time",
+            getattr(event, "duration", None),
+            {**pool.attributes, attr.ERROR_TYPE: reason},
+        )
+        active = state.current
+        if reason == monitoring.ConnectionCheckOutFailedReason.TIMEOUT and active is not None:
+            try:
+                if active.instruments is not None:
+                    active.instruments.db_connection_timeouts.add(1, pool.attributes)
+            except Exception as exc:
+                active.failures.record(FEATURE, exc)
+
+    def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        pool = self._count(event.address, pending=-1, idle=-1, used=1)
+        if pool is not None:
+            self._record(
+                "db_connection_wait_time", getattr(event, "duration", None), pool.attributes
+            )
+
+    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
+        self._count(event.address, idle=1, used=-1)
+
+    # -- observed at export time ---------------------------------------------------------
+
+    def _snapshot(self) -> list[_Pool]:
+        with self._lock:
+            return list(self._pools.values())
+
+    def observe_count(self, options: CallbackOptions) -> Iterable[Observation]:
+        for pool in self._snapshot():
+            name = pool.attributes[attr.POOL_NAME]
+            yield Observation(
+                max(pool.idle, 0), {attr.POOL_NAME: name, attr.CONNECTION_STATE: "idle"}
+            )
+            yield Observation(
+                max(pool.used, 0), {attr.POOL_NAME: name, attr.CONNECTION_STATE: "used"}
+            )
+
+    def observe_pending(self, options: CallbackOptions) -> Iterable[Observation]:
+        for pool in self._snapshot():
+            yield Observation(pool.pending, pool.attributes)
+
+    def observe_limit(self, options: CallbackOptions) -> Iterable[Observation]:
+        for pool in self._snapshot():
+            yield Observation(pool.limit, pool.attributes)
+
+
+def _pool_name(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) == 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
+
+COMMANDS = _CommandListener()
+POOLS = _PoolListener()
+POOL_OBSERVERS = {
+    catalog.DB_CLIENT_CONNECTION_COUNT: POOLS.observe_count,
+    catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS: POOLS.observe_pending,
+    catalog.DB_CLIENT_CONNECTION_MAX: POOLS.observe_limit,
+}
+
+_registered = False
+_enabled = False
+
+
+def install() -> None:
+    """Register the listeners (once per process) and switch them on.
+
+    Only clients created after this call see the listeners: pymongo copies the global
+    listener list when a client is made.
+    """
+    global _registered, _enabled
+    if not _registered:
+        monitoring.register(COMMANDS)
+        monitoring.register(POOLS)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork)
+        _registered = True
+    _enabled = True
+
+
+def uninstall() -> None:
+    """Switch the listeners off (pymongo has no way to unregister a global listener)."""
+    global _enabled
+    _enabled = False
+    COMMANDS.reset()
+    POOLS.reset()
+
+
+def _after_fork() -> None:
+    # A forked child shares no connections with its parent: the parent's in-flight
+    # commands and pool counts mean nothing there.
+    COMMANDS.reset()
+    POOLS.reset()

@@ -1,0 +1,105 @@
+"""Fixtures: real servers (SecantusDB, a private Redis), in-process OTLP and Sentry
+receivers, and a clean obs/OpenTelemetry state around every test that starts obs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from support.otlp_receiver import GrpcReceiver, HttpReceiver
+from support.sentry_receiver import SentryReceiver
+from support.servers import MongoServer, RedisServer
+
+import obs
+from obs.status import Status
+
+_ENV_PREFIXES = ("OTEL_", "OBS_", "SENTRY_", "DD_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see none of the machine's OTEL_/OBS_/SENTRY_/DD_ variables."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def mongo() -> Iterator[MongoServer]:
+    server = MongoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[Any]:
+    """A client of the private Redis, emptied before the test."""
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def _grpc_receiver() -> Iterator[GrpcReceiver]:
+    receiver = GrpcReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def otlp(_grpc_receiver: GrpcReceiver) -> GrpcReceiver:
+    """The OTLP/gRPC receiver, emptied for this test."""
+    _grpc_receiver.clear()
+    _grpc_receiver.fail_with = None
+    return _grpc_receiver
+
+
+@pytest.fixture
+def otlp_http() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def sentry_receiver() -> Iterator[SentryReceiver]:
+    receiver = SentryReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def reset_opentelemetry_globals() -> None:
+    """Let the next test set global providers again (as opentelemetry-test-utils does)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert metrics.get_meter_provider() is metrics_internal._PROXY_METER_PROVIDER
+
+
+@pytest.fixture
+def start_obs(otlp: GrpcReceiver) -> Iterator[Callable[..., Status]]:
+    """``start_obs(**settings)``: obs.init() exporting to the test's OTLP receiver."""
+
+    def start(**overrides: Any) -> Status:
+        overrides.setdefault("otlp_endpoint", otlp.endpoint)
+        return obs.init(**overrides)
+
+    yield start
+    obs.shutdown(timeout=5)
+    reset_opentelemetry_globals()
