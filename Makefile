@@ -28,8 +28,9 @@ unit: relink
 
 test: lint typecheck unit
 
+# `make bench` runs every benchmark; `make bench BENCH=pymongo_overhead` one of them.
 bench: relink
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 demo:
 	@echo "obs demo arrives with issue 6"

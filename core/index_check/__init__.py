@@ -1,0 +1,1 @@
+"""obs index-check: the unindexed-query gate for CI."""

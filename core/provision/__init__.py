@@ -1,0 +1,1 @@
+"""obs provision: plan, apply, prune, export and import Datadog dashboards and monitors."""
