@@ -17,7 +17,7 @@ from obs.instrumentation import cache
 from obs.instrumentation.jobs import job
 
 if TYPE_CHECKING:
-    from obs.status import Status
+    from obs.status_report import Status
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "cache", "flush", "init", "job", "shutdown", "status"]

@@ -8,12 +8,13 @@ threads and renews ``process.pid`` in a forked child (gunicorn and uwsgi workers
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from obs import resource
-from obs.settings import Settings
 from opentelemetry import metrics, trace
 
 # The API's placeholder until someone sets a provider; private, but the only way to tell
@@ -32,6 +33,10 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
+from obs import resource
+from obs.settings import Settings
+
+logger = logging.getLogger("obs")
 SCOPE = "obs"
 __all__ = ["SCOPE", "Providers", "Resource", "make_resource", "start_metrics", "start_traces"]
 
@@ -138,17 +143,41 @@ class Providers:
 # Providers obs made in this process. The API lets the global provider be set only once, so
 # after obs.shutdown() the global one may still be an old provider of obs's: that one does
 # not count as the application's.
-_made_by_obs: list[Any] = []
+_made_by_obs: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _application_provider(current: Any, placeholders: tuple[type, ...]) -> bool:
-    return not isinstance(current, placeholders) and all(current is not p for p in _made_by_obs)
+    return not isinstance(current, placeholders) and current not in _made_by_obs
 
 
 def _adopt(provider: Any, current: Any, placeholders: tuple[type, ...], setter: Any) -> None:
-    _made_by_obs.append(provider)
+    if not _made_by_obs and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    _made_by_obs.add(provider)
     if isinstance(current, placeholders):
         setter(provider)
+
+
+def _after_fork_in_child() -> None:
+    """A pre-fork worker is its own process: give it its own pid and no inherited counts.
+
+    The SDK restarts its export threads in the child, but keeps the parent's resource
+    (obs sets process.pid itself) and the parent's metric totals, which the child would
+    export again as its own. Both are private SDK state; if a future SDK moves them, the
+    child keeps working and only this cleanup is skipped (tests/test_otel.py notices).
+    """
+    pid = Resource({"process.pid": os.getpid()})
+    for provider in list(_made_by_obs):
+        try:
+            provider._update_resource(pid)
+            consumer = getattr(provider, "_measurement_consumer", None)
+            for storage in getattr(consumer, "_reader_storages", {}).values():
+                for matches in storage._instrument_view_instrument_matches.values():
+                    for match in matches:
+                        match._lock = threading.Lock()
+                        match._attributes_aggregation = {}
+        except Exception as exc:  # pragma: no cover - only on an SDK whose internals moved
+            logger.debug("obs: could not renew OpenTelemetry state after fork: %s", exc)
 
 
 def start_traces(settings: Settings, providers: Providers, res: Resource) -> None:

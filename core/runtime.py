@@ -17,7 +17,7 @@ from obs import __version__, state
 from obs.catalog import attr
 from obs.failures import Failures
 from obs.settings import Feature, Problem, Settings, load
-from obs.status import FeatureStatus, Status
+from obs.status_report import FeatureStatus, Status
 
 logger = logging.getLogger("obs")
 
@@ -120,8 +120,13 @@ def _attempt(run: _Run, feature: Feature, strict: bool, start: Any) -> None:
 def _start(run: _Run, strict: bool) -> None:
     tracer, instruments = _start_opentelemetry(run, strict)
     state.current = state.Active(run.settings, run.failures, instruments, tracer)
-    recording = tracer is not None or instruments is not None
-    _attempt(run, Feature.PYMONGO, strict, lambda: _start_pymongo(run, recording))
+    if tracer is None and instruments is None:
+        for feature in (Feature.PYMONGO, Feature.JOBS):
+            if not run.is_off(feature):
+                run.off(feature, "traces and metrics are both off: nothing to record")
+    if instruments is None and not run.is_off(Feature.REDIS):
+        run.off(Feature.REDIS, "metrics are off: cache hits and misses are metrics")
+    _attempt(run, Feature.PYMONGO, strict, lambda: _start_pymongo(run))
     _attempt(run, Feature.REDIS, strict, lambda: _start_redis(run))
     _attempt(run, Feature.JOBS, strict, lambda: _start_jobs(run))
     _attempt(run, Feature.SENTRY, strict, lambda: _start_sentry(run))
@@ -173,11 +178,9 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
     return tracer, instruments
 
 
-def _start_pymongo(run: _Run, recording: bool) -> str:
+def _start_pymongo(run: _Run) -> str:
     from obs.instrumentation import pymongo as listener
 
-    if not recording:
-        raise RuntimeError("traces and metrics are both off: nothing to record")
     listener.install()
     run.stops.append(listener.uninstall)
     return "command and pool listeners on clients created from now on"

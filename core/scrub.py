@@ -55,7 +55,8 @@ _QUERY_KEYS = frozenset(
 )
 _URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://[^:/@\s]*):([^@/\s]+)@", re.IGNORECASE)
 _DUP_KEY = re.compile(r"dup key: \{.*?\}(?=(,|\s|$|\"|'))", re.DOTALL)
-_KEY_VALUE = re.compile(r"(['\"]keyValue['\"]:\s*)\{[^{}]*\}")
+# keyValue as it appears in reprs, including reprs of reprs (quotes escaped once or more).
+_KEY_VALUE = re.compile(r"(\\*['\"]keyValue\\*['\"]:\s*)\{[^{}]*\}")
 _MAX_DEPTH = 30
 
 

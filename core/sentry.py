@@ -56,7 +56,6 @@ def start(settings: Settings) -> str:
         release=settings.sentry_release or settings.service_version,
         before_send=scrub.before_send,
         before_breadcrumb=scrub.before_breadcrumb,
-        send_default_pii=False,
         disabled_integrations=[PyMongoIntegration()],
     )
     sentry_sdk.get_client()._obs_owned = True  # type: ignore[attr-defined]

@@ -51,12 +51,13 @@ def parse_pairs(value: object) -> object:
     if not isinstance(value, str):
         return value
     pairs: dict[str, str] = {}
-    for item in value.split(","):
+    for number, item in enumerate(value.split(","), 1):
         if not item.strip():
             continue
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"expected key=value pairs separated by commas, got {item.strip()!r}")
+            # The position, not the text: the value may be a secret (OTLP headers).
+            raise ValueError(f"item {number} is not key=value (items are separated by commas)")
         pairs[unquote(key.strip())] = unquote(val.strip())
     return pairs
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+import obs
+from obs.status_report import Status
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.sentry_receiver import SentryReceiver
 from support.servers import MongoServer, RedisServer
-
-import obs
-from obs.status import Status
 
 _ENV_PREFIXES = ("OTEL_", "OBS_", "SENTRY_", "DD_")
 

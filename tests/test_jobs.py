@@ -1,0 +1,151 @@
+"""Queue worker metrics: ``obs.job`` for any job system, and a real ``bullmq`` Worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bullmq import Queue, Worker
+
+import obs
+from obs.status_report import Status
+from support.otlp_receiver import GrpcReceiver, Point
+from support.servers import RedisServer
+
+StartObs = Callable[..., Status]
+
+
+def by_outcome(points: list[Point], queue: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in points:
+        if p.attributes["messaging.destination.name"] == queue:
+            key = p.attributes["obs.job.outcome"]
+            out[key] = out.get(key, 0) + (p.count or 0)
+    return out
+
+
+def test_context_manager_records_duration_outcome_wait_and_attempt(
+    start_obs: StartObs, otlp: GrpcReceiver
+) -> None:
+    start_obs()
+    with obs.job("reports", system="celery", enqueued_at=time.time() - 3.0, attempt=2):
+        time.sleep(0.02)
+    with pytest.raises(KeyError), obs.job("reports", system="celery"):
+        raise KeyError("missing")
+    assert obs.flush()
+
+    durations = otlp.points("messaging.process.duration")
+    assert by_outcome(durations, "reports") == {"completed": 1, "failed": 1}
+    failed = next(p for p in durations if p.attributes["obs.job.outcome"] == "failed")
+    assert failed.attributes["error.type"] == "KeyError"
+    completed = next(p for p in durations if p.attributes["obs.job.outcome"] == "completed")
+    assert completed.sum is not None
+    assert 0.02 <= completed.sum < 1.0
+    assert completed.attributes["messaging.system"] == "celery"
+    (wait,) = otlp.points("obs.job.wait_time")
+    assert wait.count == 1
+    assert wait.sum is not None
+    assert 3.0 <= wait.sum < 4.0
+    attempts = {p.attributes["obs.job.outcome"]: p.sum for p in otlp.points("obs.job.attempts")}
+    assert attempts == {"completed": 2, "failed": 1}
+    spans = otlp.spans("process reports")
+    assert [s.kind for s in spans] == [5, 5]  # CONSUMER
+    assert sorted(s.status_code for s in spans) == [0, 2]  # unset, error
+    assert "exception" in next(s for s in spans if s.status_code == 2).events
+
+
+def test_decorator_measures_each_call_sync_and_async(
+    start_obs: StartObs, otlp: GrpcReceiver
+) -> None:
+    start_obs()
+    enqueued = datetime.now(UTC) - timedelta(seconds=1)
+
+    @obs.job("emails", enqueued_at=enqueued)
+    def send(to: str) -> str:
+        return f"sent {to}"
+
+    @obs.job("emails")
+    async def send_async(to: str) -> str:
+        await asyncio.sleep(0)
+        return f"sent {to}"
+
+    assert send("a") == "sent a"
+    assert send("b") == "sent b"
+    assert asyncio.run(send_async("c")) == "sent c"
+    assert obs.flush()
+    assert by_outcome(otlp.points("messaging.process.duration"), "emails") == {"completed": 3}
+    assert sum(p.count or 0 for p in otlp.points("obs.job.wait_time")) == 2
+
+
+def test_work_inside_a_job_is_a_child_of_its_span(start_obs: StartObs, otlp: GrpcReceiver) -> None:
+    start_obs()
+    from opentelemetry import trace
+
+    with obs.job("exports"):
+        trace.get_tracer("app").start_span("child").end()
+    assert obs.flush()
+    (parent,) = otlp.spans("process exports")
+    (child,) = otlp.spans("child")
+    assert child.parent_span_id == parent.span_id
+    assert child.trace_id == parent.trace_id
+
+
+def test_a_real_bullmq_worker_is_measured(
+    start_obs: StartObs, otlp: GrpcReceiver, redis_server: RedisServer
+) -> None:
+    status = start_obs()
+    assert "bullmq Worker instrumented" in status["jobs"].detail
+    queue_name = "exports:csv"  # BullMQ allows ':' in names
+
+    async def run() -> None:
+        redis_server.client().flushall()
+        queue = Queue(queue_name, {"connection": redis_server.url})
+        for n in range(4):
+            await queue.add("export", {"n": n, "fail": n == 3}, {"attempts": 2})
+
+        async def process(job: object, token: str) -> str:
+            if job.data["fail"]:  # type: ignore[attr-defined]
+                raise ValueError("export failed")
+            return "ok"
+
+        worker = Worker(queue_name, process, {"connection": redis_server.url})
+        try:
+            for _ in range(150):
+                await asyncio.sleep(0.1)
+                counts = await queue.getJobCounts("completed", "failed")
+                if counts == {"completed": 3, "failed": 1}:
+                    break
+            assert counts == {"completed": 3, "failed": 1}
+        finally:
+            await worker.close()
+            await queue.close()
+
+    asyncio.run(run())
+    assert obs.flush()
+    durations = otlp.points("messaging.process.duration")
+    assert {p.attributes["messaging.system"] for p in durations} == {"bullmq"}
+    # 3 completed on the first try; the failing job ran twice (attempts: 2)
+    assert by_outcome(durations, queue_name) == {"completed": 3, "failed": 2}
+    failed = [p for p in durations if p.attributes["obs.job.outcome"] == "failed"]
+    assert {p.attributes["error.type"] for p in failed} == {"ValueError"}
+    attempts = [
+        p for p in otlp.points("obs.job.attempts") if p.attributes["obs.job.outcome"] == "failed"
+    ]
+    assert sum(p.sum or 0 for p in attempts) == 1 + 2  # first and second attempt
+    waits = otlp.points("obs.job.wait_time")
+    assert sum(p.count or 0 for p in waits) == 5
+    assert all(p.sum is not None and p.sum < 60 for p in waits)
+
+
+def test_obs_job_is_a_no_op_before_init() -> None:
+    with obs.job("q"):
+        pass
+
+    @obs.job("q")
+    def f() -> int:
+        return 1
+
+    assert f() == 1

@@ -1,0 +1,346 @@
+"""pymongo instrumentation against a real MongoDB-wire server (SecantusDB), asserting on what
+reached the OTLP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pymongo
+import pytest
+from opentelemetry import trace
+from pymongo import AsyncMongoClient, MongoClient, monitoring
+
+import obs
+from obs.instrumentation import pymongo as listener
+from obs.status_report import Status
+from support.otlp_receiver import GrpcReceiver, Point
+from support.servers import MongoServer
+
+StartObs = Callable[..., Status]
+DURATION = "db.client.operation.duration"
+
+
+@pytest.fixture
+def client(mongo: MongoServer) -> Iterator[Callable[..., MongoClient[Any]]]:
+    """Makes clients (after obs.init(), as the listeners require) and closes them."""
+    made: list[MongoClient[Any]] = []
+
+    def make(**options: Any) -> MongoClient[Any]:
+        c: MongoClient[Any] = MongoClient(mongo.uri, **options)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def durations(otlp: GrpcReceiver, **match: Any) -> list[Point]:
+    return [
+        p for p in otlp.points(DURATION) if all(p.attributes.get(k) == v for k, v in match.items())
+    ]
+
+
+def count(points: list[Point]) -> int:
+    return sum(p.count or 0 for p in points)
+
+
+def test_commands_are_measured_with_semantic_convention_attributes(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    mongo: MongoServer,
+) -> None:
+    start_obs()
+    users = client().shop_a.users
+    users.insert_one({"email": "ann@example.com", "tier": 1})
+    for _ in range(3):
+        users.find_one({"email": "ann@example.com"})
+    users.update_one({"email": "ann@example.com"}, {"$set": {"tier": 2}})
+    list(users.aggregate([{"$match": {"tier": 2}}]))
+    users.delete_many({"tier": 5})
+    assert obs.flush()
+
+    finds = durations(
+        otlp,
+        **{"db.operation.name": "find", "db.collection.name": "users", "db.namespace": "shop_a"},
+    )
+    assert count(finds) == 3
+    point = finds[0]
+    assert point.unit == "s"
+    assert point.attributes["db.system.name"] == "mongodb"
+    assert point.attributes["server.address"] == "127.0.0.1"
+    assert point.attributes["server.port"] == mongo.port
+    assert "error.type" not in point.attributes
+    assert point.bounds == (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+    assert 0 < point.sum < 3  # seconds, not microseconds
+    for operation in ("insert", "update", "aggregate", "delete"):
+        assert (
+            count(durations(otlp, **{"db.operation.name": operation, "db.namespace": "shop_a"}))
+            == 1
+        ), operation
+
+
+def test_a_failed_command_carries_error_type(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    db = client().shop_b
+    with pytest.raises(pymongo.errors.OperationFailure):
+        db.command("noSuchCommand")
+    assert obs.flush()
+    failed = durations(otlp, **{"db.operation.name": "noSuchCommand"})
+    assert [p.attributes["error.type"] for p in failed] == ["CommandNotFound"]
+    spans = otlp.spans("noSuchCommand")
+    assert spans[0].status_code == 2  # ERROR
+    assert spans[0].attributes["error.type"] == "CommandNotFound"
+
+
+def test_spans_carry_masked_statements_one_text_per_shape(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    users = client().shop_c.users
+    list(users.find({"email": "secret-ann@example.com", "tier": {"$in": [1, 2, 3]}}).limit(5))
+    list(users.find({"email": "secret-bob@example.com", "tier": {"$in": [9]}}).limit(50))
+    assert obs.flush()
+    spans = otlp.spans("find users")
+    assert len(spans) == 2
+    texts = {s.attributes["db.query.text"] for s in spans}
+    assert len(texts) == 1
+    assert json.loads(texts.pop()) == {
+        "find": "users",
+        "filter": {"email": "?", "tier": {"$in": ["?"]}},
+        "limit": "?",
+    }
+    exported = json.dumps([s.attributes for s in otlp.spans()])
+    assert "secret-ann" not in exported
+    assert "secret-bob" not in exported
+    assert spans[0].kind == 3  # CLIENT
+    assert spans[0].attributes["db.collection.name"] == "users"
+
+
+def test_statements_can_be_left_out(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs(mongo_statement="off")
+    client().shop_d.users.find_one({"email": "x"})
+    assert obs.flush()
+    (span,) = otlp.spans("find users")
+    assert "db.query.text" not in span.attributes
+
+
+def test_async_client_is_measured(
+    start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer
+) -> None:
+    start_obs()
+
+    async def work() -> None:
+        async_client: AsyncMongoClient[Any] = AsyncMongoClient(mongo.uri)
+        try:
+            await async_client.shop_e.orders.insert_one({"n": 1})
+            await async_client.shop_e.orders.find_one({"n": 1})
+        finally:
+            await async_client.close()
+
+    asyncio.run(work())
+    assert obs.flush()
+    assert count(durations(otlp, **{"db.namespace": "shop_e", "db.operation.name": "find"})) == 1
+    assert len(otlp.spans("insert orders")) == 1
+
+
+def test_query_smells_are_counted(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs(mongo_skip_threshold=100)
+    logs = client().shop_f.logs
+    list(logs.find({"level": "error"}).skip(150).limit(10))  # large_skip
+    list(logs.find({}))  # unbounded_find
+    list(logs.find({"msg": {"$regex": "timeout"}}).limit(5))  # unanchored_regex
+    # where: counted when sent, whether or not the server runs JavaScript (SecantusDB won't)
+    with pytest.raises(pymongo.errors.OperationFailure):
+        list(logs.find({"$where": "this.n > 1"}).limit(5))
+    list(logs.find({"level": "error"}).limit(5))  # clean
+    logs.find_one({"msg": {"$regex": "^timeout"}})  # clean: anchored, limit 1
+    assert obs.flush()
+    counted = {
+        p.attributes["obs.query.smell"]: p.value
+        for p in otlp.points("obs.mongo.query_smells")
+        if p.attributes["db.collection.name"] == "logs"
+    }
+    assert counted == {"large_skip": 1, "unbounded_find": 1, "unanchored_regex": 1, "where": 1}
+
+
+def test_pool_metrics_follow_connections(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    mongo: MongoServer,
+) -> None:
+    start_obs()
+    c = client(maxPoolSize=7)
+    c.shop_g.t.insert_one({"a": 1})
+    c.shop_g.t.find_one()
+    assert obs.flush()
+    pool = f"127.0.0.1:{mongo.port}"
+
+    def latest(name: str, **match: Any) -> float | None:
+        found = [
+            p
+            for p in otlp.points(name)
+            if p.attributes.get("db.client.connection.pool.name") == pool
+            and all(p.attributes.get(k) == v for k, v in match.items())
+        ]
+        return found[-1].value if found else None
+
+    assert latest("db.client.connection.max") == 7
+    assert latest("db.client.connection.count", **{"db.client.connection.state": "used"}) == 0
+    idle = latest("db.client.connection.count", **{"db.client.connection.state": "idle"})
+    assert idle is not None
+    assert idle >= 1
+    assert latest("db.client.connection.pending_requests") == 0
+    waits = [
+        p
+        for p in otlp.points("db.client.connection.wait_time")
+        if p.attributes["db.client.connection.pool.name"] == pool
+    ]
+    assert sum(p.count or 0 for p in waits) >= 2  # one checkout per operation
+    assert otlp.points("db.client.connection.create_time")
+
+
+def test_pool_timeouts_are_counted(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+) -> None:
+    start_obs()
+    c = client(maxPoolSize=1, waitQueueTimeoutMS=100, retryReads=False)
+    c.shop_h.t.insert_one({"a": 1})
+    c.admin.command(
+        {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 600},
+        }
+    )
+    slow = threading.Thread(target=c.shop_h.t.find_one)
+    slow.start()
+    time.sleep(0.15)
+    with pytest.raises(pymongo.errors.WaitQueueTimeoutError):
+        c.shop_h.t.find_one()
+    slow.join()
+    assert obs.flush()
+    assert sum(p.value or 0 for p in otlp.points("db.client.connection.timeouts")) == 1
+    failed_waits = [
+        p
+        for p in otlp.points("db.client.connection.wait_time")
+        if p.attributes.get("error.type") == "timeout"
+    ]
+    assert sum(p.count or 0 for p in failed_waits) == 1
+
+
+def test_traces_off_keeps_metrics(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    status = start_obs(traces=False)
+    assert not status["traces"].on
+    client().shop_i.t.find_one()
+    assert obs.flush()
+    assert count(durations(otlp, **{"db.namespace": "shop_i"})) == 1
+    assert otlp.spans() == []
+
+
+def test_metrics_off_keeps_spans(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs(metrics=False)
+    client().shop_j.t.find_one()
+    assert obs.flush()
+    assert otlp.points(DURATION) == []
+    assert len(otlp.spans("find t")) == 1
+
+
+class _Untouchable(dict):  # type: ignore[type-arg]
+    """A command that fails the test if anything copies or serialises it."""
+
+    def copy(self) -> Any:
+        raise AssertionError("the command was copied")
+
+    def __copy__(self) -> Any:
+        raise AssertionError("the command was copied")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise AssertionError("the command was deep-copied")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise AssertionError("the command was pickled")
+
+    def items(self) -> Any:
+        raise AssertionError("the command was serialised")
+
+
+def _started(command: dict[str, Any], request_id: int) -> monitoring.CommandStartedEvent:
+    return monitoring.CommandStartedEvent(command, "app", request_id, ("127.0.0.1", 1), 1)
+
+
+def test_an_unsampled_command_is_neither_copied_nor_serialised(
+    start_obs: StartObs, otlp: GrpcReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_obs(traces_sampler="always_off")
+    built: list[object] = []
+    monkeypatch.setattr(listener, "masked_text", lambda c: built.append(c) or "")
+    command = _Untouchable(find="users", filter={"email": "x"}, limit=1)
+    listener.COMMANDS.started(_started(command, 10_001))
+    listener.COMMANDS.succeeded(
+        monitoring.CommandSucceededEvent(
+            datetime.timedelta(microseconds=1500),
+            {"ok": 1},
+            "find",
+            10_001,
+            ("127.0.0.1", 1),
+            None,
+            database_name="app",
+        )
+    )
+    assert built == []
+    assert obs.flush()
+    assert count(durations(otlp, **{"db.namespace": "app", "db.collection.name": "users"})) == 1
+    assert obs.status().failures == {}
+
+
+def test_init_twice_adds_no_second_listener_or_exporter(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    start_obs()
+    first_provider = trace.get_tracer_provider()
+    start_obs()
+    obs.init(service_name="changed")
+    assert "already ran" in caplog.text
+    assert monitoring._LISTENERS.command_listeners.count(listener.COMMANDS) == 1
+    assert len(first_provider._active_span_processor._span_processors) == 1
+    client().shop_k.t.find_one()
+    assert obs.flush()
+    assert count(durations(otlp, **{"db.namespace": "shop_k"})) == 1
+    assert len(otlp.spans("find t")) == 1
+
+
+def test_shutdown_silences_the_listeners_and_init_brings_them_back(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    c = client()
+    obs.shutdown()
+    c.shop_l.t.find_one()  # recorded nowhere, breaks nothing
+    start_obs()
+    c.shop_l.t.find_one()
+    assert obs.flush()
+    assert count(durations(otlp, **{"db.namespace": "shop_l"})) == 1
