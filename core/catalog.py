@@ -66,6 +66,7 @@ class attr:
     CONNECTION_STATE = "db.client.connection.state"
     QUERY_SMELL = "obs.query.smell"
     QUERY_SHAPE = "obs.query.shape"
+    QUERY_SHAPE_ID = "obs.query.shape.id"  # the shape's fingerprint (16 hex digits)
     MONGO_PLAN = "obs.mongo.plan"
     MONGO_OPERATION = "operation"  # mongodbreceiver's attribute name
     MONGO_CONNECTION_TYPE = "type"  # mongodbreceiver's attribute name
@@ -375,8 +376,15 @@ MONGO_COLLECTION_SCANS = Metric(
     "obs.mongo.collection_scans",
     Kind.COUNTER,
     "{scan}",
-    "Profiled operations that scanned a whole collection, by query shape.",
-    (*_TARGET, attr.DB_NAMESPACE, attr.DB_COLLECTION_NAME, attr.QUERY_SHAPE),
+    "Profiled operations that scanned a whole collection, by query shape (masked text "
+    "and fingerprint).",
+    (
+        *_TARGET,
+        attr.DB_NAMESPACE,
+        attr.DB_COLLECTION_NAME,
+        attr.QUERY_SHAPE,
+        attr.QUERY_SHAPE_ID,
+    ),
     _A,
 )
 MONGO_SLOW_OPERATIONS = Metric(
