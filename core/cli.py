@@ -20,6 +20,7 @@ from obs import __version__
 # name -> (module, one-line help). The module documents the command in its docstring.
 COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("obs.settings_command", "show the settings obs.init() would use, and problems"),
+    "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
 }
 
 

@@ -3,9 +3,13 @@
 Two commands have the same shape when they differ only in values: same operation and
 namespace, same filter fields with the same operators (``$in`` lists of any length are one
 shape), same sort, projection, and whether skip and limit are present. Aggregations are
-shaped stage by stage, ``$lookup`` sub-pipelines included. The masked text is
+shaped stage by stage, ``$lookup`` sub-pipelines included; only the leading ``$match`` /
+``$sort`` / ``$skip`` / ``$limit`` stages count as the query part, because only they can be
+served by an index. ``$expr`` comparisons of a field with a variable or constant (``$eq``,
+``$lt``, ``$lte``, ``$gt``, ``$gte``; what a ``$lookup`` sub-pipeline correlates on) are
+predicates on that field, as mongod 5.0+ can use an index for them. The masked text is
 :func:`obs.query_text.masked_command`, so a shape's text is what the instrumentation puts in
-``db.query.text``.
+``db.query.text``; :attr:`QueryShape.summary` is a one-line form for tables and metrics.
 
 Used by the unindexed-query gate (``obs index-check``) and by the agent's profiler reader.
 
@@ -21,9 +25,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from obs.query_text import masked_command
@@ -35,7 +40,8 @@ _FILTER_OF = {
     "distinct": "query",
     "findAndModify": "query",
 }
-EQUALITY_OPERATORS = frozenset({"$eq", "$in"})
+EXPR_PREFIX = "$expr."  # "$expr.$eq": an $expr comparison of the field with a variable
+EQUALITY_OPERATORS = frozenset({"$eq", "$in", "$expr.$eq"})
 RANGE_OPERATORS = frozenset(
     {
         "$gt",
@@ -52,8 +58,17 @@ RANGE_OPERATORS = frozenset(
         "$all",
         "$mod",
         "$not",
+        "$expr.$gt",
+        "$expr.$gte",
+        "$expr.$lt",
+        "$expr.$lte",
     }
 )
+_EXPR_COMPARISONS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte"})
+_JOIN_STAGES = ("$lookup", "$graphLookup", "$unionWith")
+# Stages mongod moves into the query layer when they lead the pipeline.
+_PUSHED_DOWN = frozenset({"$match", "$sort", "$skip", "$limit"})
+_SUMMARY_MAX = 160
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,40 @@ class QueryShape:
         body = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
+    @property
+    def filtered(self) -> bool:
+        """Whether the query part tests any field at all (``find({})`` does not)."""
+        return bool(self.predicates or self.alternatives)
+
+    @property
+    def summary(self) -> str:
+        """One line naming the operation, collection, fields and options, at most 160
+        characters: for tables, logs and metric attributes.
+
+        Example:
+            >>> shape_of("app", {"find": "users", "filter": {"status": "a", "age": {"$gt": 1}},
+            ...                  "sort": {"createdAt": -1}, "limit": 5}).summary
+            'find users {status, age $gt} sort {createdAt: -1} limit'
+        """
+        parts = [self.operation, self.collection]
+        if self.predicates:
+            parts.append("{" + ", ".join(_describe(p) for p in self.predicates) + "}")
+        parts += [
+            "$or [" + ", ".join(_describe(p) for p in branch) + "]" for branch in self.alternatives
+        ]
+        if self.sort:
+            parts.append("sort {" + ", ".join(f"{k}: {d}" for k, d in self.sort) + "}")
+        parts += [flag for flag, on in (("skip", self.has_skip), ("limit", self.has_limit)) if on]
+        parts += list(itertools.dropwhile(_PUSHED_DOWN.__contains__, self.stages))
+        text = " ".join(parts)
+        return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 1] + "…"
+
+
+def _describe(predicate: Predicate) -> str:
+    if predicate.operator == "$eq":
+        return predicate.path
+    return f"{predicate.path} {predicate.operator}"
+
 
 def predicates(query: Any, prefix: str = "") -> tuple[list[Predicate], list[tuple[Predicate, ...]]]:
     """Split a filter into its conjunctive predicates and its ``$or``/``$nor`` branches.
@@ -153,8 +202,10 @@ def predicates(query: Any, prefix: str = "") -> tuple[list[Predicate], list[tupl
             for part in value:
                 branch, _ = predicates(part, prefix)
                 alts.append(tuple(branch))
+        elif key == "$expr":
+            conj += _expr_predicates(value)
         elif key.startswith("$"):
-            conj.append(Predicate(prefix or key, key))  # $where, $text, $expr, ...
+            conj.append(Predicate(prefix or key, key))  # $where, $text, $jsonSchema, ...
         else:
             path = f"{prefix}{key}"
             if (
@@ -166,6 +217,47 @@ def predicates(query: Any, prefix: str = "") -> tuple[list[Predicate], list[tupl
             else:
                 conj.append(Predicate(path, "$eq"))
     return conj, alts
+
+
+def _expr_predicates(expr: Any) -> list[Predicate]:
+    """``$expr`` comparisons of a field with a variable or constant become predicates on
+    the field (``$expr.$eq``, ...); anything else stays one opaque ``$expr`` predicate."""
+    parts = expr.get("$and") if isinstance(expr, Mapping) and len(expr) == 1 else None
+    found: list[Predicate] = []
+    opaque = False
+    for part in parts if isinstance(parts, list) else [expr]:
+        comparison = _expr_comparison(part)
+        if comparison is None:
+            opaque = True
+        else:
+            found.append(comparison)
+    if opaque:
+        found.append(Predicate("$expr", "$expr"))
+    return found
+
+
+def _expr_comparison(part: Any) -> Predicate | None:
+    if not isinstance(part, Mapping) or len(part) != 1:
+        return None
+    operator, args = next(iter(part.items()))
+    if operator not in _EXPR_COMPARISONS or not isinstance(args, list) or len(args) != 2:
+        return None
+    fields = [_field_path(arg) for arg in args]
+    if (fields[0] is None) == (fields[1] is None):
+        return None  # field against field, or constant against constant: no index bound
+    field_index = 0 if fields[0] is not None else 1
+    if field_index == 1:  # {$gt: [5, "$a"]} is a < bound on a
+        operator = {"$gt": "$lt", "$gte": "$lte", "$lt": "$gt", "$lte": "$gte"}.get(
+            operator, operator
+        )
+    return Predicate(str(fields[field_index]), EXPR_PREFIX + operator)
+
+
+def _field_path(value: Any) -> str | None:
+    """``"$a.b"`` names the field a.b; ``"$$var"`` is a variable, not a field."""
+    if isinstance(value, str) and value.startswith("$") and not value.startswith("$$"):
+        return value[1:]
+    return None
 
 
 def _sort(value: Any) -> tuple[tuple[str, int], ...]:
@@ -181,28 +273,27 @@ def _pipeline_shape(database: str, collection: str, pipeline: Any, text: str) ->
     lookups: list[QueryShape] = []
     sort: tuple[tuple[str, int], ...] = ()
     has_skip = has_limit = False
+    leading = True  # still in the stages mongod pushes into the query layer
     for stage in pipeline if isinstance(pipeline, list) else ():
         if not isinstance(stage, Mapping) or not stage:
             continue
         name = next(iter(stage))
         body = stage[name]
-        if name == "$match" and not stages:  # only a leading $match can use an index
-            conj, alts = predicates(body)
-        elif name == "$sort" and not sort:
-            sort = _sort(body)
-        elif name == "$skip":
-            has_skip = True
-        elif name == "$limit":
-            has_limit = True
-        if name in ("$lookup", "$graphLookup", "$unionWith") and isinstance(body, Mapping):
+        leading = leading and name in _PUSHED_DOWN
+        if leading:
+            if name == "$match":  # adjacent $match stages coalesce into one filter
+                more, more_alts = predicates(body)
+                conj += more
+                alts += more_alts
+            elif name == "$sort":
+                sort = _sort(body)
+            else:
+                has_skip = has_skip or name == "$skip"
+                has_limit = has_limit or name == "$limit"
+        if name in _JOIN_STAGES and isinstance(body, Mapping):
             target = str(body.get("from") or body.get("coll") or "")
             name = f"{name}:{target}"
-            sub = body.get("pipeline")
-            if isinstance(sub, list):
-                lookups.append(_pipeline_shape(database, target, sub, ""))
-            elif body.get("foreignField"):
-                foreign = Predicate(str(body["foreignField"]), "$eq")
-                lookups.append(QueryShape("find", f"{database}.{target}", (foreign,)))
+            lookups.append(_join_shape(database, target, body))
         stages.append(name)
     return QueryShape(
         "aggregate",
@@ -216,6 +307,18 @@ def _pipeline_shape(database: str, collection: str, pipeline: Any, text: str) ->
         lookups=tuple(lookups),
         text=text,
     )
+
+
+def _join_shape(database: str, target: str, body: Mapping[str, Any]) -> QueryShape:
+    """What a join stage asks of the joined collection: its join field (``foreignField``,
+    ``connectToField``) as an equality, plus its sub-pipeline's own query part."""
+    sub = body.get("pipeline")
+    shape = _pipeline_shape(database, target, sub if isinstance(sub, list) else [], "")
+    join_field = body.get("foreignField") or body.get("connectToField")
+    if not isinstance(join_field, str):
+        return shape
+    joined = (Predicate(join_field, "$eq"), *shape.predicates)
+    return replace(shape, predicates=joined)
 
 
 def shape_of(database: str, command: Mapping[str, Any]) -> QueryShape | None:
