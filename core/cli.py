@@ -21,6 +21,7 @@ from obs import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("obs.settings_command", "show the settings obs.init() would use, and problems"),
     "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
+    "agent": ("obs.agent.command", "run the sidecar: Mongo, Redis and BullMQ metrics over OTLP"),
 }
 
 

@@ -1,0 +1,231 @@
+"""The agent assembled: clients and collectors per target, the runner, the exporter and the
+HTTP endpoints, from an :class:`~obs.agent.config.AgentConfig`.
+
+Every Mongo collector runs under ``pymongo.timeout(timeout)`` and every Redis client has
+socket timeouts, so a slow target holds only its own collector's thread, and only for
+its timeout.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
+from opentelemetry.sdk.resources import Resource
+
+from obs.agent.collectors.bullmq import BullMQCollector
+from obs.agent.collectors.mongo import (
+    APP_NAME,
+    server_attributes,
+    set_profiler_level,
+    watched_databases,
+)
+from obs.agent.collectors.mongo_currentop import CurrentOpCollector
+from obs.agent.collectors.mongo_plans import PlanCache
+from obs.agent.collectors.mongo_profile import ProfileCollector
+from obs.agent.collectors.mongo_stats import StatsCollector
+from obs.agent.collectors.mongo_status import ServerStatusCollector
+from obs.agent.collectors.process import ProcessCollector
+from obs.agent.collectors.redis_info import RedisInfoCollector
+from obs.agent.config import AgentConfig, Collector
+from obs.agent.endpoints import Endpoints
+from obs.agent.export import Exporter
+from obs.agent.points import AttributeValue, Collected
+from obs.agent.rows import Row, rows_of
+from obs.agent.schedule import Job, Runner
+from obs.agent.store import Store
+from obs.agent.targets import MongoTarget, RedisTarget
+from obs.catalog import attr
+
+
+def redis_attributes(url: str) -> dict[str, AttributeValue]:
+    """``server.address`` / ``server.port`` of a Redis URL.
+
+    Example:
+        >>> redis_attributes("redis://:pw@cache:6380/1"), redis_attributes("unix:///run/r.sock")
+        ({'server.address': 'cache', 'server.port': 6380}, {'server.address': '/run/r.sock'})
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return {attr.SERVER_ADDRESS: parts.path}
+    return {attr.SERVER_ADDRESS: parts.hostname or "", attr.SERVER_PORT: parts.port or 6379}
+
+
+def _within(timeout: float, collect: Callable[[], Collected]) -> Collected:
+    import pymongo
+
+    with pymongo.timeout(timeout):
+        return collect()
+
+
+class _ProfilerLevel:
+    """Sets the profiling level once per target, before its first profiler read (only
+    when ``mongo_profiler_level`` asks for it)."""
+
+    def __init__(self, client: Any, target: MongoTarget, level: int, slowms: int) -> None:
+        self.client, self.target, self.level, self.slowms = client, target, level, slowms
+        self.done = False
+
+    def then(self, collect: Callable[[], Collected]) -> Collected:
+        if not self.done:
+            databases = watched_databases(self.client, self.target.databases)
+            set_profiler_level(self.client, databases, self.level, self.slowms)
+            self.done = True
+        return collect()
+
+
+def _mongo_jobs(
+    config: AgentConfig, target: MongoTarget, backfill: bool, clients: list[Any]
+) -> list[Job]:
+    import pymongo
+
+    client: Any = pymongo.MongoClient(target.uri, appname=APP_NAME, maxPoolSize=4, connect=False)
+    clients.append(client)
+    where = server_attributes(target.uri)
+
+    def explain(database: str, command: Mapping[str, Any]) -> Mapping[str, Any]:
+        reply: Mapping[str, Any] = client[database].command(dict(command))
+        return reply
+
+    plans = PlanCache(explain, config.explains_per_minute)
+    profile = ProfileCollector(
+        client,
+        where,
+        plans,
+        databases=target.databases,
+        batch=config.profile_batch,
+        backfill=backfill,
+    )
+    profile_collect: Callable[[], Collected] = profile.collect
+    if config.mongo_profiler_level is not None:
+        setter = _ProfilerLevel(
+            client, target, config.mongo_profiler_level, config.mongo_profiler_slowms
+        )
+        profile_collect = functools.partial(setter.then, profile.collect)
+    collectors: dict[Collector, Callable[[], Collected]] = {
+        Collector.MONGO_STATUS: ServerStatusCollector(client, where).collect,
+        Collector.MONGO_CURRENTOP: CurrentOpCollector(
+            client, where, config.slow_operation_seconds
+        ).collect,
+        Collector.MONGO_PROFILE: profile_collect,
+        Collector.MONGO_STATS: StatsCollector(
+            client, where, target.databases, config.max_collections
+        ).collect,
+    }
+    jobs = []
+    for kind, collect in collectors.items():
+        schedule = config.schedule(kind)
+        bounded = functools.partial(_within, schedule.timeout, collect)
+        jobs.append(Job(kind, target.label, "mongodb", bounded, schedule, target.scrub))
+    return jobs
+
+
+def _redis_client(url: str, timeout: float) -> Any:
+    import redis
+
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
+        # No CLIENT SETINFO on connect: the agent sends only reads.
+        lib_name=None,
+        lib_version=None,
+    )
+
+
+def _redis_jobs(config: AgentConfig, target: RedisTarget, clients: list[Any]) -> list[Job]:
+    where = redis_attributes(target.url)
+    jobs = []
+    if target.info:
+        schedule = config.schedule(Collector.REDIS_INFO)
+        client = _redis_client(target.url, schedule.timeout)
+        clients.append(client)
+        collect = RedisInfoCollector(client, where).collect
+        jobs.append(
+            Job(Collector.REDIS_INFO, target.label, "redis", collect, schedule, target.scrub)
+        )
+    if target.bullmq:
+        schedule = config.schedule(Collector.BULLMQ)
+        client = _redis_client(target.url, schedule.timeout)
+        clients.append(client)
+        collector = BullMQCollector(
+            client,
+            where,
+            config.prefixes_for(target),
+            config.queues_for(target),
+            discovery_interval=config.bullmq_discovery_interval,
+        )
+        jobs.append(
+            Job(Collector.BULLMQ, target.label, "redis", collector.collect, schedule, target.scrub)
+        )
+    return jobs
+
+
+def build_jobs(config: AgentConfig, *, backfill: bool, clients: list[Any]) -> list[Job]:
+    """Every job of ``config``; the clients it opens are appended to ``clients``."""
+    jobs: list[Job] = []
+    for mongo in config.mongo:
+        jobs += _mongo_jobs(config, mongo, backfill, clients)
+    for redis_target in config.redis:
+        jobs += _redis_jobs(config, redis_target, clients)
+    process = ProcessCollector()
+    jobs.append(
+        Job(Collector.PROCESS, "", None, process.collect, config.schedule(Collector.PROCESS))
+    )
+    return jobs
+
+
+@dataclass
+class Agent:
+    """A configured agent; :meth:`start` runs it, :meth:`once` collects once."""
+
+    config: AgentConfig
+    resource: Resource
+    readers: Sequence[MetricReader] = ()
+    registry: Any | None = None  # the Prometheus registry behind /metrics
+    backfill: bool = False
+    store: Store = field(default_factory=Store)
+    clients: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.exporter = Exporter(self.store, self.readers, self.resource)
+        jobs = build_jobs(self.config, backfill=self.backfill, clients=self.clients)
+        self.runner = Runner(jobs, self.store, self.exporter.observe, self.config.backoff_max)
+        self.endpoints: Endpoints | None = None
+
+    def start(self) -> None:
+        address = self.config.listen_address
+        if address is not None:
+            self.endpoints = Endpoints(address, self.registry, self.runner.not_ready).start()
+        self.runner.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.runner.stop(timeout)
+        if self.endpoints is not None:
+            self.endpoints.stop()
+        self.exporter.shutdown(timeout)
+        for client in self.clients:
+            client.close()
+
+    def errors(self, by_job: Mapping[str, str]) -> list[dict[str, str]]:
+        return [
+            {"collector": job.collector.value, "target": job.target, "error": by_job[job.key]}
+            for job in self.runner.jobs
+            if job.key in by_job
+        ]
+
+
+def collect_once(config: AgentConfig, resource: Resource) -> tuple[list[Row], list[dict[str, str]]]:
+    """Run every collector once: the rows collected and the errors met."""
+    reader = InMemoryMetricReader()
+    agent = Agent(config, resource, readers=[reader], backfill=True)
+    try:
+        errors = agent.errors(agent.runner.run_all_once())
+        return rows_of(reader.get_metrics_data()), errors
+    finally:
+        agent.stop()

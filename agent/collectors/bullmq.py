@@ -1,0 +1,258 @@
+"""BullMQ queues: every state of every queue in one pipelined, read-only round trip.
+
+Layout (BullMQ's own, see its ``queue_keys.py`` and Lua scripts): a queue ``Q`` under
+prefix ``P`` keeps ``P:Q:meta`` (a hash; ``paused`` set while paused), lists ``P:Q:wait``,
+``P:Q:paused`` and ``P:Q:active``, sorted sets ``P:Q:prioritized``, ``P:Q:delayed``,
+``P:Q:waiting-children``, ``P:Q:completed`` and ``P:Q:failed``, one hash per job
+``P:Q:<id>`` (``timestamp`` and ``delay`` in ms), and, when workers keep metrics,
+``P:Q:metrics:completed`` / ``P:Q:metrics:failed`` hashes with a running ``count``.
+
+Counts follow BullMQ's ``getCounts`` script exactly, including its one quirk: a legacy
+marker (``0:<ts>``) at the tail of ``wait`` or ``paused`` is not a job. That script pops
+the marker (a write); here the tail is read with the same pipeline and the marker
+subtracted, so the agent never writes. The oldest waiting job is the tail of ``wait``;
+``SORT_RO ... BY nosort DESC LIMIT 0 2 GET # GET P:Q:*->timestamp`` returns its id and
+enqueue time in the same round trip (two entries, in case the tail is a marker).
+
+Queues are found with ``SCAN MATCH P:*:meta TYPE hash`` (never ``KEYS``), on their own
+slower cadence, or listed statically. Queue names may contain ``:``; ``{tag}`` prefixes
+(Redis Cluster hash tags) keep every key of a queue in one slot, which ``SORT_RO`` needs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from obs import catalog
+from obs.agent.points import AttributeValue, Collected, Point
+from obs.catalog import attr
+
+LIST_STATES = ("wait", "paused", "active")
+SET_STATES = ("prioritized", "delayed", "waiting-children", "completed", "failed")
+STATES = (*LIST_STATES, *SET_STATES)
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+@dataclass(frozen=True, order=True)
+class Queue:
+    """One BullMQ queue, by prefix and name.
+
+    Example:
+        >>> Queue("{bull}", "mail:eu").key("wait")
+        '{bull}:mail:eu:wait'
+    """
+
+    prefix: str
+    name: str
+
+    def key(self, suffix: str) -> str:
+        return f"{self.prefix}:{self.name}:{suffix}"
+
+    @property
+    def can_sort(self) -> bool:
+        # SORT substitutes the first `*` of a GET pattern; one in the name would be hit first.
+        return "*" not in self.key("")
+
+
+def meta_pattern(prefix: str) -> str:
+    """The SCAN pattern of ``prefix``'s queues, glob characters in the prefix escaped.
+
+    Example:
+        >>> meta_pattern("bull[x]")
+        'bull\\\\[x\\\\]:*:meta'
+    """
+    return _GLOB_SPECIAL.sub(r"\\\1", prefix) + ":*:meta"
+
+
+def queue_of(key: str, prefix: str) -> Queue | None:
+    """The queue whose meta key is ``key``.
+
+    Example:
+        >>> queue_of("bull:reports:daily:meta", "bull")
+        Queue(prefix='bull', name='reports:daily')
+    """
+    head, tail = f"{prefix}:", ":meta"
+    if key.startswith(head) and key.endswith(tail) and len(key) > len(head) + len(tail):
+        return Queue(prefix, key[len(head) : -len(tail)])
+    return None
+
+
+def discover(client: Any, prefixes: Sequence[str], count: int = 1000) -> list[Queue]:
+    """Every queue under ``prefixes``, found by SCAN (never KEYS)."""
+    found = set()
+    for prefix in prefixes:
+        for key in client.scan_iter(match=meta_pattern(prefix), count=count, _type="HASH"):
+            queue = queue_of(key if isinstance(key, str) else key.decode(), prefix)
+            if queue is not None:
+                found.add(queue)
+    return sorted(found)
+
+
+# Commands queued per queue, in this order; `parse` reads the replies in the same order.
+def commands(queue: Queue) -> list[tuple[Any, ...]]:
+    """The read-only commands that describe ``queue`` (every one names a key of it)."""
+    wait = queue.key("wait")
+    tail: tuple[Any, ...]
+    if queue.can_sort:
+        pattern = queue.key("*->timestamp")
+        delay = queue.key("*->delay")
+        tail = ("SORT_RO", wait, "BY", "nosort", "LIMIT", 0, 2, "DESC")
+        tail += ("GET", "#", "GET", pattern, "GET", delay)
+    else:
+        tail = ("LRANGE", wait, -2, -1)
+    return [
+        ("HGETALL", queue.key("meta")),
+        ("LLEN", wait),
+        tail,
+        ("LLEN", queue.key("paused")),
+        ("LINDEX", queue.key("paused"), -1),
+        ("LLEN", queue.key("active")),
+        *(("ZCARD", queue.key(state)) for state in SET_STATES),
+        ("HGET", queue.key("metrics:completed"), "count"),
+        ("HGET", queue.key("metrics:failed"), "count"),
+    ]
+
+
+COMMANDS_PER_QUEUE = len(commands(Queue("p", "q")))
+
+
+def _is_marker(item: Any) -> bool:
+    return isinstance(item, str) and item.startswith("0:")
+
+
+def _minus_marker(length: int, tail: Any) -> int:
+    """BullMQ's getCounts: a marker at the tail is not a job."""
+    if _is_marker(tail):
+        return length - 1 if length > 1 else 0
+    return length
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What one scrape saw of one queue."""
+
+    queue: Queue
+    counts: dict[str, int]
+    paused: bool
+    oldest_waiting_since_ms: float | None  # enqueue (+ delay) time of the wait list's tail
+    completed: int | None  # metrics:completed count, when workers keep metrics
+    failed: int | None
+
+
+def _oldest(queue: Queue, reply: Any) -> float | None:
+    if not queue.can_sort or not isinstance(reply, list):
+        return None
+    # Triples (id, timestamp, delay), tail first; skip a legacy marker.
+    for index in range(0, len(reply) - 2, 3):
+        job_id, timestamp, delay = reply[index : index + 3]
+        if _is_marker(job_id) or timestamp is None:
+            continue
+        try:
+            return float(timestamp) + float(delay or 0)
+        except ValueError:
+            return None
+    return None
+
+
+def parse(queue: Queue, replies: Sequence[Any]) -> QueueState | None:
+    """The state of ``queue`` from its replies, or None when it is gone or not a queue."""
+    if any(isinstance(r, Exception) for r in replies):
+        return None  # e.g. WRONGTYPE: the keys do not belong to a BullMQ queue
+    meta, wait_len, wait_tail, paused_len, paused_tail, active, *rest = replies
+    if not meta:
+        return None  # obliterated since discovery
+    sets = rest[: len(SET_STATES)]
+    completed, failed = rest[len(SET_STATES) :]
+    wait_marker_tail = wait_tail[0] if isinstance(wait_tail, list) and wait_tail else None
+    if not queue.can_sort and isinstance(wait_tail, list) and wait_tail:
+        wait_marker_tail = wait_tail[-1]
+    counts = {
+        "wait": _minus_marker(int(wait_len), wait_marker_tail),
+        "paused": _minus_marker(int(paused_len), paused_tail),
+        "active": int(active),
+        **{state: int(n) for state, n in zip(SET_STATES, sets, strict=True)},
+    }
+    return QueueState(
+        queue,
+        counts,
+        paused=str(meta.get("paused", "")) not in ("", "0"),
+        oldest_waiting_since_ms=_oldest(queue, wait_tail) if counts["wait"] else None,
+        completed=int(completed) if completed is not None else None,
+        failed=int(failed) if failed is not None else None,
+    )
+
+
+def points(state: QueueState, target: dict[str, AttributeValue], now_ms: float) -> Iterator[Point]:
+    """The catalog points of one queue."""
+    base = {**target, attr.QUEUE_PREFIX: state.queue.prefix, attr.QUEUE_NAME: state.queue.name}
+    for name, count in state.counts.items():
+        yield Point.of(catalog.BULLMQ_QUEUE_JOBS, count, {**base, attr.QUEUE_STATE: name})
+    yield Point.of(catalog.BULLMQ_QUEUE_PAUSED, int(state.paused), base)
+    since = state.oldest_waiting_since_ms
+    age = max(0.0, (now_ms - since) / 1000) if since is not None else 0.0
+    yield Point.of(catalog.BULLMQ_OLDEST_WAITING_AGE, age, base)
+    if state.completed is not None:
+        yield Point.of(catalog.BULLMQ_JOBS_COMPLETED, state.completed, base)
+    if state.failed is not None:
+        yield Point.of(catalog.BULLMQ_JOBS_FAILED, state.failed, base)
+
+
+def read(client: Any, queues: Sequence[Queue]) -> list[QueueState]:
+    """One pipelined round trip (no MULTI) reading every queue."""
+    if not queues:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for command in commands(queue):
+            pipe.execute_command(*command)
+    replies = pipe.execute(raise_on_error=False)
+    states = []
+    for index, queue in enumerate(queues):
+        start = index * COMMANDS_PER_QUEUE
+        state = parse(queue, replies[start : start + COMMANDS_PER_QUEUE])
+        if state is not None:
+            states.append(state)
+    return states
+
+
+class BullMQCollector:
+    """Collects the queues of one Redis server; rediscovers every ``discovery_interval``."""
+
+    def __init__(
+        self,
+        client: Any,
+        target: dict[str, AttributeValue],
+        prefixes: Sequence[str],
+        static_queues: Sequence[str] = (),
+        *,
+        discovery_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.prefixes = list(prefixes)
+        self.static = [Queue(p, name) for p in self.prefixes for name in static_queues]
+        self.discovery_interval = discovery_interval
+        self.clock = clock
+        self.queues: list[Queue] = []
+        self._discovered_at: float | None = None
+
+    def _queues(self) -> list[Queue]:
+        if self.static:
+            return self.static
+        now = self.clock()
+        if self._discovered_at is None or now - self._discovered_at >= self.discovery_interval:
+            self.queues = discover(self.client, self.prefixes)
+            self._discovered_at = now
+        return self.queues
+
+    def collect(self) -> Collected:
+        states = read(self.client, self._queues())
+        now_ms = time.time() * 1000
+        return Collected(
+            readings=tuple(p for state in states for p in points(state, self.target, now_ms))
+        )

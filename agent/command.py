@@ -1,0 +1,136 @@
+"""Run the obs agent: collect MongoDB, Redis and BullMQ metrics and export them over OTLP
+and on a Prometheus endpoint (/metrics, with /healthz and /readyz).
+
+Targets and settings come from flags, OBS_AGENT_* variables and an optional --config file
+(TOML or YAML), in that order of precedence; see docs/agent.md. The OTLP exporter follows
+the standard OTEL_EXPORTER_OTLP_* variables (OTEL_METRICS_EXPORTER=none turns it off).
+
+  obs agent --redis redis://localhost:6379/0 --mongo mongodb://localhost:27017
+  obs agent --once --format table --redis redis://localhost:6379/0
+
+Exit codes: 0 ok (with --once: every target answered), 1 bad configuration or, with
+--once, a collection failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("obs.agent")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="a TOML or YAML file of agent settings")
+    parser.add_argument(
+        "--mongo", action="append", metavar="URI", help="a MongoDB URI to watch (repeatable)"
+    )
+    parser.add_argument(
+        "--redis", action="append", metavar="URL", help="a Redis URL to watch (repeatable)"
+    )
+    parser.add_argument(
+        "--bullmq-prefix",
+        action="append",
+        dest="bullmq_prefixes",
+        metavar="PREFIX",
+        help="a BullMQ key prefix (repeatable; default: bull)",
+    )
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", help="endpoints address (default 0.0.0.0:9464)"
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="run every collector once, print, and exit"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("json", "table"),
+        default="json",
+        help="--once output format (default: json)",
+    )
+
+
+def _otlp_settings() -> Any:
+    """obs's OTLP and resource settings; a bad one that concerns metrics is fatal here."""
+    from obs.settings import Feature, load
+
+    settings, problems = load()
+    fatal = [str(p) for p in problems if Feature.METRICS in p.features]
+    if fatal:
+        from obs.agent.config import ConfigError
+
+        raise ConfigError(fatal)
+    if settings.service_name is None:
+        settings = settings.model_copy(update={"service_name": "obs-agent"})
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    from obs.agent.config import ConfigError, load
+
+    flags = {
+        "mongo": args.mongo,
+        "redis": args.redis,
+        "bullmq_prefixes": args.bullmq_prefixes,
+        "listen": args.listen,
+    }
+    try:
+        config = load(flags=flags, file=args.config)
+        settings = _otlp_settings()
+    except ConfigError as exc:
+        print(f"obs agent: {exc}", file=sys.stderr)
+        return 1
+    from obs.otel import make_resource
+
+    resource = make_resource(settings)
+    if args.once:
+        return _once(config, resource, args.format)
+    return _serve(config, resource, settings)
+
+
+def _once(config: Any, resource: Any, output: str) -> int:
+    from obs.agent.app import collect_once
+    from obs.agent.rows import as_json, table
+
+    rows, errors = collect_once(config, resource)
+    print(as_json(rows, errors) if output == "json" else table(rows, errors))
+    return 1 if errors else 0
+
+
+def _serve(config: Any, resource: Any, settings: Any) -> int:
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    from obs.agent.app import Agent
+    from obs.agent.export import prometheus_reader
+    from obs.otel import metric_exporter
+
+    readers: list[Any] = []
+    otlp = settings.metrics and settings.metrics_exporter == "otlp" and not settings.sdk_disabled
+    if otlp:
+        interval = int(config.export_interval * 1000)
+        readers.append(
+            PeriodicExportingMetricReader(
+                metric_exporter(settings), export_interval_millis=interval
+            )
+        )
+    registry = None
+    if config.listen_address is not None:
+        reader, registry = prometheus_reader()
+        readers.append(reader)
+    agent = Agent(config, resource, readers=readers, registry=registry)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    agent.start()
+    targets = ", ".join(t.label for t in (*config.mongo, *config.redis))
+    endpoints = f"http://{config.listen}/metrics" if agent.endpoints else "off"
+    exporting = (settings.otlp_endpoint or "the default OTLP endpoint") if otlp else "off"
+    log.info("watching %s; /metrics: %s; OTLP: %s", targets, endpoints, exporting)
+    stop.wait()
+    log.info("stopping")
+    agent.stop()
+    return 0

@@ -1,0 +1,144 @@
+"""The servers the agent watches, and how they are named without their credentials.
+
+A target's ``label`` (``mongodb://db1:27017,db2:27017``, ``redis://cache:6379/0``) is
+what appears in metrics (``obs.target``), logs and ``--once`` output: scheme, hosts and
+database only. Passwords, user names and query options (which can hold tokens) never
+appear; :meth:`Target.scrub` removes them from driver error messages too.
+
+Example:
+    >>> t = RedisTarget(url="redis://app:s3cret@cache:6380/2")
+    >>> t.label, t.scrub("auth failed for redis://app:s3cret@cache:6380/2 (s3cret)")
+    ('redis://cache:6380/2', 'auth failed for redis://cache:6380/2 (***)')
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from obs.scrub import scrub_text
+
+MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _hosts(netloc: str) -> str:
+    return netloc.rsplit("@", 1)[-1]
+
+
+def uri_label(uri: str) -> str:
+    """``uri`` without credentials and options.
+
+    Example:
+        >>> uri_label("mongodb://u:p@a:1,b:2/app?authSource=admin&tls=true")
+        'mongodb://a:1,b:2/app'
+    """
+    parts = urlsplit(uri)
+    path = "" if parts.path in ("", "/") else parts.path
+    return f"{parts.scheme}://{_hosts(parts.netloc)}{path}"
+
+
+def _secrets(uri: str) -> list[str]:
+    """The pieces of ``uri`` that must never be printed: the password (and the userinfo
+    holding it) and option values (tokens travel there)."""
+    parts = urlsplit(uri)
+    found = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        password = userinfo.partition(":")[2]
+        pieces = [userinfo, password] if password else [userinfo]
+        found += pieces + [unquote(p) for p in pieces]
+    for option in parts.query.split("&"):
+        _, _, value = option.partition("=")
+        if len(value) >= 4:  # short values (true, 1, admin) are not secrets worth hiding
+            found += [value, unquote(value)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _check_uri(value: str, schemes: tuple[str, ...], what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"expected a {what} URI starting with {wanted}")
+    if parts.scheme != "unix" and not _hosts(parts.netloc):
+        raise ValueError(f"the {what} URI names no host")
+    return value
+
+
+MongoUri = Annotated[
+    str, AfterValidator(functools.partial(_check_uri, schemes=MONGO_SCHEMES, what="MongoDB"))
+]
+RedisUrl = Annotated[
+    str, AfterValidator(functools.partial(_check_uri, schemes=REDIS_SCHEMES, what="Redis"))
+]
+
+
+class Target(BaseModel):
+    """Base of every target: one URI, named by its label. A bare string stands for a
+    target with only its URI (the key named by ``SHORTHAND``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    SHORTHAND: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {cls.SHORTHAND: value} if isinstance(value, str) else value
+
+    @property
+    def uri(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        return uri_label(self.uri)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this target's URI replaced by its label and its secrets masked."""
+        text = text.replace(self.uri, self.label)
+        for secret in _secrets(self.uri):
+            text = text.replace(secret, "***")
+        return scrub_text(text)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r})"
+
+    __str__ = __repr__
+
+
+class MongoTarget(Target):
+    """One MongoDB deployment (a mongod, a replica set member or a mongos)."""
+
+    SHORTHAND = "uri"
+    mongo_uri: MongoUri = Field(alias="uri", repr=False)
+    databases: list[str] | None = Field(
+        None,
+        description="Databases whose profiler and collection stats are read; "
+        "default: every database except admin, local and config.",
+    )
+
+    @property
+    def uri(self) -> str:
+        return self.mongo_uri
+
+
+class RedisTarget(Target):
+    """One Redis server: its INFO (cache efficiency) and the BullMQ queues it holds."""
+
+    SHORTHAND = "url"
+    url: RedisUrl = Field(repr=False)
+    info: bool = Field(True, description="Collect INFO (memory, hits and misses, evictions).")
+    bullmq: bool = Field(True, description="Collect the BullMQ queues under the prefixes.")
+    bullmq_prefixes: list[str] | None = Field(
+        None, description="BullMQ key prefixes here; default: the global bullmq_prefixes."
+    )
+    queues: list[str] = Field(
+        [], description="A static list of queue names; empty: discover them with SCAN."
+    )
+
+    @property
+    def uri(self) -> str:
+        return self.url

@@ -1,0 +1,101 @@
+"""Real BullMQ queues in every state, made with the `bullmq` package (test-only).
+
+``make_queue`` leaves a queue with jobs waiting, prioritized, delayed, active (fetched by
+a worker that never finishes them), completed, failed (worker metrics on, so the
+``metrics:*`` hashes exist), waiting for children (a flow), and optionally paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How many jobs to put in each state."""
+
+    wait: int = 3
+    prioritized: int = 2
+    delayed: int = 2
+    active: int = 1
+    completed: int = 2
+    failed: int = 1
+    flows: int = 1  # parents left waiting for their children (each adds one child in wait)
+    paused: bool = False
+
+
+async def make_queue(url: str, name: str, prefix: str = "bull", layout: Layout = Layout()) -> None:
+    from bullmq import FlowProducer, Queue, Worker
+
+    connection = {"connection": url, "prefix": prefix}
+    queue = Queue(name, connection)
+    try:
+        # Jobs that a worker takes first and finishes (completed / failed / active).
+        finishing = layout.completed + layout.failed + layout.active
+        for i in range(finishing):
+            await queue.add("work", {"i": i}, {"removeOnComplete": False, "removeOnFail": False})
+        worker = Worker(
+            name,
+            _never_called,
+            {**connection, "autorun": False, "metrics": {"maxDataPoints": 10}},
+        )
+        try:
+            for i in range(finishing):
+                token = uuid.uuid4().hex
+                job = await worker.getNextJob(token)
+                assert job is not None, "the worker found no job"
+                if i < layout.completed:
+                    await job.moveToCompleted("ok", token, fetchNext=False)
+                elif i < layout.completed + layout.failed:
+                    await job.moveToFailed(Exception("boom"), token, fetchNext=False)
+                # else: left active (its lock expires, but nothing moves it back here)
+        finally:
+            await worker.close(force=True)
+        for i in range(layout.wait):
+            await queue.add("work", {"i": i})
+        for i in range(layout.prioritized):
+            await queue.add("work", {"i": i}, {"priority": 5 + i})
+        for i in range(layout.delayed):
+            await queue.add("work", {"i": i}, {"delay": 3_600_000})
+        if layout.flows:
+            flows = FlowProducer(connection)
+            try:
+                for i in range(layout.flows):
+                    await flows.add(
+                        {
+                            "name": "parent",
+                            "queueName": name,
+                            "data": {"i": i},
+                            "children": [{"name": "child", "queueName": name, "data": {}}],
+                        }
+                    )
+            finally:
+                await flows.close()
+        if layout.paused:
+            await queue.pause()
+    finally:
+        await queue.close()
+
+
+async def _never_called(job: Any, token: str) -> None:
+    raise AssertionError("jobs are moved by hand in these tests")
+
+
+async def job_counts(url: str, name: str, prefix: str = "bull") -> dict[str, int]:
+    """BullMQ's own ``Queue.getJobCounts()`` for every state the agent reports."""
+    from bullmq import Queue
+
+    queue = Queue(name, {"connection": url, "prefix": prefix})
+    try:
+        states = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children")
+        counts = await queue.getJobCounts(*states, "completed", "failed")
+        return {k: int(v) for k, v in counts.items()}
+    finally:
+        await queue.close()
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
