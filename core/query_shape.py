@@ -126,7 +126,7 @@ class QueryShape:
         """A JSON-able form with every list in a stable order."""
         return {
             "op": self.operation,
-            "ns": self.namespace,
+            "coll": self.collection,  # not the database: app and app_test share shapes
             "filter": sorted([p.path, p.operator] for p in self.predicates),
             "or": sorted(
                 sorted([p.path, p.operator] for p in branch) for branch in self.alternatives
@@ -141,7 +141,11 @@ class QueryShape:
 
     @property
     def fingerprint(self) -> str:
-        """16 hex digits identifying the shape; stable across processes and versions."""
+        """16 hex digits identifying the shape; stable across processes and versions.
+
+        The database name is not part of it: the same query against ``app`` in production
+        and ``app_test_3f2a`` in CI has one fingerprint, so a CI baseline and production
+        profiler findings speak of the same shapes."""
         body = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 

@@ -7,7 +7,7 @@ is sorted and carries no timestamps, so rewriting it with the same offenders cha
 nothing and review diffs show only real changes.
 
 Example:
-    >>> entry = BaselineEntry("0123456789abcdef", "app.logs", ("collection_scan",), "find logs")
+    >>> entry = BaselineEntry("0123456789abcdef", "logs", ("collection_scan",), "find logs")
     >>> Baseline((entry,)).accepts("0123456789abcdef", ("collection_scan",))
     True
 """
@@ -34,7 +34,7 @@ class BaselineError(Exception):
 @dataclass(frozen=True)
 class BaselineEntry:
     fingerprint: str
-    namespace: str
+    collection: str
     problems: tuple[str, ...]
     shape: str  # the shape's summary, for people reading the file
 
@@ -54,14 +54,14 @@ class Baseline:
         entries = {
             v.shape.fingerprint: BaselineEntry(
                 v.shape.fingerprint,
-                v.shape.namespace,
+                v.shape.collection,
                 tuple(p.value for p in v.problems),
                 v.shape.summary,
             )
             for v in verdicts
             if v.offending
         }
-        return cls(tuple(sorted(entries.values(), key=lambda e: (e.namespace, e.fingerprint))))
+        return cls(tuple(sorted(entries.values(), key=lambda e: (e.collection, e.fingerprint))))
 
     def to_json(self) -> str:
         body = {
@@ -71,7 +71,7 @@ class Baseline:
             "offenders": [
                 {
                     "fingerprint": e.fingerprint,
-                    "namespace": e.namespace,
+                    "collection": e.collection,
                     "problems": list(e.problems),
                     "shape": e.shape,
                 }
@@ -111,7 +111,7 @@ def _entries(path: Path, body: Any) -> Iterable[BaselineEntry]:
             raise BaselineError(f'{where}: "problems" must list some of {sorted(_PROBLEMS)}')
         yield BaselineEntry(
             item["fingerprint"],
-            str(item.get("namespace", "")),
+            str(item.get("collection", "")),
             tuple(problems),
             str(item.get("shape", "")),
         )

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, uri: str) -> int:
-    from pymongo import MongoClient
+    from pymongo import MongoClient, uri_parser
 
     from obs.index_check import baseline as baseline_file
     from obs.index_check import render
@@ -162,11 +162,14 @@ def _run(args: argparse.Namespace, uri: str) -> int:
             samples += read_shapes(path)
     except (BaselineError, ShapesFileError) as exc:
         return _fail(str(exc))
-    client: Any = MongoClient(uri, serverSelectionTimeoutMS=10_000, appname="obs index-check")
+    options: dict[str, Any] = {"appname": "obs index-check"}
+    if "serverselectiontimeoutms" not in uri.lower():  # the URI's own setting wins
+        options["serverSelectionTimeoutMS"] = 10_000
+    client: Any = MongoClient(uri, **options)
     try:
         if args.since is not None:
-            default = client.get_default_database(None)
-            databases = args.database or ([default.name] if default is not None else [])
+            default = uri_parser.parse_uri(uri).get("database")
+            databases = args.database or ([default] if default else [])
             profile = read_profile(client, databases, since=args.since)
             samples += profile.samples
             print(

@@ -97,7 +97,7 @@ def to_dict(outcome: Outcome) -> dict[str, Any]:
         "shapes": [_verdict_dict(status, v) for status, v in _rows(outcome)],
         "fixed": [e.fingerprint for e in outcome.fixed],
         "suggested_indexes": [
-            {"namespace": s.namespace, "keys": dict(s.keys), "create_index": s.create_index}
+            {"collection": s.collection, "keys": dict(s.keys), "create_index": s.create_index}
             for s in suggestions(outcome)
         ],
     }
@@ -123,7 +123,7 @@ def _verdict_dict(status: str, verdict: Verdict) -> dict[str, Any]:
         if stats is None
         else {"docs": stats.docs_examined, "keys": stats.keys_examined, "returned": stats.returned},
         "suggested_indexes": [
-            {"namespace": s.namespace, "keys": dict(s.keys)} for s in verdict.suggestions
+            {"collection": s.collection, "keys": dict(s.keys)} for s in verdict.suggestions
         ],
         "error": verdict.error,
     }

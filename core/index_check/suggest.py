@@ -31,7 +31,7 @@ ID_INDEX: IndexKeys = (("_id", 1),)
 class IndexSuggestion:
     """An index for one collection, keys in Equality, Sort, Range order."""
 
-    namespace: str
+    collection: str
     keys: tuple[tuple[str, int], ...]
 
     @property
@@ -39,14 +39,11 @@ class IndexSuggestion:
         """The mongosh statement that creates it.
 
         Example:
-            >>> IndexSuggestion("app.users", (("status", 1), ("at", -1))).create_index
-            'db.getSiblingDB("app").getCollection("users").createIndex({ status: 1, at: -1 })'
+            >>> IndexSuggestion("users", (("status", 1), ("createdAt", -1))).create_index
+            'db.getCollection("users").createIndex({ status: 1, createdAt: -1 })'
         """
-        database, _, collection = self.namespace.partition(".")
         keys = ", ".join(f"{_js_key(k)}: {d}" for k, d in self.keys)
-        return (
-            f'db.getSiblingDB("{database}").getCollection("{collection}").createIndex({{ {keys} }})'
-        )
+        return f'db.getCollection("{self.collection}").createIndex({{ {keys} }})'
 
 
 def _js_key(name: str) -> str:
@@ -55,9 +52,10 @@ def _js_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Need:
-    """What one query asks of an index on one collection."""
+    """What one query asks of an index on one collection (by name: suggestions are per
+    collection, whatever database a test suite or tenant uses)."""
 
-    namespace: str
+    collection: str
     equality: frozenset[str]
     sort: IndexKeys
     ranges: frozenset[str]
@@ -103,7 +101,7 @@ def _need(shape: QueryShape, preds: Sequence[Predicate]) -> Need:
     ranges = {
         p.path for p in preds if not p.path.startswith("$") and p.path not in equality
     } - sort_fields
-    return Need(shape.namespace, frozenset(equality), sort, frozenset(ranges))
+    return Need(shape.collection, frozenset(equality), sort, frozenset(ranges))
 
 
 def served_by(need: Need, index: IndexKeys) -> bool:
@@ -160,13 +158,13 @@ class _Group:
 
     def absorb(self, need: Need) -> bool:
         wide = self.widest
-        if need.namespace != wide.namespace:
+        if need.collection != wide.collection:
             return False
+        if not need.sort and not need.ranges and need.equality <= wide.equality:
+            return _extend_chain(self.equality_chain, need.equality)
         keys = need.keys()
         if self.keys()[: len(keys)] == keys:  # e.g. {age} as equality and as range
             return True
-        if not need.sort and not need.ranges and need.equality <= wide.equality:
-            return _extend_chain(self.equality_chain, need.equality)
         if need.equality != wide.equality or wide.sort[: len(need.sort)] != need.sort:
             return False
         if not need.ranges:
@@ -215,7 +213,7 @@ def _ordered(
 def _groups(all_needs: Iterable[Need]) -> list[_Group]:
     unique = sorted(
         set(all_needs),
-        key=lambda n: (n.namespace, -len(n.keys()), n.keys()),
+        key=lambda n: (n.collection, -len(n.keys()), n.keys()),
     )
     groups: list[_Group] = []
     for need in unique:
@@ -229,9 +227,9 @@ def merged_suggestions(all_needs: Iterable[Need]) -> list[IndexSuggestion]:
     prefix.
 
     Example:
-        >>> a = Need("app.u", frozenset({"b"}), (), frozenset())
-        >>> ab = Need("app.u", frozenset({"a", "b"}), (("t", -1),), frozenset())
+        >>> a = Need("u", frozenset({"b"}), (), frozenset())
+        >>> ab = Need("u", frozenset({"a", "b"}), (("t", -1),), frozenset())
         >>> [s.keys for s in merged_suggestions([a, ab])]
         [(('b', 1), ('a', 1), ('t', -1))]
     """
-    return [IndexSuggestion(g.widest.namespace, g.keys()) for g in _groups(all_needs)]
+    return [IndexSuggestion(g.widest.collection, g.keys()) for g in _groups(all_needs)]
