@@ -124,18 +124,20 @@ def _mongo_jobs(
     return jobs
 
 
-def _redis_client(url: str, timeout: float) -> Any:
+def redis_client(url: str, timeout: float) -> Any:
+    """A Redis client with socket timeouts that sends no CLIENT SETINFO on connect, so a
+    user limited to read commands (an ACL) sees no refused calls."""
     import redis
 
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        decode_responses=True,
-        # No CLIENT SETINFO on connect: the agent sends only reads.
-        lib_name=None,
-        lib_version=None,
-    )
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "decode_responses": True,
+    }
+    try:
+        return redis.Redis.from_url(url, driver_info=None, **options)  # redis-py >= 7.1
+    except TypeError:
+        return redis.Redis.from_url(url, lib_name=None, lib_version=None, **options)
 
 
 def _redis_jobs(config: AgentConfig, target: RedisTarget, clients: list[Any]) -> list[Job]:
@@ -143,7 +145,7 @@ def _redis_jobs(config: AgentConfig, target: RedisTarget, clients: list[Any]) ->
     jobs = []
     if target.info:
         schedule = config.schedule(Collector.REDIS_INFO)
-        client = _redis_client(target.url, schedule.timeout)
+        client = redis_client(target.url, schedule.timeout)
         clients.append(client)
         collect = RedisInfoCollector(client, where).collect
         jobs.append(
@@ -151,7 +153,7 @@ def _redis_jobs(config: AgentConfig, target: RedisTarget, clients: list[Any]) ->
         )
     if target.bullmq:
         schedule = config.schedule(Collector.BULLMQ)
-        client = _redis_client(target.url, schedule.timeout)
+        client = redis_client(target.url, schedule.timeout)
         clients.append(client)
         collector = BullMQCollector(
             client,

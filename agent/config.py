@@ -28,7 +28,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -167,8 +167,10 @@ class AgentConfig(BaseSettings):
     max_collections: int = Field(
         1000, ge=1, description="At most this many collections per target get collStats."
     )
-    mongo_profiler_level: Literal[0, 1, 2] | None = Field(
+    mongo_profiler_level: int | None = Field(
         None,
+        ge=0,
+        le=2,
         description="Set this profiling level on every watched database at start. The only "
         "setting that writes to a watched server; unset (the default) changes nothing.",
     )

@@ -59,6 +59,27 @@ def dig(document: Mapping[str, Any], *path: str) -> Any:
     return value
 
 
+# The profiler's and currentOp's `op` values, as the command names drivers send.
+_OP_COMMANDS = {"query": "find", "getmore": "getMore", "remove": "delete"}
+
+
+def operation_name(op: Any, command: Any) -> str:
+    """The command name of an operation in currentOp or the profiler.
+
+    Updates and deletes appear as their statement (``{q, u}``) and getMores by cursor id,
+    so their ``op`` names them; a command document names itself.
+
+    Example:
+        >>> operation_name("update", {"q": {}, "u": {}}), operation_name("command", {"hello": 1})
+        ('update', 'hello')
+    """
+    if isinstance(command, Mapping) and command:
+        first = next(iter(command))
+        if op == "command" or isinstance(command[first], str):
+            return str(first)
+    return _OP_COMMANDS.get(str(op), str(op or "unknown"))
+
+
 def set_profiler_level(client: Any, databases: Sequence[str], level: int, slowms: int) -> None:
     """The one write the agent can make, only when asked for in the configuration."""
     for name in databases:

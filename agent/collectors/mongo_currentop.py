@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from obs import catalog
-from obs.agent.collectors.mongo import APP_NAME, dig
+from obs.agent.collectors.mongo import APP_NAME, dig, operation_name
 from obs.agent.points import AttributeValue, Collected, Point
 from obs.catalog import attr
 
@@ -41,13 +41,6 @@ def counts(op: Mapping[str, Any]) -> bool:
     return not dig(op, "cursor", "tailable")
 
 
-def operation_name(op: Mapping[str, Any]) -> str:
-    command = op.get("command")
-    if isinstance(command, Mapping) and command:
-        return str(next(iter(command)))
-    return str(op.get("op", "unknown"))
-
-
 def points(
     inprog: Iterable[Mapping[str, Any]], target: Mapping[str, AttributeValue], threshold: float
 ) -> Iterator[Point]:
@@ -61,7 +54,7 @@ def points(
         oldest = max(oldest, seconds)
         if seconds >= threshold:
             database = str(op.get("ns", "")).split(".", 1)[0]
-            slow[database, operation_name(op)] += 1
+            slow[database, operation_name(op.get("op"), op.get("command"))] += 1
     for (database, operation), n in sorted(slow.items()):
         labels = {**target, attr.DB_NAMESPACE: database, attr.DB_OPERATION_NAME: operation}
         yield Point.of(catalog.MONGO_SLOW_OPERATIONS, n, labels)

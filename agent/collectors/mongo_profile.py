@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from obs import catalog
-from obs.agent.collectors.mongo import APP_NAME, watched_databases
+from obs.agent.collectors.mongo import APP_NAME, operation_name, watched_databases
 from obs.agent.collectors.mongo_plans import COLLSCAN, PlanCache, plan_of_summary
 from obs.agent.points import AttributeValue, Collected, Point
 from obs.catalog import attr
@@ -63,14 +63,6 @@ def command_of(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     if op == "query" and "find" not in command:
         return {"find": collection, "filter": command.get("filter", command)}
     return command
-
-
-def operation_of(entry: Mapping[str, Any], command: Mapping[str, Any] | None) -> str:
-    if entry.get("op") == "getmore":
-        return "getMore"
-    if command:
-        return str(next(iter(command)))
-    return str(entry.get("op", "unknown"))
 
 
 def is_agents_own(entry: Mapping[str, Any], command: Mapping[str, Any] | None) -> bool:
@@ -179,7 +171,7 @@ class ProfileCollector:
             **self.target,
             attr.DB_NAMESPACE: database,
             attr.DB_COLLECTION_NAME: collection,
-            attr.DB_OPERATION_NAME: operation_of(entry, command),
+            attr.DB_OPERATION_NAME: operation_name(entry.get("op"), entry.get("command")),
         }
         if plan is not None:
             labels[attr.MONGO_PLAN] = plan

@@ -1,0 +1,198 @@
+"""The BullMQ collector against real queues made by the `bullmq` package in every state,
+on a private Redis: counts equal BullMQ's own getJobCounts(), one round trip, no writes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from obs import catalog
+from obs.agent.app import redis_client
+from obs.agent.collectors.bullmq import (
+    COMMANDS_PER_QUEUE,
+    STATES,
+    BullMQCollector,
+    Queue,
+    discover,
+    read,
+)
+from obs.catalog import attr
+from support.bullmq_states import Layout, job_counts, make_queue, run
+from support.servers import RedisServer
+
+QUEUES = [
+    ("bull", "mail", Layout()),
+    ("bull", "reports:daily:eu", Layout(paused=True)),  # ':' in the name, paused
+    ("{jobs}", "exports", Layout(wait=0, prioritized=0, flows=0)),  # hash-tag prefix
+    ("bull", "empty-states", Layout(wait=0, prioritized=0, delayed=0, active=0, flows=0)),
+]
+
+
+@pytest.fixture
+def queues(redis_server: RedisServer, redis_client: Any) -> list[Queue]:
+    for prefix, name, layout in QUEUES:
+        run(make_queue(redis_server.url, name, prefix, layout))
+    return [Queue(prefix, name) for prefix, name, _ in QUEUES]
+
+
+@pytest.fixture
+def client(redis_server: RedisServer, redis_client: Any) -> Any:
+    """A client of the private Redis (emptied by redis_client) that decodes replies."""
+    return redis_server.client(decode_responses=True)
+
+
+def test_discovery_finds_every_queue_with_scan(client: Any, queues: list[Queue]) -> None:
+    assert discover(client, ["bull", "{jobs}"]) == sorted(queues)
+    assert discover(client, ["bull"]) == sorted(q for q in queues if q.prefix == "bull")
+    assert discover(client, ["nothing-here"]) == []
+
+
+def test_counts_equal_bullmqs_own_get_job_counts(
+    redis_server: RedisServer, client: Any, queues: list[Queue]
+) -> None:
+    states = {state.queue: state for state in read(client, queues)}
+    assert set(states) == set(queues)
+    for queue in queues:
+        expected = run(job_counts(redis_server.url, queue.name, queue.prefix))
+        assert states[queue].counts == expected, queue
+    mail = states[Queue("bull", "mail")].counts
+    # Every state is really exercised by the fixture, not just zero on both sides.
+    assert all(mail[s] > 0 for s in STATES if s != "paused"), mail
+    assert states[Queue("bull", "reports:daily:eu")].paused
+    assert not states[Queue("bull", "mail")].paused
+    assert states[Queue("bull", "mail")].completed == 2
+    assert states[Queue("bull", "mail")].failed == 1
+
+
+def test_a_legacy_marker_at_the_tail_of_wait_is_not_a_job(
+    redis_server: RedisServer, client: Any, queues: list[Queue]
+) -> None:
+    mail = Queue("bull", "mail")
+    before = read(client, [mail])[0].counts["wait"]
+    client.rpush(mail.key("wait"), "0:1700000000000")  # what BullMQ < 5 left behind
+    seen = read(client, [mail])[0]
+    assert seen.counts["wait"] == before
+    assert seen.oldest_waiting_since_ms is not None
+    assert client.lindex(mail.key("wait"), -1) == "0:1700000000000"  # read-only: still there
+    # BullMQ's getCounts pops the marker (a write) and reports the same count.
+    assert run(job_counts(redis_server.url, mail.name, mail.prefix))["wait"] == before
+    assert client.lindex(mail.key("wait"), -1) != "0:1700000000000"
+
+
+def test_oldest_waiting_age_is_the_first_waiting_jobs(client: Any, queues: list[Queue]) -> None:
+    mail = Queue("bull", "mail")
+    oldest_id = client.lindex(mail.key("wait"), -1)
+    job = client.hgetall(mail.key(oldest_id))
+    since = float(job["timestamp"]) + float(job.get("delay") or 0)
+    state = read(client, [mail])[0]
+    assert state.oldest_waiting_since_ms == since
+    exports = read(client, [Queue("{jobs}", "exports")])[0]
+    assert exports.counts["wait"] == 0
+    assert exports.oldest_waiting_since_ms is None
+
+
+def test_points_carry_the_queue_and_every_state(client: Any, queues: list[Queue]) -> None:
+    target = {attr.SERVER_ADDRESS: "127.0.0.1", attr.SERVER_PORT: 6379}
+    collected = BullMQCollector(client, target, ["bull", "{jobs}"]).collect()
+    jobs = {
+        (a[attr.QUEUE_PREFIX], a[attr.QUEUE_NAME], a[attr.QUEUE_STATE]): p.value
+        for p in collected.readings
+        if p.metric is catalog.BULLMQ_QUEUE_JOBS
+        for a in [dict(p.attributes)]
+    }
+    assert len(jobs) == len(queues) * len(STATES)
+    assert jobs["bull", "reports:daily:eu", "delayed"] == 2
+    ages = {
+        dict(p.attributes)[attr.QUEUE_NAME]: p.value
+        for p in collected.readings
+        if p.metric is catalog.BULLMQ_OLDEST_WAITING_AGE
+    }
+    assert 0 < ages["mail"] < 120
+    assert ages["exports"] == 0
+    paused = {
+        dict(p.attributes)[attr.QUEUE_NAME]: p.value
+        for p in collected.readings
+        if p.metric is catalog.BULLMQ_QUEUE_PAUSED
+    }
+    assert paused == {"mail": 0, "reports:daily:eu": 1, "exports": 0, "empty-states": 0}
+
+
+def test_one_round_trip_of_reads_only(redis_server: RedisServer, queues: list[Queue]) -> None:
+    """A user allowed only read commands (an ACL) can scrape; nothing is written."""
+    admin = redis_server.client()
+    admin.execute_command(
+        "ACL", "SETUSER", "agent", "on", ">agent-pw", "~*", "&*", "-@all", "+@read", "+ping"
+    )
+    admin.config_resetstat()
+    url = redis_server.url.replace("redis://", "redis://agent:agent-pw@")
+    reader = redis_client(url, timeout=5)
+
+    executed: list[int] = []
+    real_pipeline = reader.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*a: Any, **k: Any) -> Any:
+            executed.append(len(pipe.command_stack))
+            return real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    reader.pipeline = counting_pipeline
+    collector = BullMQCollector(reader, {}, ["bull", "{jobs}"], discovery_interval=3600)
+    first = collector.collect()
+    second = collector.collect()
+    assert len(first.readings) == len(second.readings) > 0
+    # One pipelined execute per scrape, every queue's commands in it.
+    assert executed == [len(queues) * COMMANDS_PER_QUEUE] * 2
+    stats = admin.info("commandstats")
+    assert "cmdstat_keys" not in stats  # discovery by SCAN only
+    assert "cmdstat_scan" in stats
+    assert not any(key.startswith(("cmdstat_eval", "cmdstat_multi")) for key in stats)
+    failed = {k: v for k, v in stats.items() if v.get("failed_calls") or v.get("rejected_calls")}
+    assert failed == {}, failed  # no command the read-only user was refused
+
+
+def test_a_removed_queue_stops_being_reported(client: Any, queues: list[Queue]) -> None:
+    collector = BullMQCollector(client, {}, ["bull", "{jobs}"], discovery_interval=3600)
+    assert any(dict(p.attributes)[attr.QUEUE_NAME] == "mail" for p in collector.collect().readings)
+    client.delete(*client.keys("bull:mail:*"))  # obliterated between two discoveries
+    names = {dict(p.attributes)[attr.QUEUE_NAME] for p in collector.collect().readings}
+    assert "mail" not in names
+    assert "exports" in names
+
+
+def test_static_queue_list_skips_discovery(client: Any, queues: list[Queue]) -> None:
+    client.config_resetstat()
+    collected = BullMQCollector(client, {}, ["bull"], static_queues=["mail"]).collect()
+    assert {dict(p.attributes)[attr.QUEUE_NAME] for p in collected.readings} == {"mail"}
+    assert "cmdstat_scan" not in client.info("commandstats")
+
+
+def test_rediscovery_follows_its_own_interval(client: Any, queues: list[Queue]) -> None:
+    now = [1000.0]
+    collector = BullMQCollector(client, {}, ["bull"], discovery_interval=60, clock=lambda: now[0])
+    collector.collect()
+    client.hset("bull:late:meta", "opts.maxLenEvents", "10000")
+    assert Queue("bull", "late") not in collector.queues
+    now[0] += 61
+    collector.collect()
+    assert Queue("bull", "late") in collector.queues
+
+
+def test_a_scrape_of_many_queues_is_one_execute(client: Any) -> None:
+    names = [f"q{i}" for i in range(200)]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hset(f"bull:{name}:meta", "opts.maxLenEvents", "10000")
+        pipe.lpush(f"bull:{name}:wait", "1")
+        pipe.hset(f"bull:{name}:1", mapping={"timestamp": int(time.time() * 1000), "delay": 0})
+    pipe.execute()
+    states = read(client, discover(client, ["bull"]))
+    assert len(states) == 200
+    assert all(s.counts["wait"] == 1 for s in states)

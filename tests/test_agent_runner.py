@@ -1,0 +1,193 @@
+"""The running agent: a Redis killed and restarted mid-run, a Mongo that is not there, the
+up gauge, backoff, one log line per state change, /metrics, /healthz, /readyz and OTLP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+from obs import catalog
+from obs.agent.app import Agent
+from obs.agent.config import Collector, Schedule, load
+from obs.agent.export import prometheus_reader
+from obs.agent.points import Collected
+from obs.agent.schedule import Job, Runner
+from obs.agent.store import Store
+from obs.otel import Resource, metric_exporter
+from obs.settings import Settings
+from support.bullmq_states import Layout, make_queue, run
+from support.otlp_receiver import GrpcReceiver
+from support.servers import RedisServer, free_port
+
+PASSWORD = "s3cret-pw"
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture
+def queue_redis() -> Iterator[RedisServer]:
+    server = RedisServer(extra=("--requirepass", PASSWORD)).start()
+    yield server
+    server.remove()
+
+
+def url(server: RedisServer) -> str:
+    return server.url.replace("redis://", f"redis://:{PASSWORD}@")
+
+
+@pytest.fixture
+def agent(queue_redis: RedisServer, otlp: GrpcReceiver) -> Iterator[Agent]:
+    run(make_queue(url(queue_redis), "mail:eu", layout=Layout(flows=0)))
+    dead_mongo = f"mongodb://app:{PASSWORD}@127.0.0.1:{free_port()}/?directConnection=true"
+    config = load(
+        flags={
+            "redis": [url(queue_redis)],
+            "mongo": [dead_mongo],
+            "listen": f"127.0.0.1:{free_port()}",
+        },
+        environ={
+            "OBS_AGENT_REDIS_INFO__INTERVAL": "0.2",
+            "OBS_AGENT_BULLMQ__INTERVAL": "0.2",
+            "OBS_AGENT_BULLMQ__TIMEOUT": "1",
+            "OBS_AGENT_MONGO_STATUS__TIMEOUT": "0.5",
+            "OBS_AGENT_MONGO_CURRENTOP__TIMEOUT": "0.5",
+            "OBS_AGENT_MONGO_PROFILE__TIMEOUT": "0.5",
+            "OBS_AGENT_MONGO_STATS__TIMEOUT": "0.5",
+            "OBS_AGENT_BACKOFF_MAX": "0.8",
+        },
+    )
+    otlp_reader = PeriodicExportingMetricReader(
+        metric_exporter(Settings(otlp_endpoint=otlp.endpoint)), export_interval_millis=300
+    )
+    prometheus, registry = prometheus_reader()
+    running = Agent(
+        config, Resource.create({}), readers=[otlp_reader, prometheus], registry=registry
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+def up(agent: Agent) -> dict[str, float]:
+    return {
+        dict(labels)["obs.target.type"]: value
+        for labels, value in agent.store.readings(catalog.AGENT_UP)
+    }
+
+
+def queue_jobs(agent: Agent) -> dict[str, float]:
+    return {
+        dict(labels)["bullmq.queue.jobs.state"]: value
+        for labels, value in agent.store.readings(catalog.BULLMQ_QUEUE_JOBS)
+    }
+
+
+def test_a_redis_killed_and_restarted_mid_run(
+    agent: Agent, queue_redis: RedisServer, otlp: GrpcReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="obs.agent")
+    assert agent.endpoints is not None
+    port = agent.endpoints.port
+    assert wait_for(lambda: up(agent).get("redis") == 1)
+    assert wait_for(lambda: queue_jobs(agent).get("wait") == 3)
+    assert wait_for(lambda: up(agent).get("mongodb") == 0)  # the dead Mongo costs only itself
+    status, body = get(port, "/readyz")
+    assert status == 503
+    assert json.loads(body)["waiting_for"] == [agent.config.mongo[0].label]
+    assert get(port, "/healthz") == (200, "ok\n")
+    series = agent.store.series_count()
+
+    queue_redis.stop()
+    assert wait_for(lambda: up(agent).get("redis") == 0)
+    assert queue_jobs(agent) == {}  # stale queue depths are withdrawn, not repeated
+    time.sleep(1.5)  # several failed attempts, with backoff
+    attempts = agent.runner.states[f"bullmq@{agent.config.redis[0].label}"].attempts
+
+    queue_redis.start()  # empty: this test server keeps nothing on disk
+    assert wait_for(lambda: up(agent).get("redis") == 1)
+    run(make_queue(url(queue_redis), "mail:eu", layout=Layout(flows=0)))
+    assert wait_for(lambda: queue_jobs(agent).get("wait") == 3)
+    assert agent.store.series_count() == series  # memory does not grow with failures
+
+    bullmq_log = [r.getMessage() for r in caplog.records if "bullmq of" in r.getMessage()]
+    failing = [m for m in bullmq_log if " failed: " in m]
+    recovered = [m for m in bullmq_log if " recovered " in m]
+    assert len(failing) == 1, failing  # one line per state change, not per attempt
+    assert len(recovered) == 1
+    assert attempts < 1.5 / 0.2  # backoff spaced the retries out
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    assert PASSWORD not in logs
+
+    prometheus = get(port, "/metrics")[1]
+    assert "bullmq_queue_jobs{" in prometheus
+    assert 'bullmq_queue_name="mail:eu"' in prometheus
+    assert "obs_agent_up{" in prometheus
+    assert PASSWORD not in prometheus
+
+    def exported_up() -> set[float]:
+        return {
+            p.value
+            for p in otlp.points("obs.agent.up")
+            if p.attributes["obs.target.type"] == "redis"
+        }
+
+    assert wait_for(lambda: exported_up() >= {0.0, 1.0})  # both states reached the receiver
+    assert wait_for(lambda: otlp.points("bullmq.queue.jobs"))
+
+
+def test_ready_once_every_target_answered(queue_redis: RedisServer) -> None:
+    config = load(
+        flags={"redis": [url(queue_redis)], "listen": f"127.0.0.1:{free_port()}"},
+        environ={"OTEL_METRICS_EXPORTER": "none"},
+    )
+    agent = Agent(config, Resource.create({}))
+    agent.start()
+    try:
+        assert agent.endpoints is not None
+        assert wait_for(lambda: get(agent.endpoints.port, "/readyz")[0] == 200)  # type: ignore[union-attr]
+        assert get(agent.endpoints.port, "/metrics")[0] == 404  # no Prometheus reader here
+    finally:
+        agent.stop()
+
+
+def test_a_refused_command_is_an_error_but_not_down(caplog: pytest.LogCaptureFixture) -> None:
+    calls = []
+
+    def collect() -> Collected:
+        calls.append(1)
+        raise ValueError("unexpected reply")
+
+    job = Job(Collector.BULLMQ, "redis://q:6379", "redis", collect, Schedule(0.01, 1))
+    store = Store()
+    runner = Runner([job], store, observe=lambda points: None)
+    for _ in range(3):
+        assert runner.run_once(job) == "ValueError: unexpected reply"
+    assert dict(store.readings(catalog.AGENT_UP)) == {
+        (("obs.target", "redis://q:6379"), ("obs.target.type", "redis")): 1.0
+    }
+    errors = store.readings(catalog.AGENT_COLLECTION_ERRORS)
+    assert [value for _, value in errors] == [3.0]
+    assert len([r for r in caplog.records if " failed: " in r.getMessage()]) == 1
