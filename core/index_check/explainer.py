@@ -151,6 +151,8 @@ class Explainer:
         Raises ExplainError with the server's message when it refuses."""
         from pymongo.errors import OperationFailure
 
+        from obs.scrub import scrub_text
+
         body = readable(database, command)
         verbosities = [self._verbosity]
         if self._verbosity != QUERY_PLANNER:
@@ -162,7 +164,7 @@ class Explainer:
                 return dict(reply)
             except OperationFailure as exc:
                 failure = str(exc.details.get("errmsg") if exc.details else exc)
-        raise ExplainError(failure)
+        raise ExplainError(scrub_text(failure))
 
     def facts(self, database: str, command: Mapping[str, Any]) -> PlanFacts:
         """:func:`read_plan` of :meth:`explain`."""
