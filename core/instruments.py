@@ -1,57 +1,77 @@
-"""The OpenTelemetry instruments of obs's in-process metrics, built from the catalog.
+"""The instruments of obs's in-process metrics, built from the catalog.
 
-Nothing else in the instrumentation creates instruments, so everything recorded in-process
-is a catalog entry (tests/test_catalog.py checks what actually arrives at a receiver).
+Histograms and counters recorded on request threads are hot-path families
+(:mod:`obs.hot_metrics`), exported by obs's own metric reader; when the application owns
+the MeterProvider they record through SDK instruments instead. Pool gauges are observed
+at export time. Nothing else in the instrumentation creates instruments, so everything
+recorded in-process is a catalog entry (tests/test_catalog.py checks what arrives).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from obs import catalog
-from opentelemetry.metrics import (
-    CallbackOptions,
-    Counter,
-    Histogram,
-    Meter,
-    Observation,
-)
+from obs.catalog import attr
+from obs.hot_metrics import Family, HotMetrics, SdkFamily
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
+Families = Family | SdkFamily
 
 
 @dataclass(frozen=True, slots=True)
 class Instruments:
-    """Every in-process instrument; pool gauges are observed from the pool listener."""
+    """Every in-process metric family."""
 
-    db_operation_duration: Histogram
-    db_connection_wait_time: Histogram
-    db_connection_create_time: Histogram
-    db_connection_timeouts: Counter
-    query_smells: Counter
-    cache_requests: Counter
-    job_duration: Histogram
-    job_wait_time: Histogram
-    job_attempts: Histogram
-    errors: Counter
+    db_operation_duration: Families
+    db_connection_wait_time: Families
+    db_connection_create_time: Families
+    db_connection_timeouts: Families
+    query_smells: Families
+    cache_requests: Families
+    job_duration: Families
+    job_wait_time: Families
+    job_attempts: Families
+    errors: Families
 
     @classmethod
-    def create(cls, meter: Meter, pool_observers: Mapping[catalog.Metric, Callback]) -> Instruments:
-        """Create the instruments on ``meter``; ``pool_observers`` feeds the pool gauges."""
+    def create(
+        cls, meter: Meter, pool_observers: Mapping[catalog.Metric, Callback], *, hot: bool
+    ) -> Instruments:
+        """Families on ``meter``: hot-path cells when ``hot`` (obs's reader exports them),
+        else SDK instruments. ``pool_observers`` feed the pool gauges."""
         for metric, callback in pool_observers.items():
             metric.create_observable(meter, callback)
+
+        def family(metric: catalog.Metric) -> Families:
+            return Family(metric) if hot else SdkFamily(metric, meter)
+
         return cls(
-            db_operation_duration=catalog.DB_CLIENT_OPERATION_DURATION.create_histogram(meter),
-            db_connection_wait_time=catalog.DB_CLIENT_CONNECTION_WAIT_TIME.create_histogram(meter),
-            db_connection_create_time=catalog.DB_CLIENT_CONNECTION_CREATE_TIME.create_histogram(
-                meter
-            ),
-            db_connection_timeouts=catalog.DB_CLIENT_CONNECTION_TIMEOUTS.create_counter(meter),
-            query_smells=catalog.MONGO_QUERY_SMELLS.create_counter(meter),
-            cache_requests=catalog.CACHE_REQUESTS.create_counter(meter),
-            job_duration=catalog.MESSAGING_PROCESS_DURATION.create_histogram(meter),
-            job_wait_time=catalog.JOB_WAIT_TIME.create_histogram(meter),
-            job_attempts=catalog.JOB_ATTEMPTS.create_histogram(meter),
-            errors=catalog.INSTRUMENTATION_ERRORS.create_counter(meter),
+            db_operation_duration=family(catalog.DB_CLIENT_OPERATION_DURATION),
+            db_connection_wait_time=family(catalog.DB_CLIENT_CONNECTION_WAIT_TIME),
+            db_connection_create_time=family(catalog.DB_CLIENT_CONNECTION_CREATE_TIME),
+            db_connection_timeouts=family(catalog.DB_CLIENT_CONNECTION_TIMEOUTS),
+            query_smells=family(catalog.MONGO_QUERY_SMELLS),
+            cache_requests=family(catalog.CACHE_REQUESTS),
+            job_duration=family(catalog.MESSAGING_PROCESS_DURATION),
+            job_wait_time=family(catalog.JOB_WAIT_TIME),
+            job_attempts=family(catalog.JOB_ATTEMPTS),
+            errors=family(catalog.INSTRUMENTATION_ERRORS),
         )
+
+    def hot_metrics(self) -> HotMetrics:
+        """The hot-path families, for obs's metric reader (empty with SDK instruments)."""
+        found = (getattr(self, f.name) for f in fields(self))
+        return HotMetrics(f for f in found if isinstance(f, Family))
+
+    def count_failure(self, feature: str) -> None:
+        """One swallowed failure of ``feature`` (obs.instrumentation.errors)."""
+        self.errors.bound(feature, _feature_attributes, feature).add(1)
+
+
+def _feature_attributes(feature: str) -> dict[str, Any]:
+    return {attr.FEATURE: feature}

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,13 @@ from opentelemetry import metrics, trace
 # "nobody configured metrics" from "the application did".
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    Metric,
+    MetricsData,
+    PeriodicExportingMetricReader,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -32,8 +39,10 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from obs import resource
+from obs import log_limits, resource
+from obs.hot_metrics import HotMetrics
 from obs.settings import Settings
 
 logger = logging.getLogger("obs")
@@ -107,6 +116,59 @@ def metric_exporter(settings: Settings) -> Any:
     return GrpcMetricExporter(**kwargs)
 
 
+class ObsMetricReader(PeriodicExportingMetricReader):
+    """The SDK's periodic reader, plus obs's hot-path families (:mod:`obs.hot_metrics`)
+    in every collection, in the temporality the exporter prefers."""
+
+    def __init__(self, exporter: Any, resource: Resource) -> None:
+        super().__init__(exporter)
+        self.resource = resource
+        self.hot: HotMetrics | None = None
+        self._collecting = threading.Lock()
+        self._merged = False
+        _readers.add(self)
+
+    def collect(self, timeout_millis: float = 10_000) -> None:
+        with self._collecting:
+            self._merged = False
+            super().collect(timeout_millis=timeout_millis)
+            if not self._merged:  # the SDK had nothing to report; obs's cells still go out
+                extra = self._hot_metrics()
+                if extra:
+                    data = MetricsData([ResourceMetrics(self.resource, [_scope(extra)], "")])
+                    super()._receive_metrics(data, timeout_millis=timeout_millis)
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        self._merged = True
+        extra = self._hot_metrics()
+        if extra and metrics_data.resource_metrics:
+            first, *rest = metrics_data.resource_metrics
+            merged = ResourceMetrics(
+                first.resource, _with(first.scope_metrics, extra), first.schema_url
+            )
+            metrics_data = MetricsData([merged, *rest])
+        super()._receive_metrics(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def _hot_metrics(self) -> list[Metric]:
+        return self.hot.collect(self._instrument_class_temporality) if self.hot else []
+
+
+def _with(scopes: Sequence[ScopeMetrics], extra: list[Metric]) -> list[ScopeMetrics]:
+    """``scopes`` with ``extra`` added to obs's scope (exporters key scopes by identity of
+    name and version, so a second "obs" scope would replace the first)."""
+    out = [s for s in scopes if s.scope.name != SCOPE]
+    ours = [m for s in scopes if s.scope.name == SCOPE for m in s.metrics]
+    return [*out, _scope([*ours, *extra])]
+
+
+def _scope(metrics: list[Metric]) -> ScopeMetrics:
+    from obs import __version__
+
+    return ScopeMetrics(InstrumentationScope(SCOPE, __version__), metrics, "")
+
+
 @dataclass
 class Providers:
     """The providers obs records through, and whether obs made (and so must stop) them."""
@@ -115,6 +177,7 @@ class Providers:
     meter_provider: Any = None
     owns_tracer_provider: bool = False
     owns_meter_provider: bool = False
+    reader: ObsMetricReader | None = None  # set when obs made the meter provider
 
     def detail(self, signal: str) -> str:
         owns = self.owns_tracer_provider if signal == "traces" else self.owns_meter_provider
@@ -144,6 +207,7 @@ class Providers:
 # after obs.shutdown() the global one may still be an old provider of obs's: that one does
 # not count as the application's.
 _made_by_obs: weakref.WeakSet[Any] = weakref.WeakSet()
+_readers: weakref.WeakSet[ObsMetricReader] = weakref.WeakSet()
 
 
 def _application_provider(current: Any, placeholders: tuple[type, ...]) -> bool:
@@ -153,6 +217,7 @@ def _application_provider(current: Any, placeholders: tuple[type, ...]) -> bool:
 def _adopt(provider: Any, current: Any, placeholders: tuple[type, ...], setter: Any) -> None:
     if not _made_by_obs and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
+    log_limits.install()
     _made_by_obs.add(provider)
     if isinstance(current, placeholders):
         setter(provider)
@@ -167,6 +232,10 @@ def _after_fork_in_child() -> None:
     child keeps working and only this cleanup is skipped (tests/test_otel.py notices).
     """
     pid = Resource({"process.pid": os.getpid()})
+    for reader in list(_readers):
+        reader.resource = reader.resource.merge(pid)
+        if reader.hot is not None:
+            reader.hot.reset()
     for provider in list(_made_by_obs):
         try:
             provider._update_resource(pid)
@@ -201,8 +270,9 @@ def start_metrics(settings: Settings, providers: Providers, res: Resource) -> No
     if _application_provider(current, placeholders):
         providers.meter_provider = current
         return
-    reader = PeriodicExportingMetricReader(metric_exporter(settings))
+    reader = ObsMetricReader(metric_exporter(settings), res)
     provider = MeterProvider(resource=res, metric_readers=[reader])
     providers.meter_provider = provider
     providers.owns_meter_provider = True
+    providers.reader = reader
     _adopt(provider, current, placeholders, metrics.set_meter_provider)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obs import __version__, state
-from obs.catalog import attr
 from obs.failures import Failures
 from obs.settings import Feature, Problem, Settings, load
 from obs.status_report import FeatureStatus, Status
@@ -172,9 +171,11 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
         from obs.instruments import Instruments
 
         meter = providers.meter_provider.get_meter(otel.SCOPE, __version__)
-        instruments = Instruments.create(meter, POOL_OBSERVERS)
-        errors = instruments.errors
-        run.failures = Failures(on_failure=lambda feature: errors.add(1, {attr.FEATURE: feature}))
+        reader = providers.reader
+        instruments = Instruments.create(meter, POOL_OBSERVERS, hot=reader is not None)
+        if reader is not None:
+            reader.hot = instruments.hot_metrics()
+        run.failures = Failures(on_failure=instruments.count_failure)
     return tracer, instruments
 
 

@@ -24,19 +24,10 @@ from obs.catalog import attr
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_MAX_NAMES = 1000  # attribute sets kept ready; more names than this get built per call
-_attrs: dict[tuple[str, bool], dict[str, str]] = {}
-
 
 def attributes(name: str, hit: bool) -> dict[str, str]:
-    """The (shared, pre-built) attributes of one cache result."""
-    key = (name, hit)
-    found = _attrs.get(key)
-    if found is None:
-        found = {attr.CACHE_NAME: name, attr.CACHE_RESULT: "hit" if hit else "miss"}
-        if len(_attrs) < _MAX_NAMES:
-            _attrs[key] = found
-    return found
+    """The attributes of one cache result."""
+    return {attr.CACHE_NAME: name, attr.CACHE_RESULT: "hit" if hit else "miss"}
 
 
 def record(name: str, hit: bool, count: int = 1) -> None:
@@ -45,7 +36,7 @@ def record(name: str, hit: bool, count: int = 1) -> None:
     if active is None or active.instruments is None:
         return
     try:
-        active.instruments.cache_requests.add(count, attributes(name, hit))
+        active.instruments.cache_requests.bound((name, hit), attributes, name, hit).add(count)
     except Exception as exc:
         active.failures.record("cache", exc)
 

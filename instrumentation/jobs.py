@@ -155,17 +155,28 @@ class job:
         if isinstance(enqueued, datetime):
             enqueued = enqueued.timestamp()
         waited = max(0.0, time.time() - enqueued)
-        active.instruments.job_wait_time.record(waited, self._base_attributes())
+        key = (self._system, self._queue)
+        active.instruments.job_wait_time.bound(key, self._base_attributes).record(waited)
 
     def _record_outcome(
         self, instruments: Instruments, elapsed: float, exc: BaseException | None
     ) -> None:
+        outcome = "failed" if exc is not None else "completed"
+        error = type(exc).__qualname__ if exc is not None else ""
+        key = (self._system, self._queue, outcome)
+        instruments.job_attempts.bound(key, self._outcome_attributes, outcome, "").record(
+            self._attempt
+        )
+        instruments.job_duration.bound(
+            (*key, error), self._outcome_attributes, outcome, error
+        ).record(elapsed)
+
+    def _outcome_attributes(self, outcome: str, error: str) -> dict[str, str]:
         attributes = self._base_attributes()
-        attributes[attr.JOB_OUTCOME] = "failed" if exc is not None else "completed"
-        instruments.job_attempts.record(self._attempt, attributes)
-        if exc is not None:
-            attributes[attr.ERROR_TYPE] = type(exc).__qualname__
-        instruments.job_duration.record(elapsed, attributes)
+        attributes[attr.JOB_OUTCOME] = outcome
+        if error:
+            attributes[attr.ERROR_TYPE] = error
+        return attributes
 
     def _end_span(self, exc: BaseException | None) -> None:
         if self._span is None:

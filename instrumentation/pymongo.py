@@ -20,13 +20,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from pymongo import monitoring
+
 from obs import catalog, state
 from obs.catalog import attr
 from obs.instrumentation import query_smells
 from obs.query_text import masked_text
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from pymongo import monitoring
 
 FEATURE = "pymongo"
 
@@ -50,12 +51,15 @@ _MAX_ATTRIBUTE_SETS = 20_000
 
 class _CommandListener(monitoring.CommandListener):
     def __init__(self) -> None:
-        self._pending: dict[int, tuple[dict[str, Any], Any]] = {}
-        self._attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._smell_attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # request id -> (key, attributes, duration cell, span) until the command ends
+        self._pending: dict[int, tuple[tuple[Any, ...], dict[str, Any], Any, Any]] = {}
+        # (database, collection, operation, server) -> (attributes, duration cell)
+        self._bound: dict[tuple[Any, ...], tuple[dict[str, Any], Any]] = {}
 
     def reset(self) -> None:
+        """Forget in-flight commands and bound cells (after shutdown or fork)."""
         self._pending = {}
+        self._bound = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         active = state.current
@@ -69,14 +73,11 @@ class _CommandListener(monitoring.CommandListener):
             collection = command.get("collection" if name == "getMore" else name)
             if not isinstance(collection, str):
                 collection = None
-            database = event.database_name
-            address = event.connection_id
-            key = (database, collection, name, address)
-            attributes = self._attrs.get(key)
-            if attributes is None:
-                attributes = _attributes(database, collection, name, address)
-                if len(self._attrs) < _MAX_ATTRIBUTE_SETS:
-                    self._attrs[key] = attributes
+            key = (event.database_name, collection, name, event.connection_id)
+            bound = self._bound.get(key)
+            if bound is None:
+                bound = self._bind(active, key)
+            attributes, duration = bound
             span = None
             if active.tracer is not None:
                 span = active.tracer.start_span(
@@ -89,15 +90,27 @@ class _CommandListener(monitoring.CommandListener):
             pending = self._pending
             if len(pending) >= _MAX_PENDING:
                 pending.clear()
-            pending[event.request_id] = (attributes, span)
+            pending[event.request_id] = (key, attributes, duration, span)
             if name in query_smells.FILTERED and active.instruments is not None:
                 found = query_smells.smells(
                     name, command, skip_threshold=active.settings.mongo_skip_threshold
                 )
                 for smell in found:
-                    active.instruments.query_smells.add(1, self._smell(key, attributes, smell))
+                    active.instruments.query_smells.bound(
+                        (*key, smell), _smell_attributes, attributes, smell
+                    ).add(1)
         except Exception as exc:
             active.failures.record(FEATURE, exc)
+
+    def _bind(self, active: state.Active, key: tuple[Any, ...]) -> tuple[dict[str, Any], Any]:
+        attributes = _attributes(*key)
+        duration = None
+        if active.instruments is not None:
+            duration = active.instruments.db_operation_duration.cell(attributes, key)
+        bound = (attributes, duration)
+        if len(self._bound) < _MAX_ATTRIBUTE_SETS:
+            self._bound[key] = bound
+        return bound
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         entry = self._pending.pop(event.request_id, None)
@@ -107,11 +120,9 @@ class _CommandListener(monitoring.CommandListener):
         if active is None:
             return
         try:
-            attributes, span = entry
-            if active.instruments is not None:
-                active.instruments.db_operation_duration.record(
-                    event.duration_micros / 1e6, attributes
-                )
+            _, _, duration, span = entry
+            if duration is not None:
+                duration.record(event.duration_micros / 1e6)
             if span is not None:
                 span.end()
         except Exception as exc:
@@ -125,12 +136,12 @@ class _CommandListener(monitoring.CommandListener):
         if active is None:
             return
         try:
-            attributes, span = entry
+            key, attributes, _, span = entry
             error = _error_type(event.failure)
             if active.instruments is not None:
-                active.instruments.db_operation_duration.record(
-                    event.duration_micros / 1e6, {**attributes, attr.ERROR_TYPE: error}
-                )
+                active.instruments.db_operation_duration.cell(
+                    {**attributes, attr.ERROR_TYPE: error}, (*key, error)
+                ).record(event.duration_micros / 1e6)
             if span is not None:
                 span.set_attribute(attr.ERROR_TYPE, error)
                 span.set_status(Status(StatusCode.ERROR, error))
@@ -138,20 +149,14 @@ class _CommandListener(monitoring.CommandListener):
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
-    def _smell(
-        self, key: tuple[Any, ...], attributes: dict[str, Any], smell: str
-    ) -> dict[str, Any]:
-        found = self._smell_attrs.get((*key, smell))
-        if found is None:
-            found = {
-                attr.DB_NAMESPACE: attributes[attr.DB_NAMESPACE],
-                attr.DB_COLLECTION_NAME: attributes.get(attr.DB_COLLECTION_NAME, ""),
-                attr.DB_OPERATION_NAME: attributes[attr.DB_OPERATION_NAME],
-                attr.QUERY_SMELL: smell,
-            }
-            if len(self._smell_attrs) < _MAX_ATTRIBUTE_SETS:
-                self._smell_attrs[(*key, smell)] = found
-        return found
+
+def _smell_attributes(attributes: dict[str, Any], smell: str) -> dict[str, Any]:
+    return {
+        attr.DB_NAMESPACE: attributes[attr.DB_NAMESPACE],
+        attr.DB_COLLECTION_NAME: attributes.get(attr.DB_COLLECTION_NAME, ""),
+        attr.DB_OPERATION_NAME: attributes[attr.DB_OPERATION_NAME],
+        attr.QUERY_SMELL: smell,
+    }
 
 
 def _attributes(database: str, collection: str | None, name: str, address: Any) -> dict[str, Any]:
@@ -227,12 +232,16 @@ class _PoolListener(monitoring.ConnectionPoolListener):
             active.failures.record(FEATURE, exc)
             return None
 
-    def _record(self, histogram: str, seconds: float | None, attributes: dict[str, Any]) -> None:
+    def _record(self, family: str, seconds: float | None, pool: _Pool, error: str = "") -> None:
         active = state.current
         if seconds is None or active is None or active.instruments is None:
             return
         try:
-            getattr(active.instruments, histogram).record(seconds, attributes)
+            attributes = pool.attributes
+            if error:
+                attributes = {**attributes, attr.ERROR_TYPE: error}
+            key = (attributes[attr.POOL_NAME], error)
+            getattr(active.instruments, family).cell(attributes, key).record(seconds)
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
@@ -257,9 +266,7 @@ class _PoolListener(monitoring.ConnectionPoolListener):
         pool = self._count(event.address, idle=1)
         if pool is not None:
             pool.ready.add(event.connection_id)
-            self._record(
-                "db_connection_create_time", getattr(event, "duration", None), pool.attributes
-            )
+            self._record("db_connection_create_time", getattr(event, "duration", None), pool)
 
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         pool = self._pools.get(event.address)
@@ -277,25 +284,20 @@ class _PoolListener(monitoring.ConnectionPoolListener):
         if pool is None:
             return
         reason = str(event.reason)
-        self._record(
-            "db_connection_wait_time",
-            getattr(event, "duration", None),
-            {**pool.attributes, attr.ERROR_TYPE: reason},
-        )
+        self._record("db_connection_wait_time", getattr(event, "duration", None), pool, reason)
         active = state.current
         if reason == monitoring.ConnectionCheckOutFailedReason.TIMEOUT and active is not None:
             try:
                 if active.instruments is not None:
-                    active.instruments.db_connection_timeouts.add(1, pool.attributes)
+                    timeouts = active.instruments.db_connection_timeouts
+                    timeouts.cell(pool.attributes, pool.attributes[attr.POOL_NAME]).add(1)
             except Exception as exc:
                 active.failures.record(FEATURE, exc)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
         pool = self._count(event.address, pending=-1, idle=-1, used=1)
         if pool is not None:
-            self._record(
-                "db_connection_wait_time", getattr(event, "duration", None), pool.attributes
-            )
+            self._record("db_connection_wait_time", getattr(event, "duration", None), pool)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         self._count(event.address, idle=1, used=-1)

@@ -118,3 +118,19 @@ def test_obs_status_reports_before_init() -> None:
     status = obs.status()
     assert not status.initialised
     assert "not running" in str(status)
+
+
+def test_a_full_span_queue_does_not_flood_the_logs(
+    start_obs: StartObs, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "10")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    start_obs(otlp_endpoint=f"http://127.0.0.1:{free_port()}")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(500):
+            with obs.job("flood"):
+                pass
+    queue_full = [r for r in caplog.records if "Queue full" in r.getMessage()]
+    assert 1 <= len(queue_full) <= 2

@@ -1,0 +1,206 @@
+"""CPU time obs adds to each pymongo command, against doing nothing, in the same run.
+
+Two measurements:
+
+1. End to end: each configuration runs in its own Python process (pymongo's global
+   listeners cannot be removed) against SecantusDB running as a separate process, and
+   reports the process CPU time per ``find_one`` (all threads, so span and metric export
+   work is included). Added cost = configuration minus the no-instrumentation baseline.
+2. Hooks alone: obs's listener methods called directly with real pymongo events, which
+   isolates obs's own work from the event objects pymongo builds when any listener exists.
+
+Run: ``make bench BENCH=pymongo_overhead`` (``python -m bench pymongo_overhead``).
+Targets (issue 2): <= 8 us per command with metrics only, <= 25 us with a sampled span,
+<= 1 us with obs disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from bench._otlp_sink import OtlpSink, free_port, wait_for_port
+
+OPS = int(os.environ.get("BENCH_OPS", "4000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+# name -> setup code run in the child before the client is made
+CONFIGS: dict[str, str] = {
+    "baseline (no instrumentation)": "",
+    "obs disabled (OBS_ENABLED=false)": "import obs; obs.init(enabled=False)",
+    "obs metrics only (OBS_TRACES=false)": "import obs; obs.init(traces=False)",
+    "obs metrics + unsampled span": "import obs; obs.init(traces_sampler='always_off')",
+    "obs metrics + sampled span": "import obs; obs.init(traces_sampler='always_on')",
+    "OTel contrib pymongo, sampled span": textwrap.dedent("""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(provider)
+        PymongoInstrumentor().instrument()
+    """),
+    "sentry-sdk pymongo integration (no span)": textwrap.dedent("""
+        import sentry_sdk
+        sentry_sdk.init(dsn='http://k@127.0.0.1:9/1', default_integrations=False,
+                        integrations=[__import__('sentry_sdk.integrations.pymongo',
+                                      fromlist=['x']).PyMongoIntegration()])
+    """),
+}
+
+_CHILD = textwrap.dedent("""
+    import json, sys, time
+    {setup}
+    import pymongo
+    client = pymongo.MongoClient(sys.argv[1])
+    items = client.bench.items
+    for i in range(500):
+        items.find_one({{"_id": i % 100}})
+    ops = int(sys.argv[2])
+    cpu, wall = time.process_time(), time.perf_counter()
+    for i in range(ops):
+        items.find_one({{"_id": i % 100}})
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(json.dumps({{"cpu_us": cpu / ops * 1e6, "wall_us": wall / ops * 1e6}}))
+""")
+
+
+def _run_child(setup: str, uri: str, env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(setup=setup), uri, str(OPS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child failed:\n{out.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _end_to_end(uri: str, sink_endpoint: str) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "SENTRY"))}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink_endpoint
+    samples: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    for round_number in range(ROUNDS):
+        for name, setup in CONFIGS.items():  # interleaved, so drift hits every config alike
+            samples[name].append(_run_child(setup, uri, env)["cpu_us"])
+        print(f"  round {round_number + 1}/{ROUNDS} done", flush=True)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _hooks_alone() -> dict[str, float]:
+    """us of obs's own listener work per command, events prebuilt by pymongo's classes."""
+    import datetime
+
+    from pymongo import monitoring
+
+    import obs
+    from obs.instrumentation import pymongo as listener
+
+    command = {
+        "find": "items",
+        "filter": {"_id": 7},
+        "limit": 1,
+        "singleBatch": True,
+        "lsid": {"id": b"x" * 16},
+        "$db": "bench",
+    }
+    reply = {"ok": 1, "cursor": {"firstBatch": [], "id": 0, "ns": "bench.items"}}
+    address = ("127.0.0.1", 27017)
+    results = {}
+    for name, settings in (
+        ("metrics only", {"traces": False}),
+        ("metrics + unsampled span", {"traces_sampler": "always_off"}),
+        ("metrics + sampled span", {"traces_sampler": "always_on"}),
+    ):
+        obs.init(otlp_endpoint=os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"], **settings)
+        n = 20_000
+        started = [
+            monitoring.CommandStartedEvent(command, "bench", i, address, i) for i in range(n)
+        ]
+        done = [
+            monitoring.CommandSucceededEvent(
+                datetime.timedelta(microseconds=800),
+                reply,
+                "find",
+                i,
+                address,
+                i,
+                database_name="bench",
+            )
+            for i in range(n)
+        ]
+        on_start, on_success = listener.COMMANDS.started, listener.COMMANDS.succeeded
+        cpu = time.process_time()
+        for i in range(n):
+            on_start(started[i])
+            on_success(done[i])
+        results[name] = (time.process_time() - cpu) / n * 1e6
+        obs.shutdown()
+    return results
+
+
+def main() -> None:
+    exe = Path(sys.executable).with_name("secantusd-py")
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="obs-bench-mongo-")
+    server = subprocess.Popen(
+        [
+            str(exe),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            data,
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sink = OtlpSink().start()
+    try:
+        wait_for_port(port)
+        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        import pymongo
+
+        with pymongo.MongoClient(uri) as client:
+            client.bench.items.drop()
+            client.bench.items.insert_many([{"_id": i, "v": i} for i in range(100)])
+        print(
+            f"End to end: client CPU per find_one, median of {ROUNDS} rounds x {OPS} ops, "
+            "SecantusDB in its own process"
+        )
+        medians = _end_to_end(uri, sink.endpoint)
+        base = medians["baseline (no instrumentation)"]
+        for name, value in medians.items():
+            print(
+                f"  {name:<42} {value:8.1f} us/op  added {value - base:+7.1f} us  "
+                f"x{value / base:.3f} of baseline"
+            )
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        print("Hooks alone: obs's listener work per command (started + succeeded)")
+        for name, value in _hooks_alone().items():
+            print(
+                f"  {name:<42} {value:8.2f} us/op  ({value / base * 100:.1f} % of a "
+                "baseline command)"
+            )
+    finally:
+        sink.stop()
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
