@@ -20,6 +20,7 @@ from obs import __version__
 # name -> (module, one-line help). The module documents the command in its docstring.
 COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("obs.settings_command", "show the settings obs.init() would use, and problems"),
+    "provision": ("obs.provision.command", "plan and apply Datadog dashboards and monitors"),
     "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
     "agent": ("obs.agent.command", "run the sidecar: Mongo, Redis and BullMQ metrics over OTLP"),
 }

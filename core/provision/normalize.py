@@ -75,6 +75,9 @@ _MONITOR_OPTION_DEFAULTS: dict[str, Any] = {
     "escalation_message": "",
     "locked": False,
     "groupby_simple_monitor": False,
+    # 0 means "never", as null does.
+    "renotify_interval": 0,
+    "timeout_h": 0,
 }
 # Per widget type (and "*" for every type): values that mean the same as leaving them out.
 _WIDGET_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -1,0 +1,115 @@
+"""Carry out a plan, one request at a time, and account for every change.
+
+A create whose reply was lost (connection dropped, 5xx) may have happened: before trying
+again, obs looks for the object by its ownership marker or tags, so a lost reply never makes a
+duplicate. The first change that fails stops the run; the summary lists what was applied,
+what failed and what was not attempted.
+
+Example:
+    >>> Outcome(Change("delete", "monitor", "k", "t", 1, None), "done").line()
+    'done         delete monitor k (id 1): t'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from obs.provision.client import DatadogClient, DatadogError, OutcomeUnknown
+from obs.provision.identity import ID_PREFIX, Identity, monitor_identity
+from obs.provision.live import find_dashboard, list_owned_monitors
+from obs.provision.plan import Change
+from obs.provision.problems import ProvisionError
+
+Status = Literal["done", "failed", "not attempted"]
+_CREATE_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    status: Status
+    detail: str = ""
+    live_id: str | int | None = None
+
+    def line(self) -> str:
+        where = self.live_id if self.live_id is not None else self.change.live_id
+        shown = f" (id {where})" if where is not None else ""
+        detail = f" - {self.detail}" if self.detail else ""
+        return (
+            f"{self.status:<12} {self.change.action} {self.change.kind} {self.change.key}"
+            f"{shown}: {self.change.title}{detail}"
+        )
+
+
+def apply_changes(
+    client: DatadogClient,
+    changes: Sequence[Change],
+    env: str | None,
+    progress: Callable[[str], None],
+) -> list[Outcome]:
+    """Apply ``changes`` in order; stop at the first failure."""
+    outcomes: list[Outcome] = []
+    for index, change in enumerate(changes):
+        progress(f"[{index + 1}/{len(changes)}] {change.action} {change.kind} {change.key} ...")
+        try:
+            live_id = _apply(client, change, Identity(change.key, env))
+        except ProvisionError as exc:
+            outcomes.append(Outcome(change, "failed", str(exc)))
+            outcomes.extend(Outcome(c, "not attempted") for c in changes[index + 1 :])
+            return outcomes
+        outcomes.append(Outcome(change, "done", live_id=live_id))
+    return outcomes
+
+
+def _apply(client: DatadogClient, change: Change, identity: Identity) -> str | int | None:
+    path = f"/api/v1/{change.kind}"
+    if change.action == "delete":
+        try:
+            client.delete(f"{path}/{change.live_id}")
+        except DatadogError as exc:
+            if exc.status != 404:  # already gone (a retried delete whose first reply was lost)
+                raise
+        return change.live_id
+    if change.action == "update":
+        client.put(f"{path}/{change.live_id}", change.body)
+        return change.live_id
+    return _create(client, change, identity)
+
+
+def _create(client: DatadogClient, change: Change, identity: Identity) -> str | int:
+    reason = ""
+    for _ in range(_CREATE_TRIES):
+        try:
+            created: dict[str, Any] = client.post(f"/api/v1/{change.kind}", change.body)
+            return created["id"]  # type: ignore[no-any-return]
+        except OutcomeUnknown as exc:
+            reason = str(exc)
+        found = _find(client, change.kind, identity)
+        if found is not None:
+            return found
+    raise ProvisionError(f"create kept failing: {reason}")
+
+
+def _find(client: DatadogClient, kind: str, identity: Identity) -> str | int | None:
+    """The id of the owned object with ``identity``, if a lost create made it after all."""
+    if kind == "dashboard":
+        summary = find_dashboard(client, identity)
+        return summary["id"] if summary else None
+    for monitor in list_owned_monitors(client, f"{ID_PREFIX}{identity.key}"):
+        if monitor_identity(monitor.get("tags") or []) == identity:
+            return int(monitor["id"])
+    return None
+
+
+def summary(outcomes: Sequence[Outcome]) -> str:
+    """Every change with its status, and the counts."""
+    lines = [o.line() for o in outcomes]
+    done = sum(1 for o in outcomes if o.status == "done")
+    failed = sum(1 for o in outcomes if o.status == "failed")
+    skipped = sum(1 for o in outcomes if o.status == "not attempted")
+    lines.append(
+        f"Applied {done} of {len(outcomes)} changes; {failed} failed, {skipped} not attempted."
+    )
+    return "\n".join(lines)

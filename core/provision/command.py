@@ -1,0 +1,200 @@
+"""Provision Datadog dashboards and monitors from Python definitions.
+
+  obs provision plan          what apply would change, as a diff
+                              (exit 0: nothing to do, 2: changes pending, 1: error)
+  obs provision apply         make the changes (asks first in a terminal; --yes for CI)
+  obs provision export DIR    write the rendered JSON (review, Terraform's datadog_dashboard_json)
+  obs provision import ID...  write Python source for live dashboards (ids like abc-def-ghi)
+                              and monitors (numeric ids)
+
+Definitions are obs's own dashboards and monitors plus --from FILE|FOLDER|MODULE (repeatable),
+or only the latter with --no-defaults. --env ENV tags monitors env:ENV (and scopes their
+queries to it), picks each monitor's env_thresholds[ENV], and makes ENV the default of the
+dashboards' env variable; each environment's objects are tracked apart.
+
+Everything is validated (datadog-api-client's models, obs's rules, and for plan/apply
+Datadog's monitor validation) before the first write. obs only touches what it created or
+what a definition adopts by id; --prune deletes obs-owned objects no definition names.
+
+Environment: DD_API_KEY and DD_APP_KEY (required for plan, apply, import), DD_SITE
+(datadoghq.com by default), OBS_DATADOG_API_URL (or --api-url) to override the API base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from obs.provision.identity import KEY_PATTERN
+from obs.provision.problems import DefinitionError, Problem, ProvisionError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    plan = sub.add_parser("plan", help="show what apply would change (exit 2 when it would)")
+    apply = sub.add_parser("apply", help="create, update (and with --prune delete) in Datadog")
+    export = sub.add_parser("export", help="write the rendered JSON into a folder")
+    export.add_argument("directory", type=Path, metavar="DIR")
+    imported = sub.add_parser("import", help="write Python source for live objects")
+    imported.add_argument("ids", nargs="+", metavar="ID", help="dashboard or monitor ids")
+    imported.add_argument(
+        "-o", "--output", type=Path, help="write the source here (default: standard output)"
+    )
+    for command in (plan, apply, export):
+        command.add_argument(
+            "--from",
+            dest="sources",
+            action="append",
+            default=[],
+            metavar="SOURCE",
+            help="a .py file, a folder of them, or an importable module (repeatable)",
+        )
+        command.add_argument(
+            "--no-defaults", action="store_true", help="leave out obs's own dashboards/monitors"
+        )
+        command.add_argument("--env", help="environment: env tag, defaults and thresholds")
+    for command in (plan, apply):
+        command.add_argument(
+            "--prune", action="store_true", help="delete obs-owned objects not in the definitions"
+        )
+    for command in (plan, apply, imported):
+        command.add_argument("--api-url", help="Datadog API base URL (else OBS_DATADOG_API_URL)")
+    apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "export":
+            return _export(args)
+        if args.action == "import":
+            return _import(args)
+        return _plan_or_apply(args)
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            print(f"invalid: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing was sent to Datadog.", file=sys.stderr)
+        return 1
+    except ProvisionError as exc:
+        print(f"obs provision {args.action}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _desired(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    from obs.provision.loader import load
+    from obs.provision.plan import Desired
+    from obs.provision.render_dashboard import render_dashboard
+    from obs.provision.render_monitor import render_monitor
+    from obs.provision.validate import validate_all
+
+    if args.env is not None and not KEY_PATTERN.match(args.env):
+        raise ProvisionError(f"--env {args.env!r}: use lowercase letters, digits, '.', '_', '-'")
+    definitions = load(args.sources, defaults=not args.no_defaults)
+    problems: list[Problem] = validate_all(definitions.dashboards, definitions.monitors)
+    desired: list[Desired] = []
+    for dashboard in definitions.dashboards:
+        try:
+            body = render_dashboard(dashboard, args.env)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        desired.append(Desired("dashboard", dashboard.key, dashboard.title, body))
+    for monitor in definitions.monitors:
+        try:
+            body = render_monitor(monitor, args.env)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        desired.append(Desired("monitor", monitor.key, monitor.name, body))
+    if problems:
+        raise DefinitionError(problems)
+    return desired, definitions
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from obs.provision.client import DatadogClient, endpoint_from_env
+
+    return DatadogClient(endpoint_from_env(args.api_url, os.environ))
+
+
+def _plan_or_apply(args: argparse.Namespace) -> int:
+    from obs.provision.apply import apply_changes, summary
+    from obs.provision.live import read_live
+    from obs.provision.plan import describe, make_plan
+
+    desired, definitions = _desired(args)
+    client = _client(args)
+    live = read_live(
+        client,
+        args.env,
+        [(d.key, d.adopt_id) for d in definitions.dashboards if d.adopt_id],
+        [(m.key, m.adopt_id) for m in definitions.monitors if m.adopt_id],
+    )
+    plan = make_plan(desired, live, prune=args.prune)
+    _validate_remotely(client, plan.changes)
+    print(describe(plan))
+    if args.action == "plan":
+        return 2 if plan.changes else 0
+    if not plan.changes:
+        print("Nothing to apply.")
+        return 0
+    if not args.yes and not _confirmed(len(plan.changes)):
+        print("Nothing was applied.", file=sys.stderr)
+        return 1
+    outcomes = apply_changes(
+        client, plan.changes, args.env, lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    print(summary(outcomes))
+    return 0 if all(o.status == "done" for o in outcomes) else 1
+
+
+def _validate_remotely(client: Any, changes: Any) -> None:
+    """Datadog's own monitor validation for every monitor about to be written."""
+    from obs.provision.client import DatadogError
+
+    problems = []
+    for change in changes:
+        if change.kind != "monitor" or change.body is None:
+            continue
+        try:
+            client.post("/api/v1/monitor/validate", change.body, idempotent=True)
+        except DatadogError as exc:
+            if exc.status != 400:
+                raise
+            problems.append(Problem(f"monitor {change.key}", "query", f"Datadog: {exc.reason}"))
+    if problems:
+        raise DefinitionError(problems)
+
+
+def _confirmed(count: int) -> bool:
+    if not sys.stdin.isatty():
+        raise ProvisionError("not a terminal, so nothing to confirm with: pass --yes to apply")
+    answer = input(f"Apply these {count} change(s)? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+
+    desired, _ = _desired(args)
+    for item in desired:
+        folder = args.directory / f"{item.kind}s"
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(item.body, indent=2, sort_keys=True, ensure_ascii=False)
+        (folder / f"{item.key}.json").write_text(text + "\n")
+    print(f"Wrote {len(desired)} file(s) under {args.directory}.")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from obs.provision.importer import import_objects
+
+    source = import_objects(_client(args), args.ids)
+    if args.output:
+        args.output.write_text(source)
+        print(f"Wrote {args.output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(source)
+    return 0

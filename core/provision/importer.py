@@ -1,0 +1,342 @@
+"""``obs provision import``: live Datadog dashboards and monitors to Python definitions.
+
+Each object is read as raw JSON and turned into obs values (queries become catalog metrics,
+parsed by :mod:`obs.provision.query_parse`). Before any source is written, each value is
+rendered again and compared with the live object under the same normalisation ``plan`` uses:
+if anything would differ (a widget type or field obs does not model, a metric outside the
+catalog), the import stops and names it, so that an import followed by ``plan`` shows no
+changes. Objects obs does not own are imported with ``adopt_id``.
+
+Example:
+    >>> key_for("Orders: Mongo latency!", "abc-def-ghi")
+    'imported.orders-mongo-latency'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from obs import catalog
+from obs.dashboards.dashboard import Dashboard, TemplateVariable
+from obs.dashboards.query import Expr, Query
+from obs.dashboards.widgets import (
+    Axis,
+    Distribution,
+    Formula,
+    Group,
+    Heatmap,
+    Layout,
+    Marker,
+    Note,
+    QueryValue,
+    Timeseries,
+    Toplist,
+    Widget,
+)
+from obs.monitors.monitor import Monitor, Thresholds
+from obs.provision.client import DatadogClient
+from obs.provision.identity import (
+    Identity,
+    dashboard_identity,
+    is_ownership_tag,
+    monitor_identity,
+    strip_marker,
+)
+from obs.provision.normalize import normalize_dashboard, normalize_monitor
+from obs.provision.problems import ProvisionError
+from obs.provision.query_parse import (
+    QueryParseError,
+    parse_expression,
+    parse_formula,
+    parse_monitor_query,
+)
+from obs.provision.render_dashboard import render_dashboard
+from obs.provision.render_monitor import render_monitor
+from obs.provision.source import module_source
+
+_NOTE_FIELDS = (
+    "background_color",
+    "font_size",
+    "text_align",
+    "vertical_align",
+    "show_tick",
+    "tick_edge",
+    "tick_pos",
+    "has_padding",
+)
+
+
+class ImportRefused(ProvisionError):
+    """A live object obs cannot represent exactly."""
+
+
+def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
+    """Python source defining the live objects ``ids`` (numbers: monitors)."""
+    values: list[Dashboard | Monitor] = []
+    envs: set[str | None] = set()
+    for ident in ids:
+        kind = "monitor" if ident.isdigit() else "dashboard"
+        body = client.get(f"/api/v1/{kind}/{ident}")
+        value, env = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        check_round_trip(value, body, env)
+        values.append(value)
+        envs.add(env)
+    keys = [v.key for v in values]
+    if len(set(keys)) != len(keys):
+        raise ProvisionError(f"two imported objects got the same key: {sorted(keys)}")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    env_note = "".join(
+        f"\nPlan them with --env {e} (they were provisioned for it)."
+        for e in sorted(envs - {None})  # type: ignore[type-var]
+    )
+    header = (
+        f"Imported from Datadog by `obs provision import {' '.join(ids)}` on {stamp}.{env_note}"
+    )
+    return module_source(values, header)
+
+
+def check_round_trip(value: Dashboard | Monitor, live: Mapping[str, Any], env: str | None) -> None:
+    """Refuse, naming the difference, when ``value`` would not render back to ``live``."""
+    if isinstance(value, Dashboard):
+        ours, theirs = normalize_dashboard(render_dashboard(value, env)), normalize_dashboard(live)
+    else:
+        ours, theirs = normalize_monitor(render_monitor(value, env)), normalize_monitor(live)
+    if ours != theirs:
+        where = ", ".join(_differences(theirs, ours, "")[:5])
+        kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
+        raise ImportRefused(
+            f"{kind} {live.get('id')}: obs cannot represent all of it; it differs at {where}"
+        )
+
+
+def _differences(a: Any, b: Any, path: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out.extend(_differences(a.get(key), b.get(key), f"{path}.{key}" if path else key))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out.extend(_differences(x, y, f"{path}[{i}]"))
+        return out
+    return [] if a == b else [path or "(top)"]
+
+
+def key_for(title: str, ident: str | int) -> str:
+    """A definition key for an object obs does not own yet."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:80] or str(ident)
+    return f"imported.{slug}"
+
+
+# --- dashboards -------------------------------------------------------------------------
+
+
+def dashboard_from_json(body: Mapping[str, Any]) -> tuple[Dashboard, str | None]:
+    ident = str(body.get("id"))
+    where = f"dashboard {ident}"
+    if body.get("layout_type") != "ordered":
+        raise ImportRefused(f"{where}: only ordered dashboards are supported (not free layout)")
+    identity = dashboard_identity(body.get("description"))
+    fixed = body.get("reflow_type") == "fixed"
+    variables = []
+    for var in body.get("template_variables") or []:
+        defaults = var.get("defaults") or ([var["default"]] if var.get("default") else ["*"])
+        if len(defaults) != 1:
+            raise ImportRefused(
+                f"{where}: template variable {var.get('name')} has several defaults"
+            )
+        variables.append(
+            TemplateVariable(
+                var["name"],
+                var.get("prefix"),
+                defaults[0],
+                tuple(var.get("available_values") or ()),
+            )
+        )
+    teams = tuple(t.removeprefix("team:") for t in body.get("tags") or [])
+    dashboard = Dashboard(
+        key=identity.key if identity else key_for(str(body.get("title", "")), ident),
+        title=str(body.get("title", "")),
+        widgets=_widgets(where, "widgets", body.get("widgets") or [], fixed),
+        description=strip_marker(body.get("description")),
+        template_variables=tuple(variables),
+        teams=teams,
+        notify_list=tuple(body.get("notify_list") or ()),
+        reflow="fixed" if fixed else None,
+        adopt_id=None if identity else ident,
+    )
+    return dashboard, identity.env if identity else None
+
+
+def _widgets(where: str, path: str, items: Sequence[Any], fixed: bool) -> tuple[Widget, ...]:
+    return tuple(_widget(where, f"{path}[{i}]", w, fixed) for i, w in enumerate(items))
+
+
+def _widget(where: str, path: str, item: Mapping[str, Any], fixed: bool) -> Widget:
+    definition = item.get("definition") or {}
+    kind = definition.get("type")
+    layout = None
+    if fixed and item.get("layout"):
+        spot = item["layout"]
+        layout = Layout(spot["x"], spot["y"], spot["width"], spot["height"])
+    if kind == "group":
+        return Group(
+            definition.get("title", ""),
+            _widgets(where, f"{path}.widgets", definition.get("widgets") or [], fixed),
+            definition.get("background_color"),
+            definition.get("show_title"),
+            layout,
+        )
+    if kind == "note":
+        extra = {f: definition.get(f) for f in _NOTE_FIELDS}
+        return Note(definition.get("content", ""), **extra, layout=layout)
+    title = definition.get("title", "")
+    requests = definition.get("requests") or []
+    if kind not in ("timeseries", "query_value", "toplist", "heatmap", "distribution"):
+        raise ImportRefused(f"{where}: {path}: {kind!r} widgets are not supported by obs")
+    if len(requests) != 1:
+        raise ImportRefused(f"{where}: {path}: obs supports one request per widget")
+    request = requests[0]
+    if kind == "distribution":
+        return Distribution(title, _distribution_query(where, path, request), layout)
+    series, reducers = _series(where, f"{path}.requests[0]", request)
+    reduce = _reduce(reducers, series)
+    if kind == "timeseries":
+        yaxis = definition.get("yaxis")
+        return Timeseries(
+            title,
+            series,
+            request.get("display_type") or "line",
+            definition.get("show_legend"),
+            Axis(**{k: yaxis.get(k) for k in ("label", "scale", "min", "max", "include_zero")})
+            if yaxis
+            else None,
+            tuple(
+                Marker(m["value"], m.get("display_type"), m.get("label"))
+                for m in definition.get("markers") or []
+            ),
+            layout,
+        )
+    if kind == "heatmap":
+        return Heatmap(title, series, layout)
+    if kind == "toplist":
+        return Toplist(title, series, reduce, layout)
+    return QueryValue(
+        title,
+        series,
+        reduce,
+        definition.get("precision"),
+        definition.get("custom_unit"),
+        definition.get("autoscale"),
+        layout,
+    )
+
+
+def _parse(where: str, path: str, parse: Callable[[str, Any], Expr], text: str, on: Any) -> Expr:
+    try:
+        return parse(text, on)
+    except QueryParseError as exc:
+        raise ImportRefused(f"{where}: {path}: {exc}") from None
+
+
+def _series(
+    where: str, path: str, request: Mapping[str, Any]
+) -> tuple[tuple[Formula, ...], list[str | None]]:
+    if "q" in request and "queries" not in request:
+        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_name)
+        return (Formula(expr),), []
+    names: dict[str, Query] = {}
+    reducers: list[str | None] = []
+    for i, query in enumerate(request.get("queries") or []):
+        if query.get("data_source") != "metrics":
+            raise ImportRefused(f"{where}: {path}.queries[{i}]: only metric queries are supported")
+        parsed = _parse(
+            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_name
+        )
+        if not isinstance(parsed, Query):
+            raise ImportRefused(f"{where}: {path}.queries[{i}]: arithmetic belongs in formulas")
+        names[query["name"]] = parsed
+        reducers.append(query.get("aggregator"))
+    formulas = []
+    for i, formula in enumerate(request.get("formulas") or []):
+        expr = _parse(where, f"{path}.formulas[{i}]", parse_formula, formula["formula"], names)
+        limit = formula.get("limit") or {}
+        formulas.append(Formula(expr, formula.get("alias"), limit.get("count"), limit.get("order")))
+    return tuple(formulas), reducers
+
+
+def _reduce(reducers: list[str | None], series: tuple[Formula, ...]) -> str | None:
+    """The widget's ``reduce``, or ``None`` where every query uses obs's default."""
+    queries = [q for f in series for q in dict.fromkeys(f.expr.queries())]
+    defaults = ["percentile" if q.is_percentile else "avg" for q in queries]
+    distinct = set(reducers)
+    if not reducers or reducers == defaults or distinct == {None}:
+        return None
+    return reducers[0] if len(distinct) == 1 else None
+
+
+def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Query:
+    text = str((request.get("query") or {}).get("query", ""))
+    if not text.startswith("histogram:"):
+        raise ImportRefused(f"{where}: {path}: distribution widgets need a histogram: query")
+    histogram = "avg:" + text.removeprefix("histogram:")
+    parsed = _parse(where, path, parse_expression, histogram, catalog.by_name)
+    if not isinstance(parsed, Query):
+        raise ImportRefused(f"{where}: {path}: expected a single metric query")
+    return parsed
+
+
+# --- monitors ---------------------------------------------------------------------------
+
+
+def monitor_from_json(body: Mapping[str, Any]) -> tuple[Monitor, str | None]:
+    ident = body.get("id")
+    where = f"monitor {ident}"
+    if body.get("type") not in ("query alert", "metric alert"):
+        raise ImportRefused(
+            f"{where}: only metric monitors are supported, not {body.get('type')!r}"
+        )
+    try:
+        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_name)
+    except QueryParseError as exc:
+        raise ImportRefused(f"{where}: query: {exc}") from None
+    if parsed.comparator not in (">", ">=", "<", "<="):
+        raise ImportRefused(f"{where}: comparator {parsed.comparator!r} is not supported")
+    options = body.get("options") or {}
+    levels = options.get("thresholds") or {}
+    identity: Identity | None = monitor_identity(body.get("tags") or [])
+    name = str(body.get("name", ""))
+    monitor = Monitor(
+        key=identity.key if identity else key_for(name, str(ident)),
+        name=name,
+        query=parsed.expr,
+        comparator=parsed.comparator,  # type: ignore[arg-type]
+        thresholds=Thresholds(
+            parsed.threshold,
+            levels.get("warning"),
+            levels.get("critical_recovery"),
+            levels.get("warning_recovery"),
+        ),
+        message=str(body.get("message", "")),
+        window=parsed.window,
+        time_aggregation=parsed.time_aggregation,  # type: ignore[arg-type]
+        type=body.get("type"),  # type: ignore[arg-type]
+        notify_no_data=bool(options.get("notify_no_data")),
+        no_data_timeframe=options.get("no_data_timeframe"),
+        renotify_interval=options.get("renotify_interval") or None,
+        priority=body.get("priority"),
+        tags=tuple(sorted(t for t in body.get("tags") or [] if not is_ownership_tag(t))),
+        require_full_window=options.get("require_full_window") or None,
+        evaluation_delay=options.get("evaluation_delay"),
+        new_group_delay=options.get("new_group_delay"),
+        adopt_id=None if identity else int(str(ident)),
+    )
+    plain = replace(monitor, time_aggregation=None)
+    if plain.effective_time_aggregation() == parsed.time_aggregation:
+        monitor = plain
+    return monitor, identity.env if identity else None

@@ -1,0 +1,132 @@
+"""Compare what the definitions render to with what is live, and say what would change.
+
+Both sides are normalised first (:mod:`obs.provision.normalize`), so only real differences
+show; an update prints them as a diff of the normalised JSON.
+
+Example:
+    >>> body = {"name": "n", "type": "query alert", "query": "avg(last_5m):avg:m{*} > 1",
+    ...         "options": {"thresholds": {"critical": 1.0}}, "tags": []}
+    >>> plan = make_plan([Desired("monitor", "k", "n", body)], Live(), prune=False)
+    >>> [(c.action, c.kind, c.key) for c in plan.changes]
+    [('create', 'monitor', 'k')]
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from obs.provision.live import Kind, Live
+from obs.provision.normalize import DASHBOARD_UNMANAGED, normalize_dashboard, normalize_monitor
+
+Action = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One rendered definition."""
+
+    kind: Kind
+    key: str
+    title: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One request to make: the body to send (none for a delete) and the readable diff."""
+
+    action: Action
+    kind: Kind
+    key: str
+    title: str
+    live_id: str | int | None
+    body: dict[str, Any] | None
+    diff: tuple[str, ...] = ()
+
+    def headline(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        where = f" (id {self.live_id})" if self.live_id is not None else ""
+        return f"{sign} {self.action} {self.kind} {self.key}{where}: {self.title}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    unchanged: int
+    # Owned objects no definition names; deleted only with --prune.
+    not_in_code: tuple[Change, ...]
+
+
+def make_plan(desired: Iterable[Desired], live: Live, *, prune: bool) -> Plan:
+    """What to create, update and (with ``prune``) delete to make live match ``desired``."""
+    changes: list[Change] = []
+    unchanged = 0
+    wanted: dict[Kind, set[str]] = {"dashboard": set(), "monitor": set()}
+    for item in sorted(desired, key=lambda d: d.kind):
+        wanted[item.kind].add(item.key)
+        current = (live.dashboards if item.kind == "dashboard" else live.monitors).get(item.key)
+        if current is None:
+            changes.append(Change("create", item.kind, item.key, item.title, None, item.body))
+            continue
+        diff = _diff(item.kind, current, item.body)
+        if not diff:
+            unchanged += 1
+            continue
+        body = item.body
+        if item.kind == "dashboard":
+            body = {**body, **{k: current[k] for k in DASHBOARD_UNMANAGED if current.get(k)}}
+        changes.append(
+            Change("update", item.kind, item.key, item.title, current["id"], body, tuple(diff))
+        )
+    owned: list[tuple[Kind, str, dict[str, Any]]] = [
+        *(("dashboard", k, b) for k, b in live.dashboards.items()),
+        *(("monitor", k, b) for k, b in live.monitors.items()),
+    ]
+    extra = [_delete(kind, key, body) for kind, key, body in owned if key not in wanted[kind]]
+    extra.extend(_delete(kind, key, body) for kind, key, body in live.duplicates)
+    if prune:
+        return Plan(tuple(changes + extra), unchanged, ())
+    return Plan(tuple(changes), unchanged, tuple(extra))
+
+
+def _delete(kind: Kind, key: str, body: dict[str, Any]) -> Change:
+    title = str(body.get("title") or body.get("name") or "")
+    return Change("delete", kind, key, title, body["id"], None)
+
+
+def _diff(kind: Kind, live: dict[str, Any], desired: dict[str, Any]) -> list[str]:
+    normalize = normalize_dashboard if kind == "dashboard" else normalize_monitor
+    before, after = normalize(live), normalize(desired)
+    if before == after:
+        return []
+    lines = difflib.unified_diff(_lines(before), _lines(after), lineterm="", n=2)
+    return [line for line in lines if not line.startswith(("---", "+++"))]
+
+
+def _lines(body: dict[str, Any]) -> list[str]:
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def describe(plan: Plan) -> str:
+    """The plan as text for people: one headline per change, diffs under updates."""
+    out: list[str] = []
+    for change in plan.changes:
+        out.append(change.headline())
+        out.extend(f"    {line}" for line in change.diff)
+    for change in plan.not_in_code:
+        out.append(
+            f"  not in code: {change.kind} {change.key} (id {change.live_id}): "
+            f"{change.title} (kept; --prune deletes it)"
+        )
+    counts = {
+        a: sum(1 for c in plan.changes if c.action == a) for a in ("create", "update", "delete")
+    }
+    out.append(
+        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete, {plan.unchanged} unchanged."
+    )
+    return "\n".join(out)

@@ -1,0 +1,121 @@
+"""Write dashboards and monitors as Python source that evaluates back to equal values.
+
+Metrics are written as ``catalog.<NAME>`` and attribute keys as ``attr.<NAME>`` (the
+catalog's own names), so imported definitions stay tied to what obs emits; fields equal to
+their defaults are left out; lines are wrapped to stay readable.
+
+Example:
+    >>> from obs import catalog
+    >>> from obs.dashboards.query import p95
+    >>> python_expr(p95(catalog.CACHE_REQUESTS, by=("cache.name",)))
+    'Query(metric=catalog.CACHE_REQUESTS, aggregation="p95", by=(attr.CACHE_NAME,))'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from obs import catalog
+from obs.catalog import Metric, attr
+from obs.dashboards.dashboard import Dashboard
+from obs.dashboards.query import BinOp, Query, Tag
+from obs.monitors.monitor import Monitor
+
+_WIDTH = 96
+_METRIC_NAMES = {id(v): n for n, v in vars(catalog).items() if isinstance(v, Metric)}
+_ATTR_NAMES = {v: n for n, v in vars(attr).items() if n.isupper() and isinstance(v, str)}
+_MONITOR_CLASSES = frozenset({"Monitor", "Thresholds"})
+
+
+def module_source(values: Sequence[Dashboard | Monitor], header: str) -> str:
+    """A Python module defining ``values`` at module level (found by ``--from``)."""
+    classes: set[str] = set()
+    bodies = []
+    for value in values:
+        prefix = "DASHBOARD" if isinstance(value, Dashboard) else "MONITOR"
+        name = f"{prefix}_{re.sub(r'[^A-Z0-9]+', '_', value.key.upper()).strip('_')}"
+        bodies.append(f"{name} = {_expr(value, 0, classes, None)}\n")
+    names = classes - {"catalog", "attr"}
+    dashboards = sorted(names - _MONITOR_CLASSES)
+    monitors = sorted(names & _MONITOR_CLASSES)
+    imports = []
+    if "catalog" in classes:
+        imports.append("from obs import catalog")
+    if "attr" in classes:
+        imports.append("from obs.catalog import attr")
+    if dashboards:
+        imports.append(f"from obs.dashboards import {', '.join(dashboards)}")
+    if monitors:
+        imports.append(f"from obs.monitors import {', '.join(monitors)}")
+    docstring = json.dumps(header)[1:-1].replace('"', '\\"')
+    return f'"""{docstring}"""\n\n' + "\n".join(imports) + "\n\n\n" + "\n\n".join(bodies)
+
+
+def python_expr(value: Any) -> str:
+    """``value`` as a Python expression (on one line when it fits)."""
+    return _expr(value, 0, set(), None)
+
+
+def _expr(value: Any, indent: int, classes: set[str], role: str | None) -> str:
+    if isinstance(value, Metric):
+        name = _METRIC_NAMES.get(id(value))
+        if name is None:
+            raise ValueError(f"{value.name} is not an object of obs's catalog")
+        classes.add("catalog")
+        return f"catalog.{name}"
+    if isinstance(value, str):
+        if role == "attribute" and value in _ATTR_NAMES:
+            classes.add("attr")
+            return f"attr.{_ATTR_NAMES[value]}"
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, BinOp):
+        left = _expr(value.left, indent, classes, None)
+        right = _expr(value.right, indent, classes, None)
+        return f"({left} {value.op} {right})"
+    if isinstance(value, tuple | list):
+        items = [_expr(v, indent + 4, classes, role) for v in value]
+        return _wrap("(", items, ",)" if len(items) == 1 else ")", indent)
+    if isinstance(value, Mapping):
+        items = [
+            f"{_expr(k, indent + 4, classes, None)}: {_expr(v, indent + 4, classes, None)}"
+            for k, v in value.items()
+        ]
+        return _wrap("{", items, "}", indent)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _dataclass(value, indent, classes)
+    raise TypeError(f"cannot write {type(value).__name__} as source")
+
+
+def _dataclass(value: Any, indent: int, classes: set[str]) -> str:
+    cls = type(value)
+    classes.add(cls.__name__)
+    args = []
+    for f in dataclasses.fields(value):
+        current = getattr(value, f.name)
+        if f.default is not dataclasses.MISSING and current == f.default:
+            continue
+        if f.default_factory is not dataclasses.MISSING and current == f.default_factory():
+            continue
+        role = (
+            "attribute"
+            if (cls is Query and f.name == "by") or (cls is Tag and f.name == "key")
+            else None
+        )
+        args.append(f"{f.name}={_expr(current, indent + 4, classes, role)}")
+    return _wrap(f"{cls.__name__}(", args, ")", indent)
+
+
+def _wrap(opening: str, items: list[str], closing: str, indent: int) -> str:
+    one_line = f"{opening}{', '.join(items)}{closing}"
+    if len(one_line) + indent <= _WIDTH and "\n" not in one_line:
+        return one_line
+    pad = " " * (indent + 4)
+    end = closing.removeprefix(",")
+    body = "".join(f"{pad}{item},\n" for item in items)
+    return f"{opening}\n{body}{' ' * indent}{end}"

@@ -1,0 +1,647 @@
+"""A stateful local stand-in for Datadog's dashboard and monitor API (v1).
+
+Every request is validated against Datadog's published OpenAPI spec
+(``../shared/datadog/openapi-v1.yaml``, read at test time with openapi-core), plus the rules
+the spec does not state: dashboard tags only ``team:<name>`` (at most 5), read-only fields
+must not be sent, a monitor's query threshold must equal ``options.thresholds.critical``, and
+warning/recovery thresholds must sit on the right side of critical.
+
+It keeps what is created and fills what Datadog's servers fill: ids, authors, timestamps,
+urls, widget ids, widget layouts on ordered dashboards, the spec's ``default:`` values and the
+monitor options Datadog returns. It lists and paginates, sends ``X-RateLimit-*`` headers on
+every reply (429 past the limit), and can be told to answer 429 or 500, or to apply a request
+and drop the connection without replying (a lost response).
+
+Example (in a test):
+    standin = DatadogStandIn().start()
+    standin.inject("drop", "POST", "/api/v1/monitor")
+    ...
+    assert standin.violations == []
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import math
+import random
+import re
+import string
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC_PATH = REPO.parent / "shared" / "datadog" / "openapi-v1.yaml"
+API_KEY = "standin-api-key-0123456789"
+APP_KEY = "standin-app-key-0123456789"
+
+_DASHBOARD_READ_ONLY = ("id", "author_handle", "author_name", "created_at", "modified_at", "url")
+_MONITOR_READ_ONLY = ("id", "created", "modified", "creator", "deleted", "multi", "overall_state")
+_MONITOR_QUERY = re.compile(
+    r"^\s*(?P<agg>[a-z_]+)\((?P<window>last_\d+[mhdw])\)\s*:(?P<body>.+?)"
+    r"\s*(?P<cmp>>=|<=|>|<|==|!=)\s*(?P<threshold>-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
+    re.DOTALL,
+)
+_TEAM_TAG = re.compile(r"^team:[a-z0-9][a-z0-9._-]*$")
+# Monitor options Datadog's servers return when a create leaves them out.
+_MONITOR_OPTION_FILL = {
+    "notify_no_data": False,
+    "require_full_window": False,
+    "silenced": {},
+    "escalation_message": "",
+    "locked": False,
+    "renotify_interval": 0,
+    "timeout_h": 0,
+}
+
+
+@functools.cache
+def load_spec() -> tuple[Any, dict[str, Any]]:
+    """openapi-core's view of the spec, and the raw document (loaded once per session)."""
+    from openapi_core import Config, OpenAPI
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load(SPEC_PATH.read_text(), Loader=loader)
+    return OpenAPI.from_dict(document, config=Config(spec_validator_cls=None)), document
+
+
+@dataclass
+class RateLimit:
+    """``limit`` requests per ``period`` seconds, per bucket (dashboards/monitors, read/write)."""
+
+    limit: int
+    period: int
+
+
+@dataclass
+class Fault:
+    kind: str  # "429", "500" or "drop"
+    method: str
+    path: str
+    times: int
+
+
+@dataclass
+class Logged:
+    method: str
+    path: str
+    status: int  # 0: the connection was dropped without a reply
+
+
+@dataclass
+class _Window:
+    started: float
+    used: int = 0
+
+
+@dataclass
+class _State:
+    dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    monitors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_monitor_id: int = 1000
+
+
+class StandInError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class DatadogStandIn:
+    """The stand-in server; ``url`` is the API base URL to give obs."""
+
+    def __init__(
+        self,
+        *,
+        rate_limit: RateLimit | None = None,
+        validate_responses: bool = False,
+    ) -> None:
+        self.openapi, self.document = load_spec()
+        self.rate_limit = rate_limit or RateLimit(limit=10_000, period=10)
+        self.validate_responses = validate_responses
+        self.state = _State()
+        self.log: list[Logged] = []
+        self.violations: list[str] = []
+        self.faults: list[Fault] = []
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.RLock()
+        self._verdicts: dict[tuple[str, str, bytes], str | None] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- control from tests -------------------------------------------------------------
+
+    def start(self) -> DatadogStandIn:
+        standin = self
+
+        class Handler(_Handler):
+            owner = standin
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def inject(self, kind: str, method: str, path: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``method path`` (prefix) with a fault."""
+        assert kind in ("429", "500", "drop")
+        self.faults.append(Fault(kind, method, path, times))
+
+    def count(self, *methods: str) -> int:
+        return sum(1 for entry in self.log if entry.method in methods)
+
+    def writes(self) -> list[Logged]:
+        return [e for e in self.log if e.method in ("POST", "PUT", "DELETE")]
+
+    def clear_log(self) -> None:
+        self.log.clear()
+
+    def put_dashboard(self, body: dict[str, Any]) -> str:
+        """Create a dashboard directly (as someone in Datadog's UI would); returns its id."""
+        with self._lock:
+            return str(self._create_dashboard(copy.deepcopy(body))["id"])
+
+    def put_monitor(self, body: dict[str, Any]) -> int:
+        """Create a monitor directly (as someone in Datadog's UI would); returns its id."""
+        with self._lock:
+            return int(self._create_monitor(copy.deepcopy(body))["id"])
+
+    # --- request handling ---------------------------------------------------------------
+
+    def handle(self, handler: _Handler) -> None:
+        parts = urlsplit(handler.path)
+        method = handler.command
+        path = parts.path
+        query = dict(parse_qsl(parts.query))
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        with self._lock:
+            bucket = f"{'dashboards' if '/dashboard' in path else 'monitors'}_" + (
+                "read" if method == "GET" else "write"
+            )
+            headers, over_limit = self._rate_headers(bucket)
+            fault = self._take_fault(method, path)
+            if over_limit or (fault and fault.kind == "429"):
+                headers["X-RateLimit-Remaining"] = "0"
+                self._reply(
+                    handler, method, path, 429, {"errors": ["Rate limit exceeded"]}, headers
+                )
+                return
+            if fault and fault.kind == "500":
+                self._reply(handler, method, path, 500, {"errors": ["Internal error"]}, headers)
+                return
+            try:
+                self._authenticate(handler)
+                self._validate(method, path, query, raw, handler.headers)
+                status, body = self._route(method, path, query, raw)
+            except StandInError as exc:
+                status, body = exc.status, {"errors": [exc.message]}
+            except Exception as exc:  # a stand-in bug: answer like a server would, and say so
+                reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+                self.violations.append(f"stand-in failed on {method} {path}: {reason}")
+                status, body = 500, {"errors": [f"stand-in failure: {reason}"]}
+            if self.validate_responses and status < 300:
+                self._check_response(method, path, query, raw, handler.headers, status, body)
+            if fault and fault.kind == "drop":
+                self.log.append(Logged(method, path, 0))
+                handler.close_connection = True
+                return
+            self._reply(handler, method, path, status, body, headers)
+
+    def _reply(
+        self,
+        handler: _Handler,
+        method: str,
+        path: str,
+        status: int,
+        body: Any,
+        headers: dict[str, str],
+    ) -> None:
+        self.log.append(Logged(method, path, status))
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _rate_headers(self, bucket: str) -> tuple[dict[str, str], bool]:
+        now = time.monotonic()
+        window = self._windows.get(bucket)
+        if window is None or now - window.started >= self.rate_limit.period:
+            window = self._windows[bucket] = _Window(now)
+        window.used += 1
+        reset = max(1, math.ceil(window.started + self.rate_limit.period - now))
+        remaining = self.rate_limit.limit - window.used
+        headers = {
+            "X-RateLimit-Limit": str(self.rate_limit.limit),
+            "X-RateLimit-Period": str(self.rate_limit.period),
+            "X-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Name": bucket,
+        }
+        return headers, remaining < 0
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method == method and path.startswith(fault.path) and fault.times > 0:
+                fault.times -= 1
+                return fault
+        return None
+
+    def _authenticate(self, handler: _Handler) -> None:
+        if (
+            handler.headers.get("DD-API-KEY") != API_KEY
+            or handler.headers.get("DD-APPLICATION-KEY") != APP_KEY
+        ):
+            raise StandInError(403, "Forbidden")
+
+    def _validate(
+        self, method: str, path: str, query: dict[str, str], raw: bytes, headers: Any
+    ) -> None:
+        key = (method, f"{path}?{sorted(query.items())}", raw)
+        if key not in self._verdicts:
+            self._verdicts[key] = self._spec_verdict(method, path, query, raw, headers)
+        verdict = self._verdicts[key]
+        if verdict is not None:
+            self.violations.append(f"{method} {path}: {verdict}")
+            raise StandInError(400, verdict)
+
+    def _spec_verdict(
+        self, method: str, path: str, query: dict[str, str], raw: bytes, headers: Any
+    ) -> str | None:
+        from openapi_core.testing import MockRequest
+
+        request = MockRequest(
+            self.url,
+            method,
+            path,
+            args=query,
+            headers=dict(headers.items()),
+            data=raw or None,
+            content_type=headers.get("Content-Type", "application/json"),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openapi-core does not model Datadog's auth schemes
+            try:
+                self.openapi.validate_request(request)
+            except Exception as exc:
+                cause = exc.__cause__
+                errors = getattr(cause, "schema_errors", None)
+                if errors:
+                    first = errors[0]
+                    where = "/".join(str(p) for p in first.absolute_path)
+                    return f"{exc.__class__.__name__}: {where}: {first.message}"
+                return f"{exc.__class__.__name__}: {exc}"
+        return None
+
+    def _check_response(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        raw: bytes,
+        headers: Any,
+        status: int,
+        body: Any,
+    ) -> None:
+        """The stand-in's own reply must fit the spec too (keeps the stand-in honest)."""
+        from openapi_core.testing import MockRequest, MockResponse
+
+        request = MockRequest(
+            self.url, method, path, args=query, headers=dict(headers.items()), data=raw or None
+        )
+        response = MockResponse(json.dumps(body).encode(), status_code=status)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self.openapi.validate_response(request, response)
+            except Exception as exc:
+                errors = getattr(exc.__cause__, "schema_errors", None) or [exc]
+                first = errors[0]
+                where = "/".join(str(p) for p in getattr(first, "absolute_path", ()))
+                message = str(getattr(first, "message", first))[:300]
+                self.violations.append(
+                    f"reply to {method} {path} misfits the spec: {where}: {message}"
+                )
+
+    # --- routes -------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        body = json.loads(raw) if raw else None
+        segments = path.strip("/").split("/")
+        if segments[:2] != ["api", "v1"] or len(segments) < 3:
+            raise StandInError(404, "Not found")
+        resource, rest = segments[2], segments[3:]
+        if resource == "dashboard":
+            return self._dashboards(method, rest, query, body)
+        if resource == "monitor":
+            return self._monitors(method, rest, query, body)
+        raise StandInError(404, "Not found")
+
+    def _dashboards(
+        self, method: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        if not rest and method == "GET":
+            start = int(query.get("start", 0))
+            count = int(query.get("count", 100))
+            listed = list(self.state.dashboards.values())[start : start + count]
+            return 200, {"dashboards": [_summary(d) for d in listed]}
+        if not rest and method == "POST":
+            self._dashboard_rules(body)
+            return 200, self._create_dashboard(body)
+        if len(rest) != 1:
+            raise StandInError(404, "Not found")
+        existing = self.state.dashboards.get(rest[0])
+        if existing is None:
+            raise StandInError(404, f"Dashboard {rest[0]} not found")
+        if method == "GET":
+            return 200, existing
+        if method == "DELETE":
+            del self.state.dashboards[rest[0]]
+            return 200, {"deleted_dashboard_id": rest[0]}
+        if method == "PUT":
+            self._dashboard_rules(body)
+            return 200, self._store_dashboard(body, existing)
+        raise StandInError(405, "Method not allowed")
+
+    def _monitors(
+        self, method: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        if not rest and method == "GET":
+            listed = list(self.state.monitors.values())
+            wanted = [t for t in query.get("monitor_tags", "").split(",") if t]
+            listed = [m for m in listed if all(t in m["tags"] for t in wanted)]
+            if "page" in query:
+                size = int(query.get("page_size", 100))
+                page = int(query["page"])
+                listed = listed[page * size : (page + 1) * size]
+            return 200, listed
+        if rest == ["validate"] and method == "POST":
+            self._read_only_rule(body, _MONITOR_READ_ONLY)
+            self._monitor_rules(body)
+            return 200, {}
+        if not rest and method == "POST":
+            self._read_only_rule(body, _MONITOR_READ_ONLY)
+            self._monitor_rules(body)
+            return 200, self._create_monitor(body)
+        if len(rest) != 1 or not rest[0].isdigit():
+            raise StandInError(404, "Not found")
+        existing = self.state.monitors.get(int(rest[0]))
+        if existing is None:
+            raise StandInError(404, f"Monitor {rest[0]} not found")
+        if method == "GET":
+            return 200, existing
+        if method == "DELETE":
+            del self.state.monitors[int(rest[0])]
+            return 200, {"deleted_monitor_id": int(rest[0])}
+        if method == "PUT":
+            self._read_only_rule(body, _MONITOR_READ_ONLY)
+            merged = {**existing, **body}
+            if "options" in body:
+                merged["options"] = body["options"]
+            self._monitor_rules(merged)
+            return 200, self._store_monitor(merged, existing)
+        raise StandInError(405, "Method not allowed")
+
+    # --- rules the spec does not state --------------------------------------------------
+
+    def _read_only_rule(self, body: dict[str, Any], read_only: tuple[str, ...]) -> None:
+        sent = [k for k in read_only if k in body]
+        if sent:
+            self._refuse(f"read-only fields must not be sent: {', '.join(sent)}")
+
+    def _dashboard_rules(self, body: dict[str, Any]) -> None:
+        self._read_only_rule(body, _DASHBOARD_READ_ONLY)
+        tags = body.get("tags") or []
+        bad = [t for t in tags if not _TEAM_TAG.match(t)]
+        if bad or len(tags) > 5:
+            self._refuse(f"dashboard tags must be at most 5 team:<name> tags, got {tags}")
+
+    def _monitor_rules(self, body: dict[str, Any]) -> None:
+        found = _MONITOR_QUERY.match(body.get("query", ""))
+        if not found:
+            self._refuse(
+                f"The value provided for parameter 'query' is invalid: {body.get('query')}"
+            )
+        assert found is not None
+        thresholds = (body.get("options") or {}).get("thresholds") or {}
+        critical = thresholds.get("critical")
+        if critical is None or float(critical) != float(found["threshold"]):
+            self._refuse(
+                f"Alert threshold ({critical}) does not match that used in the query "
+                f"({found['threshold']})"
+            )
+        above = found["cmp"] in (">", ">=")
+        for name, other in (
+            ("warning", "critical"),
+            ("critical_recovery", "critical"),
+            ("warning_recovery", "warning"),
+        ):
+            value, limit = thresholds.get(name), thresholds.get(other)
+            if value is None or limit is None:
+                continue
+            if (value >= limit) if above else (value <= limit):
+                self._refuse(
+                    f"{name} threshold ({value}) must be "
+                    f"{'below' if above else 'above'} the {other} threshold ({limit})"
+                )
+
+    def _refuse(self, message: str) -> None:
+        self.violations.append(message)
+        raise StandInError(400, message)
+
+    # --- storage and server-filled fields -------------------------------------------------
+
+    def _create_dashboard(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._store_dashboard(body, None)
+
+    def _store_dashboard(
+        self, body: dict[str, Any], existing: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        now = _now()
+        ident = existing["id"] if existing else _dashboard_id()
+        stored = copy.deepcopy(body)
+        self._fill_defaults(stored, "Dashboard")
+        stored.setdefault("description", None)
+        stored.setdefault("notify_list", None)
+        stored.setdefault("template_variables", [])
+        stored.setdefault("tags", [])
+        stored.setdefault("is_read_only", False)
+        stored.setdefault("restricted_roles", [])
+        stored.setdefault("template_variable_presets", [])
+        if stored.get("layout_type") == "ordered":
+            stored.setdefault("reflow_type", "auto")
+        _number_widgets(stored["widgets"], auto_layout=stored.get("reflow_type") == "auto")
+        slug = re.sub(r"[^a-z0-9]+", "-", stored.get("title", "").lower()).strip("-")
+        stored.update(
+            id=ident,
+            author_handle="standin@example.com",
+            author_name="Stand In",
+            created_at=existing["created_at"] if existing else now,
+            modified_at=now,
+            url=f"/dashboard/{ident}/{slug}",
+        )
+        self.state.dashboards[ident] = stored
+        return stored
+
+    def _create_monitor(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._store_monitor(body, None)
+
+    def _store_monitor(
+        self, body: dict[str, Any], existing: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        now = _now()
+        if existing:
+            ident = existing["id"]
+        else:
+            ident = self.state.next_monitor_id
+            self.state.next_monitor_id += random.randint(1, 50)
+        stored = copy.deepcopy(body)
+        self._fill_defaults(stored, "Monitor")
+        options = stored.setdefault("options", {})
+        for key, value in _MONITOR_OPTION_FILL.items():
+            options.setdefault(key, copy.deepcopy(value))
+        options["thresholds"] = {
+            k: float(v) if isinstance(v, int | float) else v
+            for k, v in (options.get("thresholds") or {}).items()
+        }
+        stored.setdefault("tags", [])
+        stored.setdefault("message", "")
+        stored.setdefault("priority", None)
+        stored.setdefault("restricted_roles", None)
+        stored.update(
+            id=ident,
+            org_id=4242,
+            created=existing["created"] if existing else now,
+            modified=now,
+            creator={"email": "standin@example.com", "handle": "standin", "name": "Stand In"},
+            deleted=None,
+            multi=" by {" in stored.get("query", ""),
+            overall_state="No Data",
+            overall_state_modified=None,
+        )
+        self.state.monitors[ident] = stored
+        return stored
+
+    def _fill_defaults(self, value: Any, schema_name: str) -> None:
+        _fill(value, self._schema({"$ref": f"#/components/schemas/{schema_name}"}), self)
+
+    def _schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            node: Any = self.document
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                node = node[part]
+            schema = node
+        return schema
+
+
+def _fill(value: Any, schema: dict[str, Any], standin: DatadogStandIn) -> None:
+    """Set the spec's ``default:`` values the request left out, recursively."""
+    if isinstance(value, list) and "items" in schema:
+        for item in value:
+            _fill(item, standin._schema(schema["items"]), standin)
+        return
+    if not isinstance(value, dict):
+        return
+    if "oneOf" in schema:
+        chosen = _one_of(value, schema["oneOf"], standin)
+        if chosen is not None:
+            _fill(value, chosen, standin)
+        return
+    for name, prop in (schema.get("properties") or {}).items():
+        resolved = standin._schema(prop)
+        default = prop.get("default", resolved.get("default"))
+        if name not in value and default is not None:
+            value[name] = copy.deepcopy(default)
+        elif name in value:
+            _fill(value[name], resolved, standin)
+
+
+def _one_of(
+    value: dict[str, Any], options: list[dict[str, Any]], standin: DatadogStandIn
+) -> dict[str, Any] | None:
+    for option in options:
+        schema = standin._schema(option)
+        props = schema.get("properties") or {}
+        if not set(schema.get("required") or []) <= set(value):
+            continue
+        if all(
+            value[k] in standin._schema(p).get("enum", [value[k]])
+            for k, p in props.items()
+            if k in value and isinstance(value[k], str)
+        ):
+            return schema
+    return None
+
+
+def _number_widgets(widgets: list[dict[str, Any]], *, auto_layout: bool) -> None:
+    x = y = 0
+    for widget in widgets:
+        widget["id"] = random.randint(1, 2**53)
+        if auto_layout:
+            widget["layout"] = {"x": x, "y": y, "width": 4, "height": 2}
+            x = (x + 4) % 12
+            y += 2 if x == 0 else 0
+        inner = widget.get("definition", {}).get("widgets")
+        if isinstance(inner, list):
+            _number_widgets(inner, auto_layout=auto_layout)
+
+
+def _summary(dashboard: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "author_handle",
+        "created_at",
+        "description",
+        "id",
+        "is_read_only",
+        "layout_type",
+        "modified_at",
+        "title",
+        "url",
+    )
+    return {k: dashboard.get(k) for k in keys}
+
+
+def _dashboard_id() -> str:
+    part = lambda: "".join(random.choices(string.ascii_lowercase + string.digits, k=3))  # noqa: E731
+    return f"{part()}-{part()}-{part()}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: DatadogStandIn
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read ``DatadogStandIn.log`` instead."""
+
+    def _any(self) -> None:
+        self.owner.handle(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _any
