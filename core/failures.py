@@ -17,19 +17,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from obs.catalog import attr
 
 logger = logging.getLogger("obs")
+
+# The hooks that report their swallowed failures (the `obs.feature` attribute).
+HOOKS = ("pymongo", "redis", "cache", "jobs")
 
 
 class Failures:
     """Counts swallowed failures per feature; logs the first of each kind with its traceback."""
 
-    def __init__(self, on_failure: Callable[[str], None] | None = None) -> None:
-        self._counts: dict[str, int] = {}
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = dict.fromkeys(HOOKS, 0)
         self._logged: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        self._on_failure = on_failure
 
     def record(self, feature: str, exc: BaseException) -> None:
         """Count one failure of ``feature``; never raises."""
@@ -48,12 +54,18 @@ class Failures:
                     kind[1],
                     exc_info=exc,
                 )
-            if self._on_failure is not None:
-                self._on_failure(feature)
         except Exception:
             pass
 
     def counts(self) -> dict[str, int]:
-        """Failures per feature so far."""
+        """Failures per feature so far (features that never failed are left out)."""
         with self._lock:
-            return dict(self._counts)
+            return {k: v for k, v in self._counts.items() if v}
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        """obs.instrumentation.errors, zero included: every hook reports at each export, so
+        an alert on errors > 0 has a series to evaluate from the start."""
+        with self._lock:
+            counts = dict(self._counts)
+        for feature, count in counts.items():
+            yield Observation(count, {attr.FEATURE: feature})

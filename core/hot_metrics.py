@@ -229,10 +229,11 @@ class SdkFamily:
 
     def __init__(self, metric: catalog.Metric, meter: Any) -> None:
         self.metric = metric
-        if metric.kind is catalog.Kind.HISTOGRAM:
-            self._instrument = metric.create_histogram(meter)
-        else:
-            self._instrument = metric.create_counter(meter)
+        self._instrument: Any = (
+            metric.create_histogram(meter)
+            if metric.kind is catalog.Kind.HISTOGRAM
+            else metric.create_counter(meter)
+        )
         self._cells: dict[Hashable, _SdkCell] = {}
 
     def cell(self, attributes: Mapping[str, Any], key: Hashable | None = None) -> Any:
@@ -256,7 +257,7 @@ class HotMetrics:
     def __init__(self, families: Iterable[Family]) -> None:
         self.families = list(families)
 
-    def collect(self, temporality_of: Mapping[type, AggregationTemporality]) -> list[Metric]:
+    def collect(self, temporality_of: Mapping[Any, AggregationTemporality]) -> list[Metric]:
         """Every family's data, in the temporality the exporter prefers per instrument."""
         from opentelemetry.sdk.metrics import Counter
         from opentelemetry.sdk.metrics import Histogram as SdkHistogram
@@ -264,7 +265,7 @@ class HotMetrics:
         now = time.time_ns()
         out = []
         for family in self.families:
-            kind = SdkHistogram if family.metric.kind is catalog.Kind.HISTOGRAM else Counter
+            kind: type = SdkHistogram if family.metric.kind is catalog.Kind.HISTOGRAM else Counter
             # A reader keys its preferences by the SDK's private instrument subclasses.
             temporality = next(
                 (t for cls, t in temporality_of.items() if issubclass(cls, kind)),

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from obs import catalog
-from obs.catalog import attr
 from obs.hot_metrics import Family, HotMetrics, SdkFamily
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
@@ -36,15 +34,15 @@ class Instruments:
     job_duration: Families
     job_wait_time: Families
     job_attempts: Families
-    errors: Families
 
     @classmethod
     def create(
-        cls, meter: Meter, pool_observers: Mapping[catalog.Metric, Callback], *, hot: bool
+        cls, meter: Meter, observers: Mapping[catalog.Metric, Callback], *, hot: bool
     ) -> Instruments:
         """Families on ``meter``: hot-path cells when ``hot`` (obs's reader exports them),
-        else SDK instruments. ``pool_observers`` feed the pool gauges."""
-        for metric, callback in pool_observers.items():
+        else SDK instruments. ``observers`` feed the metrics read at export time (pool
+        gauges, swallowed failures)."""
+        for metric, callback in observers.items():
             metric.create_observable(meter, callback)
 
         def family(metric: catalog.Metric) -> Families:
@@ -60,18 +58,9 @@ class Instruments:
             job_duration=family(catalog.MESSAGING_PROCESS_DURATION),
             job_wait_time=family(catalog.JOB_WAIT_TIME),
             job_attempts=family(catalog.JOB_ATTEMPTS),
-            errors=family(catalog.INSTRUMENTATION_ERRORS),
         )
 
     def hot_metrics(self) -> HotMetrics:
         """The hot-path families, for obs's metric reader (empty with SDK instruments)."""
         found = (getattr(self, f.name) for f in fields(self))
         return HotMetrics(f for f in found if isinstance(f, Family))
-
-    def count_failure(self, feature: str) -> None:
-        """One swallowed failure of ``feature`` (obs.instrumentation.errors)."""
-        self.errors.bound(feature, _feature_attributes, feature).add(1)
-
-
-def _feature_attributes(feature: str) -> dict[str, Any]:
-    return {attr.FEATURE: feature}

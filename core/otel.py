@@ -118,30 +118,22 @@ def metric_exporter(settings: Settings) -> Any:
 
 class ObsMetricReader(PeriodicExportingMetricReader):
     """The SDK's periodic reader, plus obs's hot-path families (:mod:`obs.hot_metrics`)
-    in every collection, in the temporality the exporter prefers."""
+    in every collection, in the temporality the exporter prefers.
+
+    The SDK calls ``_receive_metrics`` only when its own instruments have data; obs always
+    has some (``obs.instrumentation.errors`` reports a zero per hook), so the hot families
+    travel with every collection.
+    """
 
     def __init__(self, exporter: Any, resource: Resource) -> None:
         super().__init__(exporter)
         self.resource = resource
         self.hot: HotMetrics | None = None
-        self._collecting = threading.Lock()
-        self._merged = False
         _readers.add(self)
-
-    def collect(self, timeout_millis: float = 10_000) -> None:
-        with self._collecting:
-            self._merged = False
-            super().collect(timeout_millis=timeout_millis)
-            if not self._merged:  # the SDK had nothing to report; obs's cells still go out
-                extra = self._hot_metrics()
-                if extra:
-                    data = MetricsData([ResourceMetrics(self.resource, [_scope(extra)], "")])
-                    super()._receive_metrics(data, timeout_millis=timeout_millis)
 
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> None:
-        self._merged = True
         extra = self._hot_metrics()
         if extra and metrics_data.resource_metrics:
             first, *rest = metrics_data.resource_metrics

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from obs import __version__, state
+from obs import __version__, catalog, state
 from obs.failures import Failures
 from obs.settings import Feature, Problem, Settings, load
 from obs.status_report import FeatureStatus, Status
@@ -172,10 +172,10 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
 
         meter = providers.meter_provider.get_meter(otel.SCOPE, __version__)
         reader = providers.reader
-        instruments = Instruments.create(meter, POOL_OBSERVERS, hot=reader is not None)
+        observers = {**POOL_OBSERVERS, catalog.INSTRUMENTATION_ERRORS: run.failures.observe}
+        instruments = Instruments.create(meter, observers, hot=reader is not None)
         if reader is not None:
             reader.hot = instruments.hot_metrics()
-        run.failures = Failures(on_failure=instruments.count_failure)
     return tracer, instruments
 
 
