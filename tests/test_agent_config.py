@@ -1,0 +1,148 @@
+"""Agent configuration: flags over variables over the file; bad input fails at start naming
+the field where the user wrote it; URIs never echoed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obs.agent.config import Collector, ConfigError, Schedule, load
+from obs.agent.targets import MongoTarget, RedisTarget
+
+
+def problems(**kwargs: object) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(**kwargs)  # type: ignore[arg-type]
+    return caught.value.problems
+
+
+def test_flags_beat_variables_which_beat_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "agent.toml"
+    file.write_text(
+        'redis = ["redis://from-file:6379/0"]\n'
+        'bullmq_prefixes = ["file"]\n'
+        "[bullmq]\ninterval = 30\ntimeout = 4\n"
+    )
+    env = {"OBS_AGENT_BULLMQ__INTERVAL": "20", "OBS_AGENT_BULLMQ_PREFIXES": "env,{tagged}"}
+    config = load(flags={"bullmq_prefixes": ["flag"]}, file=file, environ=env)
+    assert [t.label for t in config.redis] == ["redis://from-file:6379/0"]
+    assert config.bullmq_prefixes == ["flag"]
+    # Variables and the file merge key by key inside a collector's schedule.
+    assert config.schedule(Collector.BULLMQ) == Schedule(interval=20.0, timeout=4.0)
+    config = load(flags={}, file=file, environ=env)
+    assert config.bullmq_prefixes == ["env", "{tagged}"]
+
+
+def test_yaml_targets_with_options(tmp_path: Path) -> None:
+    file = tmp_path / "agent.yaml"
+    file.write_text(
+        "mongo:\n"
+        "  - uri: mongodb://db1:27017,db2:27017/?replicaSet=rs0\n"
+        "    databases: [app]\n"
+        "redis:\n"
+        "  - url: redis://cache:6379/0\n"
+        "    bullmq: false\n"
+        "  - url: redis://queues:6379/1\n"
+        "    info: false\n"
+        "    bullmq_prefixes: ['{bull}']\n"
+        "    queues: [exports, 'mail:eu']\n"
+    )
+    config = load(flags={}, file=file, environ={})
+    assert config.mongo == [
+        MongoTarget(uri="mongodb://db1:27017,db2:27017/?replicaSet=rs0", databases=["app"])
+    ]
+    cache, queues = config.redis
+    assert (cache.info, cache.bullmq) == (True, False)
+    assert config.prefixes_for(cache) == ["bull"]
+    assert config.prefixes_for(queues) == ["{bull}"]
+    assert config.queues_for(queues) == ["exports", "mail:eu"]
+
+
+def test_variables_hold_several_uris() -> None:
+    env = {
+        "OBS_AGENT_MONGO": "mongodb://a:27017 mongodb://b:27017",
+        "OBS_AGENT_REDIS": '["redis://c:6379/0"]',
+    }
+    config = load(flags={}, environ=env)
+    assert [t.label for t in config.mongo] == ["mongodb://a:27017", "mongodb://b:27017"]
+    assert config.redis == [RedisTarget(url="redis://c:6379/0")]
+
+
+def test_each_bad_field_is_named_where_it_was_written(tmp_path: Path) -> None:
+    file = tmp_path / "agent.toml"
+    file.write_text('redis = [{url = "redis://r", bogus = 1}]\n[mongo_stats]\ninterval = 60\n')
+    found = problems(
+        flags={"mongo": ["mongodb://ok", "http://user:hunter2@wrong"]},
+        file=file,
+        environ={"OBS_AGENT_BULLMQ__TIMEOUT": "-1", "OBS_AGENT_SLOW_OPERATIONS": "2"},
+    )
+    assert found == [
+        "OBS_AGENT_SLOW_OPERATIONS: not an agent setting "
+        "(did you mean OBS_AGENT_SLOW_OPERATION_SECONDS?)",
+        "--mongo (mongo[1].uri): expected a MongoDB URI starting with mongodb:// or mongodb+srv://",
+        f"{file}: redis[0].bogus: Extra inputs are not permitted (got 1)",
+        'OBS_AGENT_BULLMQ__TIMEOUT (bullmq.timeout): Input should be greater than 0 (got "-1")',
+    ]
+    assert "hunter2" not in "\n".join(found)
+
+
+def test_the_promises_to_watched_servers_are_enforced(tmp_path: Path) -> None:
+    file = tmp_path / "agent.toml"
+    file.write_text('mongo = ["mongodb://db"]\n[mongo_stats]\ninterval = 60\n')
+    assert problems(flags={}, file=file, environ={"OBS_AGENT_MONGO_STATUS__INTERVAL": "5"}) == [
+        "OBS_AGENT_MONGO_STATUS__INTERVAL: serverStatus runs at most every 10 s (got 5.0)",
+        f"{file}: mongo_stats.interval: "
+        "collStats and $indexStats run at most every 300 s (got 60.0)",
+    ]
+
+
+def test_no_targets_is_an_error() -> None:
+    assert problems(flags={}, environ={})[0].startswith("no targets:")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("a.toml", "redis = [", "not valid TOML"),
+        ("a.yaml", "redis: [", "not valid YAML"),
+        ("a.yaml", "- just a list", "expected a mapping"),
+        ("a.ini", "x=1", "expected a .toml, .yaml or .yml file"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    file = tmp_path / name
+    file.write_text(text)
+    (found,) = problems(flags={}, file=file, environ={})
+    assert found.startswith(f"--config {file}: {expected}")
+
+
+def test_a_missing_file() -> None:
+    (found,) = problems(flags={}, file=Path("/nonexistent/agent.toml"), environ={})
+    assert found == "--config /nonexistent/agent.toml: No such file or directory"
+
+
+def test_listen_address() -> None:
+    base = {"redis": ["redis://r"]}
+    assert load(flags=base, environ={}).listen_address == ("0.0.0.0", 9464)
+    assert load(flags={**base, "listen": "127.0.0.1:9000"}, environ={}).listen_address == (
+        "127.0.0.1",
+        9000,
+    )
+    assert load(flags=base, environ={"OBS_AGENT_LISTEN": ""}).listen_address is None
+    (found,) = problems(flags={**base, "listen": "localhost"}, environ={})
+    assert found == "--listen: expected host:port, e.g. 0.0.0.0:9464 (got 'localhost')"
+
+
+def test_targets_print_without_credentials() -> None:
+    mongo = MongoTarget(
+        uri="mongodb://app:hunter2@db:27017/app?authSource=admin&tlsCertificateKeyFilePassword=pem-secret"
+    )
+    redis = RedisTarget(url="rediss://default:hunter2@cache:6380/2")
+    for target in (mongo, redis):
+        assert "hunter2" not in repr(target)
+        assert "hunter2" not in str(target)
+    assert mongo.label == "mongodb://db:27017/app"
+    assert redis.label == "rediss://cache:6380/2"
+    message = f"failed: {mongo.uri} said pem-secret hunter2"
+    assert mongo.scrub(message) == "failed: mongodb://db:27017/app said *** ***"
