@@ -632,3 +632,20 @@ def by_name(name: str) -> Metric:
 def emitted_by(emitter: Emitter) -> Iterator[Metric]:
     """Every metric one part of obs emits, in name order."""
     return (m for m in CATALOG.values() if m.emitter is emitter)
+
+
+def reference_table(emitter: Emitter) -> str:
+    """The Markdown table of one emitter's metrics, as the docs show it.
+
+    Example:
+        >>> reference_table(Emitter.INSTRUMENTATION).splitlines()[0]
+        '| Metric | Kind | Unit | Attributes | Description |'
+    """
+    lines = [
+        "| Metric | Kind | Unit | Attributes | Description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for m in emitted_by(emitter):
+        keys = ", ".join(f"`{a}`" for a in m.attributes)
+        lines.append(f"| `{m.name}` | {m.kind.value} | `{m.unit}` | {keys} | {m.description} |")
+    return "\n".join(lines) + "\n"
