@@ -42,9 +42,7 @@ from obs.provision.client import DatadogClient
 from obs.provision.identity import (
     Identity,
     dashboard_identity,
-    is_ownership_tag,
     monitor_identity,
-    strip_marker,
 )
 from obs.provision.normalize import normalize_dashboard, normalize_monitor
 from obs.provision.problems import ProvisionError
@@ -136,12 +134,15 @@ def key_for(title: str, ident: str | int) -> str:
 # --- dashboards -------------------------------------------------------------------------
 
 
-def dashboard_from_json(body: Mapping[str, Any]) -> tuple[Dashboard, str | None]:
-    ident = str(body.get("id"))
+def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]:
+    """The dashboard ``live`` is, and the environment it was provisioned for."""
+    ident = str(live.get("id"))
     where = f"dashboard {ident}"
-    if body.get("layout_type") != "ordered":
+    if live.get("layout_type") != "ordered":
         raise ImportRefused(f"{where}: only ordered dashboards are supported (not free layout)")
-    identity = dashboard_identity(body.get("description"))
+    identity = dashboard_identity(live.get("description"))
+    # The normal form has no server defaults, ids or computed layouts left to carry over.
+    body = normalize_dashboard(live)
     fixed = body.get("reflow_type") == "fixed"
     variables = []
     for var in body.get("template_variables") or []:
@@ -163,7 +164,7 @@ def dashboard_from_json(body: Mapping[str, Any]) -> tuple[Dashboard, str | None]
         key=identity.key if identity else key_for(str(body.get("title", "")), ident),
         title=str(body.get("title", "")),
         widgets=_widgets(where, "widgets", body.get("widgets") or [], fixed),
-        description=strip_marker(body.get("description")),
+        description=body.get("description", ""),
         template_variables=tuple(variables),
         teams=teams,
         notify_list=tuple(body.get("notify_list") or ()),
@@ -294,9 +295,12 @@ def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Qu
 # --- monitors ---------------------------------------------------------------------------
 
 
-def monitor_from_json(body: Mapping[str, Any]) -> tuple[Monitor, str | None]:
-    ident = body.get("id")
+def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
+    """The monitor ``live`` is, and the environment it was provisioned for."""
+    ident = live.get("id")
     where = f"monitor {ident}"
+    identity: Identity | None = monitor_identity(live.get("tags") or [])
+    body = normalize_monitor(live)
     if body.get("type") not in ("query alert", "metric alert"):
         raise ImportRefused(
             f"{where}: only metric monitors are supported, not {body.get('type')!r}"
@@ -309,7 +313,6 @@ def monitor_from_json(body: Mapping[str, Any]) -> tuple[Monitor, str | None]:
         raise ImportRefused(f"{where}: comparator {parsed.comparator!r} is not supported")
     options = body.get("options") or {}
     levels = options.get("thresholds") or {}
-    identity: Identity | None = monitor_identity(body.get("tags") or [])
     name = str(body.get("name", ""))
     monitor = Monitor(
         key=identity.key if identity else key_for(name, str(ident)),
@@ -328,10 +331,10 @@ def monitor_from_json(body: Mapping[str, Any]) -> tuple[Monitor, str | None]:
         type=body.get("type"),  # type: ignore[arg-type]
         notify_no_data=bool(options.get("notify_no_data")),
         no_data_timeframe=options.get("no_data_timeframe"),
-        renotify_interval=options.get("renotify_interval") or None,
+        renotify_interval=options.get("renotify_interval"),
         priority=body.get("priority"),
-        tags=tuple(sorted(t for t in body.get("tags") or [] if not is_ownership_tag(t))),
-        require_full_window=options.get("require_full_window") or None,
+        tags=tuple(body.get("tags") or ()),
+        require_full_window=options.get("require_full_window"),
         evaluation_delay=options.get("evaluation_delay"),
         new_group_delay=options.get("new_group_delay"),
         adopt_id=None if identity else int(str(ident)),

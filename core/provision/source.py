@@ -22,13 +22,15 @@ from typing import Any
 from obs import catalog
 from obs.catalog import Metric, attr
 from obs.dashboards.dashboard import Dashboard
-from obs.dashboards.query import BinOp, Query, Tag
+from obs.dashboards.query import BinOp, Number, Query, Rollup, Tag, Var
+from obs.dashboards.widgets import Formula, Layout
 from obs.monitors.monitor import Monitor
 
 _WIDTH = 96
 _METRIC_NAMES = {id(v): n for n, v in vars(catalog).items() if isinstance(v, Metric)}
 _ATTR_NAMES = {v: n for n, v in vars(attr).items() if n.isupper() and isinstance(v, str)}
 _MONITOR_CLASSES = frozenset({"Monitor", "Thresholds"})
+_POSITIONAL = (Var, Tag, Number, Rollup, Layout)
 
 
 def module_source(values: Sequence[Dashboard | Monitor], header: str) -> str:
@@ -47,12 +49,16 @@ def module_source(values: Sequence[Dashboard | Monitor], header: str) -> str:
         imports.append("from obs import catalog")
     if "attr" in classes:
         imports.append("from obs.catalog import attr")
-    if dashboards:
-        imports.append(f"from obs.dashboards import {', '.join(dashboards)}")
-    if monitors:
-        imports.append(f"from obs.monitors import {', '.join(monitors)}")
+    for package, names in (("obs.dashboards", dashboards), ("obs.monitors", monitors)):
+        if names:
+            imports.append(_import(package, names))
     docstring = json.dumps(header)[1:-1].replace('"', '\\"')
     return f'"""{docstring}"""\n\n' + "\n".join(imports) + "\n\n\n" + "\n\n".join(bodies)
+
+
+def _import(package: str, names: list[str]) -> str:
+    line = f"from {package} import {', '.join(names)}"
+    return line if len(line) <= _WIDTH else _wrap(f"from {package} import (", names, ")", 0)
 
 
 def python_expr(value: Any) -> str:
@@ -75,9 +81,15 @@ def _expr(value: Any, indent: int, classes: set[str], role: str | None) -> str:
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     if isinstance(value, BinOp):
-        left = _expr(value.left, indent, classes, None)
-        right = _expr(value.right, indent, classes, None)
-        return f"({left} {value.op} {right})"
+        left = _expr(value.left, indent + 4, classes, None)
+        right = _expr(value.right, indent + 4, classes, None)
+        one_line = f"({left} {value.op} {right})"
+        if len(one_line) + indent <= _WIDTH and "\n" not in one_line:
+            return one_line
+        pad = " " * (indent + 4)
+        return f"(\n{pad}{left}\n{pad}{value.op} {right}\n{' ' * indent})"
+    if isinstance(value, Formula) and value == Formula(value.expr):
+        return _expr(value.expr, indent, classes, None)
     if isinstance(value, tuple | list):
         items = [_expr(v, indent + 4, classes, role) for v in value]
         return _wrap("(", items, ",)" if len(items) == 1 else ")", indent)
@@ -96,19 +108,30 @@ def _dataclass(value: Any, indent: int, classes: set[str]) -> str:
     cls = type(value)
     classes.add(cls.__name__)
     args = []
+    positional = cls in _POSITIONAL
     for f in dataclasses.fields(value):
         current = getattr(value, f.name)
-        if f.default is not dataclasses.MISSING and current == f.default:
-            continue
-        if f.default_factory is not dataclasses.MISSING and current == f.default_factory():
+        if _is_default(f, current):
+            # Small values read best positionally; stop at the first default to stay exact.
+            if positional:
+                break
             continue
         role = (
             "attribute"
             if (cls is Query and f.name == "by") or (cls is Tag and f.name == "key")
             else None
         )
-        args.append(f"{f.name}={_expr(current, indent + 4, classes, role)}")
+        written = _expr(current, indent + 4, classes, role)
+        args.append(written if positional else f"{f.name}={written}")
     return _wrap(f"{cls.__name__}(", args, ")", indent)
+
+
+def _is_default(f: dataclasses.Field[Any], current: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(current == f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(current == f.default_factory())
+    return False
 
 
 def _wrap(opening: str, items: list[str], closing: str, indent: int) -> str:
