@@ -141,6 +141,7 @@ class DatadogStandIn:
         self.log: list[Logged] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
+        self._rejections: list[tuple[str, str]] = []
         self._windows: dict[str, _Window] = {}
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -174,6 +175,11 @@ class DatadogStandIn:
         """Answer the next ``times`` requests to exactly ``method path`` with a fault."""
         assert kind in ("429", "500", "drop")
         self.faults.append(Fault(kind, method, path, times))
+
+    def reject_validation(self, query_part: str, message: str) -> None:
+        """Make monitor validation refuse queries containing ``query_part``, as Datadog does
+        for what only it can know (say, a metric the organisation never received)."""
+        self._rejections.append((query_part, message))
 
     def count(self, *methods: str) -> int:
         return sum(1 for entry in self.log if entry.method in methods)
@@ -412,6 +418,9 @@ class DatadogStandIn:
         if rest == ["validate"] and method == "POST":
             self._read_only_rule(body, _MONITOR_READ_ONLY)
             self._monitor_rules(body)
+            for part, message in self._rejections:
+                if part in body.get("query", ""):
+                    raise StandInError(400, message)
             return 200, {}
         if not rest and method == "POST":
             self._read_only_rule(body, _MONITOR_READ_ONLY)
