@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _desired(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    from obs.dashboards.dashboard import Dashboard
+    from obs.monitors.monitor import Monitor
     from obs.provision.loader import load
     from obs.provision.plan import Desired
     from obs.provision.render_dashboard import render_dashboard
@@ -94,20 +96,19 @@ def _desired(args: argparse.Namespace) -> tuple[list[Any], Any]:
     definitions = load(args.sources, defaults=not args.no_defaults)
     problems: list[Problem] = validate_all(definitions.dashboards, definitions.monitors)
     desired: list[Desired] = []
-    for dashboard in definitions.dashboards:
+    values: list[Dashboard | Monitor] = [*definitions.dashboards, *definitions.monitors]
+    for value in values:
         try:
-            body = render_dashboard(dashboard, args.env)
+            if isinstance(value, Dashboard):
+                item = Desired(
+                    "dashboard", value.key, value.title, render_dashboard(value, args.env)
+                )
+            else:
+                item = Desired("monitor", value.key, value.name, render_monitor(value, args.env))
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
-        desired.append(Desired("dashboard", dashboard.key, dashboard.title, body))
-    for monitor in definitions.monitors:
-        try:
-            body = render_monitor(monitor, args.env)
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
-            continue
-        desired.append(Desired("monitor", monitor.key, monitor.name, body))
+        desired.append(item)
     if problems:
         raise DefinitionError(problems)
     return desired, definitions

@@ -176,6 +176,12 @@ def _definition(name: str, field: str, widget: Widget) -> Any:
 
 
 def _graph(name: str, field: str, widget: Graph) -> Any:
+    model, kind, request, extra = _graph_parts(name, field, widget)
+    return build(name, field, model, type=kind, title=widget.title, requests=[request], **extra)
+
+
+def _graph_parts(name: str, field: str, widget: Graph) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The definition model, its type, its one request and its other fields."""
     if isinstance(widget, Distribution):
         query = _metric_query(
             name, f"{field}.query", "query1", widget.query, aggregation="histogram"
@@ -187,13 +193,11 @@ def _graph(name: str, field: str, widget: Graph) -> Any:
             request_type=WidgetHistogramRequestType.HISTOGRAM,
             query=query,
         )
-        return build(
-            name,
-            field,
+        return (
             DistributionWidgetDefinition,
-            type=DistributionWidgetDefinitionType.DISTRIBUTION,
-            title=widget.title,
-            requests=[request],
+            DistributionWidgetDefinitionType.DISTRIBUTION,
+            request,
+            {},
         )
     if isinstance(widget, Timeseries):
         request = _request(
@@ -204,61 +208,42 @@ def _graph(name: str, field: str, widget: Graph) -> Any:
             timeseries=True,
             display_type=widget.display,
         )
-        return build(
-            name,
-            field,
-            TimeseriesWidgetDefinition,
-            type=TimeseriesWidgetDefinitionType.TIMESERIES,
-            title=widget.title,
-            requests=[request],
-            show_legend=widget.show_legend,
-            yaxis=_axis(name, f"{field}.yaxis", widget.yaxis) if widget.yaxis else None,
-            markers=[
-                build(
-                    name,
-                    f"{field}.markers[{i}]",
-                    WidgetMarker,
-                    value=m.value,
-                    display_type=m.display_type,
-                    label=m.label,
-                )
-                for i, m in enumerate(widget.markers)
-            ]
-            or None,
-        )
+        markers = [
+            build(
+                name,
+                f"{field}.markers[{i}]",
+                WidgetMarker,
+                value=m.value,
+                display_type=m.display_type,
+                label=m.label,
+            )
+            for i, m in enumerate(widget.markers)
+        ]
+        extra = {
+            "show_legend": widget.show_legend,
+            "yaxis": _axis(name, f"{field}.yaxis", widget.yaxis) if widget.yaxis else None,
+            "markers": markers or None,
+        }
+        return TimeseriesWidgetDefinition, TimeseriesWidgetDefinitionType.TIMESERIES, request, extra
     if isinstance(widget, Heatmap):
         request = _request(name, field, widget, HeatMapWidgetRequest, timeseries=True)
-        return build(
-            name,
-            field,
-            HeatMapWidgetDefinition,
-            type=HeatMapWidgetDefinitionType.HEATMAP,
-            title=widget.title,
-            requests=[request],
-        )
+        return HeatMapWidgetDefinition, HeatMapWidgetDefinitionType.HEATMAP, request, {}
     if isinstance(widget, QueryValue):
         request = _request(name, field, widget, QueryValueWidgetRequest, reduce=widget.reduce)
-        return build(
-            name,
-            field,
+        extra = {
+            "precision": widget.precision,
+            "custom_unit": widget.unit,
+            "autoscale": widget.autoscale,
+        }
+        return (
             QueryValueWidgetDefinition,
-            type=QueryValueWidgetDefinitionType.QUERY_VALUE,
-            title=widget.title,
-            requests=[request],
-            precision=widget.precision,
-            custom_unit=widget.unit,
-            autoscale=widget.autoscale,
+            QueryValueWidgetDefinitionType.QUERY_VALUE,
+            request,
+            extra,
         )
     if isinstance(widget, Toplist):
         request = _request(name, field, widget, ToplistWidgetRequest, reduce=widget.reduce)
-        return build(
-            name,
-            field,
-            ToplistWidgetDefinition,
-            type=ToplistWidgetDefinitionType.TOPLIST,
-            title=widget.title,
-            requests=[request],
-        )
+        return ToplistWidgetDefinition, ToplistWidgetDefinitionType.TOPLIST, request, {}
     raise TypeError(f"{name}: {field}: {type(widget).__name__} is not a widget")
 
 

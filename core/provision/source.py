@@ -49,9 +49,9 @@ def module_source(values: Sequence[Dashboard | Monitor], header: str) -> str:
         imports.append("from obs import catalog")
     if "attr" in classes:
         imports.append("from obs.catalog import attr")
-    for package, names in (("obs.dashboards", dashboards), ("obs.monitors", monitors)):
-        if names:
-            imports.append(_import(package, names))
+    for package, imported in (("obs.dashboards", dashboards), ("obs.monitors", monitors)):
+        if imported:
+            imports.append(_import(package, imported))
     docstring = json.dumps(header)[1:-1].replace('"', '\\"')
     return f'"""{docstring}"""\n\n' + "\n".join(imports) + "\n\n\n" + "\n\n".join(bodies)
 
