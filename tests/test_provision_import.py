@@ -159,6 +159,19 @@ def test_importing_a_hand_made_dashboard_adopts_it_by_id(
     assert provision(standin, "plan", "--no-defaults", "--from", source).rc == 0
 
 
+def test_objects_with_the_same_title_get_distinct_keys(
+    standin: DatadogStandIn, tmp_path: Path
+) -> None:
+    first = standin.put_dashboard(HAND_MADE)
+    second = standin.put_dashboard({**HAND_MADE, "description": "A copy."})
+    source = tmp_path / "two.py"
+    assert provision(standin, "import", first, second, "-o", source).rc == 0
+    text = source.read_text()
+    assert 'key="imported.checkout-mongo-and-cache",' in text
+    assert f'key="imported.checkout-mongo-and-cache-{second}",' in text
+    assert provision(standin, "plan", "--no-defaults", "--from", source).rc == 0
+
+
 def test_import_refuses_what_it_cannot_represent_exactly(standin: DatadogStandIn) -> None:
     slo = standin.put_dashboard(
         {

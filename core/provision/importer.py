@@ -76,16 +76,19 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     """Python source defining the live objects ``ids`` (numbers: monitors)."""
     values: list[Dashboard | Monitor] = []
     envs: set[str | None] = set()
+    keys: set[tuple[str, str]] = set()
     for ident in ids:
         kind = "monitor" if ident.isdigit() else "dashboard"
         body = client.get(f"/api/v1/{kind}/{ident}")
         value, env = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
         check_round_trip(value, body, env)
+        if (kind, value.key) in keys:
+            if value.adopt_id is None:
+                raise ProvisionError(f"{kind} {ident}: obs already owns another {value.key}")
+            value = replace(value, key=f"{value.key}-{ident}")  # two with one title
+        keys.add((kind, value.key))
         values.append(value)
         envs.add(env)
-    keys = [v.key for v in values]
-    if len(set(keys)) != len(keys):
-        raise ProvisionError(f"two imported objects got the same key: {sorted(keys)}")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     env_note = "".join(
         f"\nPlan them with --env {e} (they were provisioned for it)."
