@@ -7,7 +7,7 @@ from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, Dashboard
 from obs.dashboards.query import count, maximum, p95, query
-from obs.dashboards.widgets import Group, Timeseries, Toplist
+from obs.dashboards.widgets import Group, Heatmap, Timeseries, Toplist
 
 _VARS = ("env",)
 
@@ -38,6 +38,17 @@ DASHBOARD = Dashboard(
                     (
                         p95(
                             catalog.AGENT_COLLECTION_DURATION,
+                            by=(attr.COLLECTOR,),
+                            variables=_VARS,
+                        ),
+                    ),
+                ),
+                Heatmap(
+                    "Collection time by collector",
+                    (
+                        query(
+                            catalog.AGENT_COLLECTION_DURATION,
+                            "avg",
                             by=(attr.COLLECTOR,),
                             variables=_VARS,
                         ),

@@ -17,7 +17,7 @@ from support.provision_run import provision, write_definitions
 TEAM = """
 from obs import catalog
 from obs.catalog import attr
-from obs.dashboards import ENV, Dashboard, Note, Timeseries, p95
+from obs.dashboards import ENV, Axis, Dashboard, Marker, Note, Timeseries, p95
 from obs.monitors import Monitor, Thresholds, count
 
 LATENCY = Dashboard(
@@ -29,7 +29,7 @@ LATENCY = Dashboard(
         Timeseries("p95 by collection", (
             p95(catalog.DB_CLIENT_OPERATION_DURATION, by=(attr.DB_COLLECTION_NAME,),
                 variables=("env",)),
-        )),
+        ), yaxis=Axis(label="seconds", min="0"), markers=(Marker("y = 0.5", "error dashed"),)),
     ),
 )
 SLOW = Monitor(
