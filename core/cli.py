@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from obs import __version__
 
@@ -26,8 +27,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1, not argparse's 2: for obs commands 2 means "changes pending"
+    or "gate failed", which a CI job must be able to tell from a typo."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="obs",
         description="Observability for services on MongoDB, Redis caches and BullMQ queues.",
         epilog="Run `obs COMMAND --help` for a command's options. In a service, "
