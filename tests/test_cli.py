@@ -41,7 +41,7 @@ def test_a_usage_error_exits_1_not_2(
     with pytest.raises(SystemExit) as done:
         cli.main([*words, "--no-such-option"])
     assert done.value.code == 1
-    assert f"obs {' '.join(words)}: error:" in capsys.readouterr().err
+    assert "error:" in capsys.readouterr().err
 
 
 def test_no_command_prints_help_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
