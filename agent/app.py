@@ -9,12 +9,11 @@ its timeout.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from obs.agent.collectors.bullmq import BullMQCollector
@@ -33,7 +32,7 @@ from obs.agent.collectors.process import ProcessCollector
 from obs.agent.collectors.redis_info import RedisInfoCollector
 from obs.agent.config import AgentConfig, Collector
 from obs.agent.endpoints import Endpoints
-from obs.agent.export import Exporter
+from obs.agent.export import Exporter, OtlpLoop
 from obs.agent.points import AttributeValue, Collected
 from obs.agent.rows import Row, rows_of
 from obs.agent.schedule import Job, Runner
@@ -184,50 +183,61 @@ def build_jobs(config: AgentConfig, *, backfill: bool, clients: list[Any]) -> li
 
 @dataclass
 class Agent:
-    """A configured agent; :meth:`start` runs it, :meth:`once` collects once."""
+    """A configured agent; :meth:`start` runs it, :meth:`collect_once` collects once.
+
+    ``otlp`` is an OTLP metric exporter (or None for no OTLP export).
+    """
 
     config: AgentConfig
     resource: Resource
-    readers: Sequence[MetricReader] = ()
-    registry: Any | None = None  # the Prometheus registry behind /metrics
+    otlp: Any | None = None
     backfill: bool = False
     store: Store = field(default_factory=Store)
     clients: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.exporter = Exporter(self.store, self.readers, self.resource)
+        self.exporter = Exporter(self.store, self.resource)
         jobs = build_jobs(self.config, backfill=self.backfill, clients=self.clients)
         self.runner = Runner(jobs, self.store, self.exporter.observe, self.config.backoff_max)
         self.endpoints: Endpoints | None = None
+        self.export_loop: OtlpLoop | None = None
 
     def start(self) -> None:
         address = self.config.listen_address
         if address is not None:
-            self.endpoints = Endpoints(address, self.registry, self.runner.not_ready).start()
+            self.endpoints = Endpoints(
+                address, self.exporter.snapshot, self.runner.not_ready
+            ).start()
         self.runner.start()
+        if self.otlp is not None:
+            self.export_loop = OtlpLoop(self.exporter, self.otlp, self.config.export_interval)
+            self.export_loop.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.runner.stop(timeout)
         if self.endpoints is not None:
             self.endpoints.stop()
-        self.exporter.shutdown(timeout)
+        if self.export_loop is not None:
+            self.export_loop.stop(timeout)
+        self.exporter.shutdown()
         for client in self.clients:
             client.close()
 
-    def errors(self, by_job: Mapping[str, str]) -> list[dict[str, str]]:
-        return [
+    def collect_once(self) -> tuple[list[Row], list[dict[str, str]]]:
+        """Run every collector once: the rows collected and the errors met."""
+        by_job = self.runner.run_all_once()
+        errors = [
             {"collector": job.collector.value, "target": job.target, "error": by_job[job.key]}
             for job in self.runner.jobs
             if job.key in by_job
         ]
+        return rows_of(self.exporter.snapshot()), errors
 
 
 def collect_once(config: AgentConfig, resource: Resource) -> tuple[list[Row], list[dict[str, str]]]:
-    """Run every collector once: the rows collected and the errors met."""
-    reader = InMemoryMetricReader()
-    agent = Agent(config, resource, readers=[reader], backfill=True)
+    """Run every collector of ``config`` once (reading the latest profiler entries)."""
+    agent = Agent(config, resource, backfill=True)
     try:
-        errors = agent.errors(agent.runner.run_all_once())
-        return rows_of(reader.get_metrics_data()), errors
+        return agent.collect_once()
     finally:
         agent.stop()

@@ -147,11 +147,11 @@ class AgentConfig(BaseSettings):
     )
     mongo_status: ScheduleOverride = _schedule("serverStatus (interval at least 10 s).")
     mongo_currentop: ScheduleOverride = _schedule("currentOp.")
-    mongo_profile: ScheduleOverride = _schedule("The system.profile reader.")
+    mongo_profile: ScheduleOverride = _schedule("the system.profile reader.")
     mongo_stats: ScheduleOverride = _schedule("collStats / $indexStats (interval at least 300 s).")
     redis_info: ScheduleOverride = _schedule("Redis INFO.")
     bullmq: ScheduleOverride = _schedule("BullMQ queues.")
-    process: ScheduleOverride = _schedule("The agent's own RSS and CPU.")
+    process: ScheduleOverride = _schedule("the agent's own RSS and CPU.")
     slow_operation_seconds: float = Field(
         1.0, gt=0, description="currentOp reports operations running longer than this."
     )

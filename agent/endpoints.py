@@ -12,6 +12,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.sdk.metrics.export import MetricsData
+
+from obs.agent import prometheus
+
 
 class Endpoints:
     """Serves the endpoints on ``address`` from a daemon thread."""
@@ -19,15 +23,11 @@ class Endpoints:
     def __init__(
         self,
         address: tuple[str, int],
-        registry: Any | None,
+        snapshot: Callable[[], MetricsData],
         not_ready: Callable[[], list[str]],
     ) -> None:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
         def metrics() -> tuple[int, str, bytes]:
-            if registry is None:
-                return 404, "text/plain", b"the Prometheus endpoint is off\n"
-            return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
+            return 200, prometheus.CONTENT_TYPE, prometheus.render(snapshot())
 
         def healthz() -> tuple[int, str, bytes]:
             return 200, "text/plain", b"ok\n"

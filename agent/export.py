@@ -1,62 +1,149 @@
-"""The agent's OpenTelemetry instruments, one per agent metric of the catalog.
+"""What the agent exports: a snapshot of every catalog metric it holds, in OpenTelemetry's
+data model, sent over OTLP on an interval, rendered on /metrics and printed by --once.
 
-Readings (gauges and counters) are observed from the :class:`~obs.agent.store.Store` each
-time a reader collects: the OTLP exporter on its interval, the Prometheus endpoint on
-each scrape, ``--once`` at the end. Observations go into histograms as they come. Every
-instrument comes from a catalog entry, so nothing undeclared can be exported.
+Readings (gauges and counters, the bulk: ten-odd per queue) go straight from the
+:class:`~obs.agent.store.Store` into the snapshot. Routing them through the SDK's
+observable instruments would hash, clean and keep every series once per reader, which
+cost the agent several times its CPU target at 1,000 queues (bench/agent_queues.py);
+the store already holds each series' latest value, which is all a gauge or cumulative
+sum needs. Histograms (collection and profiled-operation durations, few series) keep
+the SDK's aggregation, from a histogram-only meter provider with a pull reader.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import logging
+import threading
+import time
+from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    InMemoryMetricReader,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs import __version__, catalog
 from obs.agent.points import Point
 from obs.agent.store import Store
-from obs.catalog import Emitter, Kind, Metric
+from obs.catalog import Emitter, Kind
 
 SCOPE = "obs.agent"
-
-
-def _observer(store: Store, metric: Metric) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(value, dict(labels)) for labels, value in store.readings(metric)]
-
-    return observe
+log = logging.getLogger("obs.agent")
 
 
 class Exporter:
-    """A meter provider feeding ``readers`` from ``store`` and recorded observations."""
+    """Snapshots of ``store`` plus the recorded histograms."""
 
-    def __init__(self, store: Store, readers: Sequence[MetricReader], resource: Resource) -> None:
-        self.provider = MeterProvider(resource=resource, metric_readers=list(readers))
-        meter = self.provider.get_meter(SCOPE, __version__)
-        self.histograms: dict[str, Histogram] = {}
-        for metric in catalog.emitted_by(Emitter.AGENT):
-            if metric.kind is Kind.HISTOGRAM:
-                self.histograms[metric.name] = metric.create_histogram(meter)
-            else:
-                metric.create_observable(meter, _observer(store, metric))
+    def __init__(self, store: Store, resource: Resource) -> None:
+        self.store = store
+        self.resource = resource
+        self.scope = InstrumentationScope(SCOPE, __version__)
+        self.started = time.time_ns()
+        self._histogram_reader = InMemoryMetricReader()
+        self._provider = MeterProvider(resource=resource, metric_readers=[self._histogram_reader])
+        meter = self._provider.get_meter(SCOPE, __version__)
+        self.histograms = {
+            m.name: m.create_histogram(meter)
+            for m in catalog.emitted_by(Emitter.AGENT)
+            if m.kind is Kind.HISTOGRAM
+        }
 
     def observe(self, points: Iterable[Point]) -> None:
         """Record histogram samples."""
         for point in points:
             self.histograms[point.metric.name].record(point.value, dict(point.attributes))
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        self.provider.shutdown(timeout_millis=timeout * 1000)
+    def _readings(self, now: int) -> list[Metric]:
+        metrics = []
+        for metric in catalog.emitted_by(Emitter.AGENT):
+            if metric.kind is Kind.HISTOGRAM:
+                continue
+            points = [
+                NumberDataPoint(dict(labels), self.started, now, value)
+                for labels, value in self.store.readings(metric)
+            ]
+            if not points:
+                continue
+            data: Gauge | Sum
+            if metric.kind is Kind.GAUGE:
+                data = Gauge(points)
+            else:
+                monotonic = metric.kind is Kind.COUNTER
+                data = Sum(points, AggregationTemporality.CUMULATIVE, monotonic)
+            metrics.append(Metric(metric.name, metric.description, metric.unit, data))
+        return metrics
+
+    def _histograms(self) -> list[Metric]:
+        collected = self._histogram_reader.get_metrics_data()
+        return [
+            metric
+            for resource_metrics in (collected.resource_metrics if collected else ())
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            if isinstance(metric.data, HistogramData)
+        ]
+
+    def snapshot(self) -> MetricsData:
+        """Every agent metric as it stands now."""
+        metrics = self._readings(time.time_ns()) + self._histograms()
+        metrics.sort(key=lambda m: m.name)
+        scope = ScopeMetrics(self.scope, metrics, "")
+        return MetricsData([ResourceMetrics(self.resource, [scope], "")])
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
 
 
-def prometheus_reader() -> tuple[Any, Any]:
-    """(reader, registry): a Prometheus reader on a registry of its own, for /metrics."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import CollectorRegistry
+class OtlpLoop:
+    """Exports a snapshot every ``interval`` seconds from a daemon thread, and once more
+    at stop. A failed export is logged once until one succeeds again (the OTLP exporter
+    already retries with backoff within its timeout)."""
 
-    registry = CollectorRegistry(auto_describe=False)
-    return PrometheusMetricReader(registry=registry), registry
+    def __init__(self, exporter: Exporter, otlp: Any, interval: float) -> None:
+        self.exporter = exporter
+        self.otlp = otlp
+        self.interval = interval
+        self.failing = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
+
+    def export_once(self) -> bool:
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        try:
+            ok = self.otlp.export(self.exporter.snapshot()) is MetricExportResult.SUCCESS
+        except Exception as exc:  # an exporter bug must not stop the agent
+            log.debug("OTLP export raised %s", type(exc).__name__)
+            ok = False
+        if not ok and not self.failing:
+            log.warning("OTLP export failed; retrying every %.0f s", self.interval)
+        elif ok and self.failing:
+            log.info("OTLP export recovered")
+        self.failing = not ok
+        return ok
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.export_once()
+
+    def start(self) -> OtlpLoop:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        self.export_once()
+        self.otlp.shutdown(timeout_millis=timeout * 1000)

@@ -10,15 +10,12 @@ Example:
 from __future__ import annotations
 
 import redis.exceptions
-from pymongo import errors as mongo_errors
 
 _AUTHENTICATION_FAILED = 18
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, no route, DNS, socket timeouts
     redis.exceptions.ConnectionError,  # includes AuthenticationError
     redis.exceptions.TimeoutError,
-    mongo_errors.ConnectionFailure,  # AutoReconnect, NetworkTimeout, ServerSelectionTimeout
-    mongo_errors.ExecutionTimeout,
 )
 
 
@@ -27,4 +24,11 @@ def unreachable(error: BaseException) -> bool:
     credentials."""
     if isinstance(error, _UNREACHABLE):
         return True
-    return isinstance(error, mongo_errors.OperationFailure) and error.code == _AUTHENTICATION_FAILED
+    if not type(error).__module__.startswith("pymongo"):
+        return False
+    # pymongo (18 MiB) is imported only by agents that watch MongoDB.
+    from pymongo import errors
+
+    if isinstance(error, errors.ConnectionFailure | errors.ExecutionTimeout):
+        return True  # AutoReconnect, NetworkTimeout, ServerSelectionTimeout, maxTimeMS
+    return isinstance(error, errors.OperationFailure) and error.code == _AUTHENTICATION_FAILED

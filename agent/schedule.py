@@ -7,7 +7,7 @@ recovers, not on every attempt. Nothing a target does can raise out of a job.
 
 Example:
     >>> backoff(15, 0, 300), backoff(15, 1, 300), backoff(15, 3, 300), backoff(15, 9, 300)
-    (15, 15, 60, 300)
+    (15, 15, 60.0, 300)
 """
 
 from __future__ import annotations

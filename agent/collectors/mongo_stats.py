@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pymongo.errors import OperationFailure
-
 from obs import catalog
 from obs.agent.collectors.mongo import watched_databases
 from obs.agent.points import AttributeValue, Collected, Point
@@ -24,6 +22,8 @@ COMMAND_NOT_FOUND = 59
 
 def collection_stats(database: Any, name: str) -> Mapping[str, Any]:
     """size, count and indexSizes of one collection."""
+    from pymongo.errors import OperationFailure
+
     try:
         stats: Mapping[str, Any] = database.command("collStats", name)
         return stats

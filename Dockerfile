@@ -1,0 +1,26 @@
+# The obs agent sidecar. Build from the repository root:
+#   docker build -t obs-agent .
+#   docker run --rm -p 9464:9464 obs-agent --redis redis://redis:6379/0
+# Stage 1 installs obs into a virtualenv with the same step as the README (`pip install .`);
+# stage 2 copies only that virtualenv onto a slim base and runs it as a non-root user.
+
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY . /src
+RUN python -m venv /opt/obs
+ENV PATH=/opt/obs/bin:$PATH
+RUN pip install .
+
+FROM python:3.11-slim AS agent
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin obs
+COPY --from=build /opt/obs /opt/obs
+ENV PATH=/opt/obs/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    OTEL_SERVICE_NAME=obs-agent
+USER 10001
+EXPOSE 9464
+# /healthz answers while the process runs; the port follows OBS_AGENT_LISTEN.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('OBS_AGENT_LISTEN', ':9464').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2)"]
+ENTRYPOINT ["obs", "agent"]

