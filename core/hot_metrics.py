@@ -102,30 +102,52 @@ class CounterCell:
         return value
 
 
+class _Fanout:
+    """Records into one cell per reader (when several readers export the same family)."""
+
+    __slots__ = ("_cells",)
+
+    def __init__(self, cells: list[Any]) -> None:
+        self._cells = cells
+
+    def record(self, value: float) -> None:
+        for cell in self._cells:
+            cell.record(value)
+
+    def add(self, amount: float = 1) -> None:
+        for cell in self._cells:
+            cell.add(amount)
+
+
 class Family:
     """All series of one catalog metric (a histogram or a counter).
 
-    ``cell(attributes, key)`` returns the series for an attribute set, creating it once;
-    pass a cheap ``key`` (a tuple you already have) to skip hashing the attributes.
+    ``cell(attributes, key)`` returns the recorder for an attribute set, creating it once;
+    pass a cheap ``key`` (a tuple you already have) to skip hashing the attributes. Each of
+    ``views`` readers gets its own cells, so a delta reader's resets never touch what a
+    cumulative reader (a Prometheus endpoint) reports; with one reader, recording goes
+    straight into its cell.
     """
 
-    def __init__(self, metric: catalog.Metric) -> None:
+    def __init__(self, metric: catalog.Metric, views: int = 1) -> None:
         if metric.kind not in (catalog.Kind.HISTOGRAM, catalog.Kind.COUNTER):
             raise TypeError(f"{metric.name}: only histograms and counters are hot-path metrics")
         self.metric = metric
+        self._views = views
         self._bounds = metric.buckets or ()
-        self._cells: dict[Hashable, tuple[Mapping[str, Any], Any]] = {}
+        # key -> (attributes, one cell per view, the recorder handed out)
+        self._cells: dict[Hashable, tuple[Mapping[str, Any], list[Any], Any]] = {}
         self._lock = threading.Lock()
         self._start = time.time_ns()
-        self._last = self._start
+        self._last = [self._start] * views
 
     def cell(self, attributes: Mapping[str, Any], key: Hashable | None = None) -> Any:
-        """The cell of ``attributes`` (found by ``key``, or by the attributes themselves)."""
+        """The recorder of ``attributes`` (found by ``key``, or by the attributes)."""
         if key is None:
             key = frozenset(attributes.items())
         found = self._cells.get(key)
         if found is not None:
-            return found[1]
+            return found[2]
         with self._lock:
             found = self._cells.get(key)
             if found is None:
@@ -133,13 +155,17 @@ class Family:
                     key, attributes = _OVERFLOW_KEY, OVERFLOW
                     found = self._cells.get(key)
                 if found is None:
-                    made = HistogramCell(self._bounds) if self._bounds else CounterCell()
-                    found = (dict(attributes), made)
+                    cells = [self._new_cell() for _ in range(self._views)]
+                    recorder = cells[0] if len(cells) == 1 else _Fanout(cells)
+                    found = (dict(attributes), cells, recorder)
                     self._cells[key] = found
-        return found[1]
+        return found[2]
+
+    def _new_cell(self) -> HistogramCell | CounterCell:
+        return HistogramCell(self._bounds) if self._bounds else CounterCell()
 
     def bound(self, key: Hashable, attributes: Callable[..., Mapping[str, Any]], *args: Any) -> Any:
-        """The cell for ``key``; ``attributes(*args)`` builds its attributes the first time.
+        """The recorder for ``key``; ``attributes(*args)`` builds its attributes the first time.
 
         Example:
             >>> family = Family(catalog.CACHE_REQUESTS)
@@ -147,27 +173,28 @@ class Family:
         """
         found = self._cells.get(key)
         if found is not None:
-            return found[1]
+            return found[2]
         return self.cell(attributes(*args), key)
 
     def reset(self) -> None:
         """Forget every series (a forked child must not report its parent's counts)."""
         with self._lock:
             self._cells = {}
-            self._start = self._last = time.time_ns()
+            self._start = time.time_ns()
+            self._last = [self._start] * self._views
 
-    def collect(self, temporality: AggregationTemporality, now: int) -> Metric | None:
-        """The family's series as SDK metric data, or None when it has none."""
+    def collect(
+        self, temporality: AggregationTemporality, now: int, view: int = 0
+    ) -> Metric | None:
+        """One reader's series as SDK metric data, or None when it has none."""
         delta = temporality is AggregationTemporality.DELTA
-        start = self._last if delta else self._start
-        self._last = now
+        start = self._last[view] if delta else self._start
+        self._last[view] = now
         with self._lock:
-            cells = list(self._cells.values())
-        if not cells:
-            return None
+            series = [(attributes, cells[view]) for attributes, cells, _ in self._cells.values()]
         if self.metric.kind is catalog.Kind.HISTOGRAM:
             points: list[Any] = []
-            for attributes, cell in cells:
+            for attributes, cell in series:
                 counts, count, total, low, high = cell.take(reset=delta)
                 if count:  # a series nothing was recorded in is not reported
                     points.append(
@@ -179,14 +206,14 @@ class Family:
                             sum=total,
                             bucket_counts=counts,
                             explicit_bounds=list(self._bounds),
-                            min=low if count else 0.0,
-                            max=high if count else 0.0,
+                            min=low,
+                            max=high,
                         )
                     )
             data: Any = Histogram(data_points=points, aggregation_temporality=temporality)
         else:
             points = []
-            for attributes, cell in cells:
+            for attributes, cell in series:
                 value = cell.take(reset=delta)
                 if value:
                     points.append(
@@ -252,13 +279,14 @@ class SdkFamily:
 
 
 class HotMetrics:
-    """The families obs's reader exports; one per process."""
+    """What one reader exports: its view of every hot-path family."""
 
-    def __init__(self, families: Iterable[Family]) -> None:
+    def __init__(self, families: Iterable[Family], view: int = 0) -> None:
         self.families = list(families)
+        self.view = view
 
     def collect(self, temporality_of: Mapping[Any, AggregationTemporality]) -> list[Metric]:
-        """Every family's data, in the temporality the exporter prefers per instrument."""
+        """Every family's data, in the temporality the reader prefers per instrument."""
         from opentelemetry.sdk.metrics import Counter
         from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 
@@ -271,7 +299,7 @@ class HotMetrics:
                 (t for cls, t in temporality_of.items() if issubclass(cls, kind)),
                 AggregationTemporality.CUMULATIVE,
             )
-            metric = family.collect(temporality, now)
+            metric = family.collect(temporality, now, self.view)
             if metric is not None:
                 out.append(metric)
         return out

@@ -37,16 +37,17 @@ class Instruments:
 
     @classmethod
     def create(
-        cls, meter: Meter, observers: Mapping[catalog.Metric, Callback], *, hot: bool
+        cls, meter: Meter, observers: Mapping[catalog.Metric, Callback], *, views: int
     ) -> Instruments:
-        """Families on ``meter``: hot-path cells when ``hot`` (obs's reader exports them),
-        else SDK instruments. ``observers`` feed the metrics read at export time (pool
-        gauges, swallowed failures)."""
+        """Families on ``meter``: hot-path cells with one view per obs reader (``views``),
+        or SDK instruments when the application's provider has no obs reader (0).
+        ``observers`` feed the metrics read at export time (pool gauges, swallowed
+        failures)."""
         for metric, callback in observers.items():
             metric.create_observable(meter, callback)
 
         def family(metric: catalog.Metric) -> Families:
-            return Family(metric) if hot else SdkFamily(metric, meter)
+            return Family(metric, views) if views else SdkFamily(metric, meter)
 
         return cls(
             db_operation_duration=family(catalog.DB_CLIENT_OPERATION_DURATION),
@@ -60,7 +61,7 @@ class Instruments:
             job_attempts=family(catalog.JOB_ATTEMPTS),
         )
 
-    def hot_metrics(self) -> HotMetrics:
-        """The hot-path families, for obs's metric reader (empty with SDK instruments)."""
+    def hot_metrics(self, view: int) -> HotMetrics:
+        """What obs's ``view``-th reader exports (nothing with SDK instruments)."""
         found = (getattr(self, f.name) for f in fields(self))
-        return HotMetrics(f for f in found if isinstance(f, Family))
+        return HotMetrics((f for f in found if isinstance(f, Family)), view)

@@ -13,7 +13,7 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -24,6 +24,7 @@ from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     Metric,
+    MetricReader,
     MetricsData,
     PeriodicExportingMetricReader,
     ResourceMetrics,
@@ -43,6 +44,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs import log_limits, resource
 from obs.hot_metrics import HotMetrics
+from obs.prometheus_endpoint import PrometheusEndpoint
 from obs.settings import Settings
 
 logger = logging.getLogger("obs")
@@ -116,35 +118,66 @@ def metric_exporter(settings: Settings) -> Any:
     return GrpcMetricExporter(**kwargs)
 
 
-class ObsMetricReader(PeriodicExportingMetricReader):
-    """The SDK's periodic reader, plus obs's hot-path families (:mod:`obs.hot_metrics`)
-    in every collection, in the temporality the exporter prefers.
+class _HotMerge:
+    """Adds obs's hot-path families (:mod:`obs.hot_metrics`) to what the SDK collected.
 
     The SDK calls ``_receive_metrics`` only when its own instruments have data; obs always
     has some (``obs.instrumentation.errors`` reports a zero per hook), so the hot families
     travel with every collection.
     """
 
-    def __init__(self, exporter: Any, resource: Resource) -> None:
+    hot: HotMetrics | None = None
+
+    def _merged(self, data: MetricsData) -> MetricsData:
+        preferences = getattr(self, "_instrument_class_temporality", {})  # MetricReader's
+        extra = self.hot.collect(preferences) if self.hot else []
+        if not extra or not data.resource_metrics:
+            return data
+        first, *rest = data.resource_metrics
+        merged = ResourceMetrics(
+            first.resource, _with(first.scope_metrics, extra), first.schema_url
+        )
+        return MetricsData([merged, *rest])
+
+
+class ObsMetricReader(_HotMerge, PeriodicExportingMetricReader):
+    """The SDK's periodic OTLP reader, with obs's hot families, in the temporality the
+    exporter prefers."""
+
+    def __init__(self, exporter: Any) -> None:
         super().__init__(exporter)
-        self.resource = resource
-        self.hot: HotMetrics | None = None
         _readers.add(self)
 
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> None:
-        extra = self._hot_metrics()
-        if extra and metrics_data.resource_metrics:
-            first, *rest = metrics_data.resource_metrics
-            merged = ResourceMetrics(
-                first.resource, _with(first.scope_metrics, extra), first.schema_url
-            )
-            metrics_data = MetricsData([merged, *rest])
-        super()._receive_metrics(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        super()._receive_metrics(
+            self._merged(metrics_data), timeout_millis=timeout_millis, **kwargs
+        )
 
-    def _hot_metrics(self) -> list[Metric]:
-        return self.hot.collect(self._instrument_class_temporality) if self.hot else []
+
+class PrometheusReader(_HotMerge, MetricReader):
+    """A pull reader: each scrape collects everything (cumulative) for the /metrics page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latest = MetricsData([])
+        self._scraping = threading.Lock()
+        _readers.add(self)
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        self._latest = self._merged(metrics_data)
+
+    def scrape(self) -> MetricsData:
+        """Collect now and return what was collected."""
+        with self._scraping:
+            self.collect()
+            return self._latest
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
 
 
 def _with(scopes: Sequence[ScopeMetrics], extra: list[Metric]) -> list[ScopeMetrics]:
@@ -169,11 +202,17 @@ class Providers:
     meter_provider: Any = None
     owns_tracer_provider: bool = False
     owns_meter_provider: bool = False
-    reader: ObsMetricReader | None = None  # set when obs made the meter provider
+    readers: list[_HotMerge] = field(default_factory=list)  # when obs made the meter provider
+    prometheus: Any = None  # the /metrics endpoint, when one was asked for
 
     def detail(self, signal: str) -> str:
         owns = self.owns_tracer_provider if signal == "traces" else self.owns_meter_provider
-        return "obs's provider, exporting OTLP" if owns else "the application's provider"
+        if not owns:
+            return "the application's provider"
+        if signal == "traces" or self.prometheus is None:
+            return "obs's provider, exporting OTLP"
+        where = f"Prometheus on http://{self.prometheus.host}:{self.prometheus.port}/metrics"
+        return f"obs's provider, {'OTLP and ' if len(self.readers) > 1 else ''}{where}"
 
     def flush(self, timeout: float) -> bool:
         millis = int(timeout * 1000)
@@ -189,6 +228,8 @@ class Providers:
             self.tracer_provider.shutdown()
         elif self.tracer_provider is not None:
             getattr(self.tracer_provider, "force_flush", lambda _ms: True)(int(timeout * 1000))
+        if self.prometheus is not None:
+            self.prometheus.stop()
         if self.owns_meter_provider and self.meter_provider is not None:
             self.meter_provider.shutdown(timeout_millis=timeout * 1000)
         elif self.meter_provider is not None:
@@ -199,7 +240,7 @@ class Providers:
 # after obs.shutdown() the global one may still be an old provider of obs's: that one does
 # not count as the application's.
 _made_by_obs: weakref.WeakSet[Any] = weakref.WeakSet()
-_readers: weakref.WeakSet[ObsMetricReader] = weakref.WeakSet()
+_readers: weakref.WeakSet[_HotMerge] = weakref.WeakSet()
 
 
 def _application_provider(current: Any, placeholders: tuple[type, ...]) -> bool:
@@ -225,7 +266,6 @@ def _after_fork_in_child() -> None:
     """
     pid = Resource({"process.pid": os.getpid()})
     for reader in list(_readers):
-        reader.resource = reader.resource.merge(pid)
         if reader.hot is not None:
             reader.hot.reset()
     for provider in list(_made_by_obs):
@@ -262,9 +302,17 @@ def start_metrics(settings: Settings, providers: Providers, res: Resource) -> No
     if _application_provider(current, placeholders):
         providers.meter_provider = current
         return
-    reader = ObsMetricReader(metric_exporter(settings), res)
-    provider = MeterProvider(resource=res, metric_readers=[reader])
+    readers: list[Any] = []
+    if "otlp" in settings.metrics_exporter:
+        readers.append(ObsMetricReader(metric_exporter(settings)))
+    if "prometheus" in settings.metrics_exporter:
+        scraper = PrometheusReader()
+        providers.prometheus = PrometheusEndpoint(
+            settings.prometheus_host, settings.prometheus_port, scraper.scrape
+        ).start()
+        readers.append(scraper)
+    provider = MeterProvider(resource=res, metric_readers=readers)
     providers.meter_provider = provider
     providers.owns_meter_provider = True
-    providers.reader = reader
+    providers.readers = readers
     _adopt(provider, current, placeholders, metrics.set_meter_provider)

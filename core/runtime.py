@@ -84,7 +84,11 @@ def _settle_switches(run: _Run) -> None:
         (not s.traces, (Feature.TRACES,), "OBS_TRACES is false"),
         (s.traces_exporter == "none", (Feature.TRACES,), "OTEL_TRACES_EXPORTER is none"),
         (not s.metrics, (Feature.METRICS,), "OBS_METRICS is false"),
-        (s.metrics_exporter == "none", (Feature.METRICS,), "OTEL_METRICS_EXPORTER is none"),
+        (
+            "none" in s.metrics_exporter or not s.metrics_exporter,
+            (Feature.METRICS,),
+            "OTEL_METRICS_EXPORTER is none",
+        ),
         (s.sentry_dsn is None, (Feature.SENTRY,), "no SENTRY_DSN set"),
         (not s.mongo, (Feature.PYMONGO,), "OBS_MONGO is false"),
         (not s.redis, (Feature.REDIS,), "OBS_REDIS is false"),
@@ -171,11 +175,11 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
         from obs.instruments import Instruments
 
         meter = providers.meter_provider.get_meter(otel.SCOPE, __version__)
-        reader = providers.reader
+        readers = providers.readers
         observers = {**POOL_OBSERVERS, catalog.INSTRUMENTATION_ERRORS: run.failures.observe}
-        instruments = Instruments.create(meter, observers, hot=reader is not None)
-        if reader is not None:
-            reader.hot = instruments.hot_metrics()
+        instruments = Instruments.create(meter, observers, views=len(readers))
+        for view, reader in enumerate(readers):
+            reader.hot = instruments.hot_metrics(view)
     return tracer, instruments
 
 

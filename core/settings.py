@@ -94,6 +94,7 @@ Pairs = Annotated[dict[str, str], NoDecode, BeforeValidator(parse_pairs)]
 Names = Annotated[list[str], NoDecode, BeforeValidator(parse_list)]
 Endpoint = Annotated[str, BeforeValidator(_check_endpoint)]
 Dsn = Annotated[SecretStr, BeforeValidator(_check_dsn)]
+MetricsExporter = Literal["otlp", "prometheus", "none"]
 Sampler = Literal[
     "always_on",
     "always_off",
@@ -185,11 +186,28 @@ class Settings(BaseSettings):
         env=("OTEL_TRACES_EXPORTER",),
         features=(Feature.TRACES,),
     )
-    metrics_exporter: Literal["otlp", "none"] = _setting(
-        "otlp",
-        "`otlp`, or `none` to turn metrics off.",
-        env=("OTEL_METRICS_EXPORTER",),
+    metrics_exporter: Annotated[list[MetricsExporter], NoDecode, BeforeValidator(parse_list)] = (
+        _setting(
+            ["otlp"],
+            "`otlp`, `prometheus` (a /metrics endpoint in the service), both (`otlp,prometheus`), "
+            "or `none` to turn metrics off.",
+            env=("OTEL_METRICS_EXPORTER",),
+            features=(Feature.METRICS,),
+        )
+    )
+    prometheus_host: str = _setting(
+        "localhost",
+        "Address the Prometheus endpoint listens on (with `OTEL_METRICS_EXPORTER=prometheus`).",
+        env=("OTEL_EXPORTER_PROMETHEUS_HOST",),
         features=(Feature.METRICS,),
+    )
+    prometheus_port: int = _setting(
+        9464,
+        "Port of the Prometheus endpoint; 0 picks a free one (`obs.status()` shows it).",
+        env=("OTEL_EXPORTER_PROMETHEUS_PORT",),
+        features=(Feature.METRICS,),
+        ge=0,
+        le=65535,
     )
     otlp_endpoint: Endpoint | None = _setting(
         None,
