@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from obs.failures import Failures
     from obs.instruments import Instruments
     from obs.settings import Settings
-    from opentelemetry.trace import Tracer
 
 
 @dataclass(slots=True, frozen=True)
