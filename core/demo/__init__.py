@@ -1,0 +1,1 @@
+"""obs demo: the whole bundle on embedded servers (SecantusDB, a private Redis)."""
