@@ -1,0 +1,276 @@
+"""Evaluate one typed :class:`~obs.dashboards.query.Query` over the store's series.
+
+Time is cut into steps, each a span of rounds ``(after, through]``. Per series and step:
+
+- gauges and up-down counters: the mean of the values in the step (or the query's rollup
+  method), else the latest value of the last few rounds;
+- counters: the increase over the step, a value lower than the previous one being a reset
+  (the counter restarted from 0); ``as_rate()`` divides by the seconds between the samples;
+- histograms: the increase of every bucket, of the sum and of the count, resets included.
+
+Then the series matching the scope are grouped by the ``by`` keys and aggregated in space:
+``avg/sum/min/max/count`` of the series' values; for histograms, the buckets of the group
+are merged first, so ``p95`` is the quantile of every observation of the group (as
+Datadog's distributions compute it), ``avg`` is sum / count, ``count`` the observations,
+``min``/``max`` the lowest and highest non-empty bucket bounds (buckets carry no extremes).
+
+Example:
+    >>> from obs import catalog
+    >>> from obs.dashboards.query import rate
+    >>> from obs.preview.store import Entry, SeriesView
+    >>> hits = SeriesView(catalog.REDIS_KEYSPACE_HITS, (),
+    ...                   (Entry(0, 0.0, 100.0), Entry(1, 10.0, 150.0), Entry(2, 20.0, 30.0)))
+    >>> evaluate(rate(catalog.REDIS_KEYSPACE_HITS), [hits], [Step(0, 1), Step(1, 2)])
+    {(): [5.0, 3.0]}
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from obs.catalog import Kind
+from obs.dashboards.query import Query, Tag
+from obs.preview.mapping import Tags
+from obs.preview.quantile import quantile
+from obs.preview.scrape import Histogram, Value
+from obs.preview.store import Entry, SeriesView
+
+Values = list[float | None]
+Grouped = dict[Tags, Values]
+# A gauge that missed a round keeps its last value this many rounds (Prometheus' lookback).
+LOOKBACK_ROUNDS = 3
+MISSING = "N/A"  # the group value of series without a ``by`` tag, as Datadog labels it
+
+
+class PreviewError(Exception):
+    """A query or formula the preview cannot evaluate (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """Rounds ``(after, through]``; ``seconds`` of wall time between them."""
+
+    after: int
+    through: int
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Increase:
+    """What a histogram gained over a step: per-bucket counts (not cumulative)."""
+
+    buckets: dict[float, float]
+    sum: float
+    count: float
+
+    def scaled(self, factor: float) -> Increase:
+        return Increase(
+            {b: c * factor for b, c in self.buckets.items()}, self.sum * factor, self.count * factor
+        )
+
+
+def matches(tags: Tags, scope: Sequence[object]) -> bool:
+    """True when ``tags`` pass every :class:`Tag` filter of ``scope`` (unbound ``$vars``
+    match anything); ``key:*`` requires the key, ``key:pre*`` matches a prefix.
+
+    Example:
+        >>> matches((("error.type", "timeout"),), (Tag("error.type", "*"),))
+        True
+        >>> matches((), (Tag("error.type", "*"),))
+        False
+    """
+    found = dict(tags)
+    for f in scope:
+        if not isinstance(f, Tag):
+            continue
+        value = found.get(f.key)
+        hit = value is not None and fnmatch.fnmatchcase(value, f.value)
+        if hit == f.negate:
+            return False
+    return True
+
+
+def evaluate(query: Query, series: Sequence[SeriesView], steps: Sequence[Step]) -> Grouped:
+    """Each group's value per step (None where there is no data)."""
+    kind = query.metric.kind
+    if query.is_percentile and kind is not Kind.HISTOGRAM:
+        raise PreviewError(
+            f"{query.aggregation} needs a histogram; {query.metric.name} is a {kind.value}"
+        )
+    groups: dict[Tags, list[SeriesView]] = {}
+    for s in series:
+        if matches(s.tags, query.scope):
+            found = dict(s.tags)
+            key = tuple((k, found.get(k, MISSING)) for k in query.by)
+            groups.setdefault(key, []).append(s)
+    out: Grouped = {}
+    for key, members in sorted(groups.items()):
+        timelines = [_Timeline(m.entries) for m in members]
+        if kind is Kind.HISTOGRAM:
+            out[key] = [_histogram_value(query, timelines, step) for step in steps]
+        else:
+            out[key] = [
+                aggregate(query.aggregation, [_scalar(query, t, step) for t in timelines])
+                for step in steps
+            ]
+    return out
+
+
+class _Timeline:
+    """One series' entries with their rounds, for finding steps by bisection."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries = entries
+        self.rounds = [e.round for e in entries]
+
+    def span(self, step: Step) -> tuple[int, int]:
+        """(index of the last entry at or before ``after``, index of the last in the step)."""
+        before = bisect.bisect_right(self.rounds, step.after) - 1
+        last = bisect.bisect_right(self.rounds, step.through) - 1
+        return before, last
+
+
+def _number(value: Value) -> float:
+    if isinstance(value, Histogram):
+        raise PreviewError("a histogram series where a number was expected")
+    return value
+
+
+def _buckets(value: Value) -> Histogram:
+    if not isinstance(value, Histogram):
+        raise PreviewError("a number where a histogram series was expected")
+    return value
+
+
+def _scalar(query: Query, timeline: _Timeline, step: Step) -> float | None:
+    before, last = timeline.span(step)
+    entries = timeline.entries
+    if query.metric.kind is not Kind.COUNTER:
+        inside = [_number(e.value) for e in entries[before + 1 : last + 1]]
+        if inside:
+            return aggregate(query.rollup.method if query.rollup else "avg", inside)
+        recent = last >= 0 and entries[last].round > step.through - LOOKBACK_ROUNDS
+        return _number(entries[last].value) if recent else None
+    start = max(before, 0)
+    if last <= start:
+        return None
+    increase = 0.0
+    for previous, current in zip(entries[start:last], entries[start + 1 : last + 1], strict=True):
+        now, then = _number(current.value), _number(previous.value)
+        increase += now if now < then else now - then
+    if query.as_rate:
+        seconds = entries[last].time - entries[start].time
+        return increase / seconds if seconds > 0 else None
+    return increase
+
+
+def _increase(timeline: _Timeline, step: Step) -> tuple[Increase, float] | None:
+    """A histogram series' increase over ``step``, and the seconds it spans."""
+    before, last = timeline.span(step)
+    start = max(before, 0)
+    if last <= start:
+        return None
+    entries = timeline.entries
+    buckets: dict[float, float] = {}
+    total_sum = total_count = 0.0
+    for previous, current in zip(entries[start:last], entries[start + 1 : last + 1], strict=True):
+        now, then = _buckets(current.value), _buckets(previous.value)
+        reset = now.bounds != then.bounds or now.count < then.count
+        base = Histogram(now.bounds, (0.0,) * len(now.bounds), 0.0, 0.0) if reset else then
+        below_now = below_then = 0.0
+        for bound, c_now, c_then in zip(now.bounds, now.cumulative, base.cumulative, strict=True):
+            buckets[bound] = buckets.get(bound, 0.0) + (c_now - below_now) - (c_then - below_then)
+            below_now, below_then = c_now, c_then
+        total_sum += now.sum - base.sum
+        total_count += now.count - base.count
+    return Increase(buckets, total_sum, total_count), entries[last].time - entries[start].time
+
+
+def _merge(query: Query, timelines: Sequence[_Timeline], step: Step) -> Increase | None:
+    """The increases of a group's series over ``step`` summed bucket by bucket."""
+    merged: dict[float, float] = {}
+    total_sum = total_count = 0.0
+    seen = False
+    for timeline in timelines:
+        found = _increase(timeline, step)
+        if found is None:
+            continue
+        increase, seconds = found
+        if query.as_rate:
+            if seconds <= 0:
+                continue
+            increase = increase.scaled(1 / seconds)
+        seen = True
+        for bound, count in increase.buckets.items():
+            merged[bound] = merged.get(bound, 0.0) + count
+        total_sum += increase.sum
+        total_count += increase.count
+    return Increase(merged, total_sum, total_count) if seen else None
+
+
+def distribution(query: Query, series: Sequence[SeriesView], step: Step) -> Increase | None:
+    """Every observation in scope over ``step``, as one histogram (a distribution widget)."""
+    if query.metric.kind is not Kind.HISTOGRAM:
+        raise PreviewError(f"a distribution needs a histogram; {query.metric.name} is not one")
+    matching = [_Timeline(s.entries) for s in series if matches(s.tags, query.scope)]
+    return _merge(query, matching, step)
+
+
+def _histogram_value(query: Query, timelines: Sequence[_Timeline], step: Step) -> float | None:
+    increase = _merge(query, timelines, step)
+    if increase is None:
+        return None
+    merged, total_sum, total_count = increase.buckets, increase.sum, increase.count
+    aggregation = query.aggregation
+    if aggregation == "count":
+        return total_count
+    if aggregation == "sum":
+        return total_sum
+    if total_count <= 0:
+        return None
+    if aggregation == "avg":
+        return total_sum / total_count
+    bounds = sorted(merged)
+    if aggregation in ("min", "max"):
+        return _extreme(aggregation, bounds, merged)
+    cumulative: list[float] = []
+    running = 0.0
+    for bound in bounds:
+        running += merged[bound]
+        cumulative.append(running)
+    return quantile(int(aggregation[1:]) / 100, bounds, cumulative)
+
+
+def _extreme(aggregation: str, bounds: Sequence[float], counts: dict[float, float]) -> float | None:
+    """The highest upper bound (max) or lowest lower bound (min) of non-empty buckets."""
+    filled = [i for i, b in enumerate(bounds) if counts[b] > 0]
+    if not filled:
+        return None
+    if aggregation == "max":
+        top = filled[-1]
+        if math.isfinite(bounds[top]):
+            return bounds[top]
+        return bounds[top - 1] if top > 0 else None
+    return 0.0 if filled[0] == 0 else bounds[filled[0] - 1]
+
+
+def aggregate(method: str, values: Sequence[float | None]) -> float | None:
+    """avg, sum, min, max or count of the values present (None when there are none)."""
+    present = [v for v in values if v is not None]
+    if method == "count":
+        return float(len(present)) if present else None
+    if not present:
+        return None
+    if method == "sum":
+        return math.fsum(present)
+    if method == "min":
+        return min(present)
+    if method == "max":
+        return max(present)
+    if method == "avg":
+        return math.fsum(present) / len(present)
+    raise PreviewError(f"aggregation {method!r} is not supported for this metric")

@@ -1,0 +1,146 @@
+"""Arithmetic over evaluated queries: ``errors / commands``, ``100 * a``, ``abs(a)``.
+
+Groups pair up as in Datadog's formulas: two grouped operands combine group by group (a
+group missing on either side has no result), an ungrouped operand or a number applies to
+every group of the other. A division by zero, or any missing operand, gives no value.
+
+Example:
+    >>> from obs import catalog
+    >>> from obs.dashboards.query import count
+    >>> hits = count(catalog.CACHE_REQUESTS, where={"cache.result": "hit"})
+    >>> lookups = count(catalog.CACHE_REQUESTS)
+    >>> results = {hits: {(): [3.0, 0.0]}, lookups: {(): [4.0, 0.0]}}
+    >>> combine(hits / lookups, results.__getitem__, [10.0, 10.0])
+    {(): [0.75, None]}
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+
+from obs.dashboards.query import BinOp, Call, Expr, Number, Query
+from obs.preview.evaluate import Grouped, PreviewError, Values, aggregate
+
+_OPERATORS: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+REDUCERS = ("avg", "last", "sum", "min", "max")
+
+
+def combine(
+    expr: Expr, results: Callable[[Query], Grouped], step_seconds: Sequence[float]
+) -> Grouped:
+    """The value of ``expr`` per group and step, given each query's ``results``."""
+    if isinstance(expr, Query):
+        return results(expr)
+    if isinstance(expr, Number):
+        return {(): [expr.value] * len(step_seconds)}
+    if isinstance(expr, BinOp):
+        left = combine(expr.left, results, step_seconds)
+        right = combine(expr.right, results, step_seconds)
+        return _binary(_OPERATORS[expr.op], left, right)
+    if isinstance(expr, Call):
+        return _call(expr, [combine(a, results, step_seconds) for a in expr.args], step_seconds)
+    raise PreviewError(f"{type(expr).__name__} is not an expression the preview knows")
+
+
+def _binary(op: Callable[[float, float], float], left: Grouped, right: Grouped) -> Grouped:
+    if set(left) == {()}:
+        pairs = {key: (left[()], values) for key, values in right.items()}
+    elif set(right) == {()}:
+        pairs = {key: (values, right[()]) for key, values in left.items()}
+    else:
+        pairs = {key: (left[key], right[key]) for key in left if key in right}
+    return {
+        key: [_apply(op, a, b) for a, b in zip(lhs, rhs, strict=True)]
+        for key, (lhs, rhs) in pairs.items()
+    }
+
+
+def _apply(op: Callable[[float, float], float], a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    try:
+        result = op(a, b)
+    except ZeroDivisionError:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _per(seconds: float) -> Callable[[Values, Sequence[float]], Values]:
+    def per(values: Values, step_seconds: Sequence[float]) -> Values:
+        return [
+            None if v is None or s <= 0 else v / s * seconds
+            for v, s in zip(values, step_seconds, strict=True)
+        ]
+
+    return per
+
+
+def _pointwise(function: Callable[[float], float]) -> Callable[[Values, Sequence[float]], Values]:
+    def apply(values: Values, step_seconds: Sequence[float]) -> Values:
+        out: Values = []
+        for v in values:
+            try:
+                out.append(None if v is None else function(v))
+            except ValueError:  # log of 0 or of a negative number
+                out.append(None)
+        return out
+
+    return apply
+
+
+def _cumsum(values: Values, step_seconds: Sequence[float]) -> Values:
+    out: Values = []
+    running = 0.0
+    for v in values:
+        running += v or 0.0
+        out.append(None if v is None else running)
+    return out
+
+
+def _default_zero(values: Values, step_seconds: Sequence[float]) -> Values:
+    return [0.0 if v is None else v for v in values]
+
+
+# Datadog functions of one series that make sense without Datadog's storage.
+FUNCTIONS: dict[str, Callable[[Values, Sequence[float]], Values]] = {
+    "abs": _pointwise(abs),
+    "log2": _pointwise(math.log2),
+    "log10": _pointwise(math.log10),
+    "cumsum": _cumsum,
+    "default_zero": _default_zero,
+    "per_second": _per(1.0),
+    "per_minute": _per(60.0),
+    "per_hour": _per(3600.0),
+}
+
+
+def _call(expr: Call, args: list[Grouped], step_seconds: Sequence[float]) -> Grouped:
+    function = FUNCTIONS.get(expr.function)
+    if function is None:
+        known = ", ".join(sorted(FUNCTIONS))
+        raise PreviewError(f"{expr.function}() is not drawn by obs preview (it knows {known})")
+    if len(args) != 1:
+        raise PreviewError(f"{expr.function}() takes one argument, got {len(args)}")
+    return {key: function(values, step_seconds) for key, values in args[0].items()}
+
+
+def reduce(values: Values, how: str) -> float | None:
+    """One number from a series over time: avg, last, sum, min or max of its values.
+
+    Example:
+        >>> reduce([1.0, None, 3.0], "avg"), reduce([1.0, None, 3.0], "last")
+        (2.0, 3.0)
+    """
+    if how == "last":
+        present = [v for v in values if v is not None]
+        return present[-1] if present else None
+    if how in REDUCERS:
+        return aggregate(how, values)
+    raise PreviewError(f"reduce {how!r} is not one of {', '.join(REDUCERS)}, percentile")

@@ -1,0 +1,334 @@
+"""A dashboard evaluated against the store: what the page draws, as JSON-ready values.
+
+Graphs over time (timeseries, heatmap) evaluate every query per round and apply the
+formula per step. Scalar widgets (query value, toplist) follow Datadog's formula requests:
+each query is first reduced over the time frame by its aggregator (the widget's
+``reduce``, else ``percentile`` for percentile queries, which merges every observation of
+the frame, else ``avg`` of the per-round values), then the formula is applied. Template
+variables (``$env``) match anything unless a value is chosen.
+
+Example:
+    >>> from obs.dashboards.shipped import DASHBOARDS
+    >>> from obs.preview.store import Store
+    >>> page = dashboard_model(DASHBOARDS[0], Store(), {})
+    >>> page["title"], page["widgets"][0]["kind"], page["widgets"][0]["children"][0]["title"]
+    ('obs: MongoDB', 'group', 'p95 command latency')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from obs.catalog import Metric
+from obs.dashboards.dashboard import Dashboard, TemplateVariable
+from obs.dashboards.query import Expr, Query, Tag, Var
+from obs.dashboards.widgets import (
+    Distribution,
+    Formula,
+    Graph,
+    Group,
+    Heatmap,
+    Note,
+    QueryValue,
+    Timeseries,
+    Toplist,
+    Widget,
+)
+from obs.preview.evaluate import Grouped, PreviewError, Step, Values, distribution, evaluate
+from obs.preview.formulas import combine, reduce
+from obs.preview.layout import Box, place
+from obs.preview.mapping import Tags
+from obs.preview.store import Round, SeriesView, Store
+from obs.preview.units import format_value, unit_of
+
+TOPLIST_LIMIT = 10  # Datadog's default
+_MARKER = re.compile(r"^\s*y\s*=\s*(-?[0-9.eE+-]+)\s*$")
+KINDS: dict[type, str] = {
+    Timeseries: "timeseries",
+    QueryValue: "query_value",
+    Toplist: "toplist",
+    Heatmap: "heatmap",
+    Distribution: "distribution",
+    Note: "note",
+    Group: "group",
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The time frame: one step per round held, and the whole window as one step."""
+
+    times: tuple[float, ...]
+    steps: tuple[Step, ...]
+    window: Step
+
+
+def frame_of(rounds: Sequence[Round]) -> Frame:
+    """Steps ``(r-1, r]`` for every round, and the window from the first to the last."""
+    if not rounds:
+        return Frame((), (), Step(0, 0, 0.0))
+    steps = tuple(
+        Step(r.index - 1, r.index, r.time - rounds[i - 1].time if i else 0.0)
+        for i, r in enumerate(rounds)
+    )
+    window = Step(rounds[0].index - 1, rounds[-1].index, rounds[-1].time - rounds[0].time)
+    return Frame(tuple(r.time for r in rounds), steps, window)
+
+
+def choice(variable: TemplateVariable, choices: Mapping[str, str]) -> str:
+    """The value chosen for a template variable, else its default."""
+    return choices.get(variable.name) or variable.default
+
+
+def bind(expr: Expr, variables: Sequence[TemplateVariable], choices: Mapping[str, str]) -> Expr:
+    """``expr`` with each ``$var`` replaced by its chosen tag; ``*`` leaves it matching all.
+
+    Example:
+        >>> from obs import catalog
+        >>> from obs.dashboards.dashboard import ENV
+        >>> from obs.dashboards.query import avg
+        >>> bind(avg(catalog.REDIS_MEMORY_USED, variables=("env",)), [ENV], {"env": "prod"}).text()
+        'avg:redis.memory.used{env:prod}'
+    """
+    by_name = {v.name: v for v in variables}
+
+    def tag(f: Tag | Var) -> Tag | Var:
+        variable = by_name.get(f.name) if isinstance(f, Var) else None
+        if variable is None:
+            return f
+        value = choice(variable, choices)
+        if value == "*":
+            return f
+        if variable.prefix:
+            return Tag(variable.prefix, value)
+        key, _, tag_value = value.partition(":")
+        return Tag(key, tag_value or "*")
+
+    return expr.map(lambda q: replace(q, scope=tuple(tag(f) for f in q.scope)))
+
+
+class Evaluation:
+    """The queries of one page, evaluated against one snapshot of the store (memoized)."""
+
+    def __init__(self, store: Store, frame: Frame) -> None:
+        self.store = store
+        self.frame = frame
+        self._series: dict[str, list[SeriesView]] = {}
+        self._results: dict[tuple[Query, str], Grouped] = {}
+
+    def series(self, metric: Metric) -> list[SeriesView]:
+        if metric.name not in self._series:
+            self._series[metric.name] = self.store.series(metric)
+        return self._series[metric.name]
+
+    def over_time(self, query: Query) -> Grouped:
+        """Each group's value per round."""
+        key = (query, "steps")
+        if key not in self._results:
+            self._results[key] = evaluate(query, self.series(query.metric), self.frame.steps)
+        return self._results[key]
+
+    def scalar(self, query: Query, aggregator: str) -> Grouped:
+        """Each group's value over the frame, reduced by ``aggregator``."""
+        key = (query, aggregator)
+        if key not in self._results:
+            if aggregator == "percentile":
+                window = [self.frame.window]
+                result = evaluate(query, self.series(query.metric), window)
+            else:
+                result = {k: [reduce(v, aggregator)] for k, v in self.over_time(query).items()}
+            self._results[key] = result
+        return self._results[key]
+
+
+def label(key: Tags) -> str:
+    """A group's name as Datadog shows it: ``tag:value,tag:value``."""
+    return ",".join(f"{k}:{v}" for k, v in key)
+
+
+def _name(formula: Formula, expr: Expr, key: Tags) -> str:
+    if not key:
+        return formula.alias or expr.text()
+    return f"{formula.alias} ({label(key)})" if formula.alias else label(key)
+
+
+def _last(values: Values) -> float | None:
+    return reduce(values, "last")
+
+
+def _ranked(
+    rows: list[dict[str, Any]], formula: Formula, default_limit: int | None
+) -> list[dict[str, Any]]:
+    descending = formula.order != "asc"
+    present = [r for r in rows if r["value"] is not None]
+    missing = [r for r in rows if r["value"] is None]
+    present.sort(key=lambda r: r["value"], reverse=descending)
+    limit = formula.limit or default_limit
+    ranked = present + missing
+    return ranked[:limit] if limit else ranked
+
+
+def _lines(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> dict[str, Any]:
+    series: list[dict[str, Any]] = []
+    seconds = [s.seconds for s in ev.frame.steps]
+    for formula, expr in bound:
+        unit = unit_of(expr)
+        rows = []
+        for key, values in combine(expr, ev.over_time, seconds).items():
+            last = _last(values)
+            rows.append(
+                {
+                    "name": _name(formula, expr, key),
+                    "points": values,
+                    "last": last,
+                    "text": format_value(last, unit),
+                    "value": reduce(values, "avg"),
+                }
+            )
+        series.extend(_ranked(rows, formula, None) if formula.limit else rows)
+    units = {unit_of(expr) for _, expr in bound}
+    return {
+        "times": ev.frame.times,
+        "series": series,
+        "unit": units.pop() if len(units) == 1 else None,
+    }
+
+
+def _scalars(widget: QueryValue | Toplist, ev: Evaluation, expr: Expr) -> Grouped:
+    def reduced(query: Query) -> Grouped:
+        aggregator = widget.reduce or ("percentile" if query.is_percentile else "avg")
+        return ev.scalar(query, aggregator)
+
+    return combine(expr, reduced, [ev.frame.window.seconds])
+
+
+def _graph(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> dict[str, Any]:
+    if isinstance(widget, Timeseries):
+        out = _lines(widget, ev, bound)
+        out["display"] = widget.display
+        out["markers"] = [
+            {"value": float(found.group(1)), "label": m.label, "display_type": m.display_type}
+            for m in widget.markers
+            if (found := _MARKER.match(m.value))
+        ]
+        return out
+    if isinstance(widget, Heatmap):
+        return _lines(widget, ev, bound)
+    if isinstance(widget, QueryValue):
+        formula, expr = bound[0]
+        groups = _scalars(widget, ev, expr)
+        if len(groups) > 1:
+            raise PreviewError(f"the formula gives {len(groups)} groups; a query value shows one")
+        value = next(iter(groups.values()))[0] if groups else None
+        unit = widget.unit or unit_of(expr)
+        return {"value": value, "text": format_value(value, unit, widget.precision)}
+    if isinstance(widget, Toplist):
+        rows = []
+        for formula, expr in bound:
+            unit = unit_of(expr)
+            scored = [
+                {
+                    "name": _name(formula, expr, key),
+                    "value": values[0],
+                    "text": format_value(values[0], unit),
+                }
+                for key, values in _scalars(widget, ev, expr).items()
+            ]
+            rows.extend(_ranked(scored, formula, TOPLIST_LIMIT))
+        return {"rows": rows}
+    if isinstance(widget, Distribution):
+        query = bound[0][1]
+        if not isinstance(query, Query):
+            raise PreviewError("a distribution shows one query")
+        return _distribution(query, ev)
+    raise PreviewError(f"{type(widget).__name__} is not drawn by obs preview")
+
+
+def _distribution(query: Query, ev: Evaluation) -> dict[str, Any]:
+    increase = distribution(query, ev.series(query.metric), ev.frame.window)
+    if increase is None:
+        return {"buckets": [], "count": None}
+    unit = query.metric.unit
+    buckets = []
+    lower = 0.0
+    for upper in sorted(increase.buckets):
+        finite = math.isfinite(upper)
+        buckets.append(
+            {
+                "lower": lower,
+                "upper": upper if finite else None,  # JSON has no infinity
+                "count": increase.buckets[upper],
+                "label": format_value(upper, unit) if finite else "+Inf",
+            }
+        )
+        lower = upper
+    return {"buckets": buckets, "count": increase.count}
+
+
+def _widget(
+    widget: Widget, box: Box, ev: Evaluation, dashboard: Dashboard, choices: Mapping[str, str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": KINDS[type(widget)],
+        "box": {"x": box.x, "y": box.y, "width": box.width, "height": box.height},
+    }
+    if isinstance(widget, Note):
+        out.update(
+            content=widget.content,
+            background_color=widget.background_color,
+            text_align=widget.text_align,
+            font_size=widget.font_size,
+        )
+        return out
+    out["title"] = widget.title
+    if isinstance(widget, Group):
+        fixed = dashboard.reflow == "fixed"
+        boxes = place(widget.widgets, fixed=fixed)
+        out["background_color"] = widget.background_color
+        out["show_title"] = widget.show_title is not False
+        out["children"] = [
+            _widget(w, b, ev, dashboard, choices)
+            for w, b in zip(widget.widgets, boxes, strict=True)
+        ]
+        return out
+    variables = dashboard.template_variables
+    bound = [(f, bind(f.expr, variables, choices)) for f in widget.formulas()]
+    try:
+        out.update(_graph(widget, ev, bound))
+    except PreviewError as exc:
+        out["error"] = str(exc)
+    return out
+
+
+def dashboard_model(
+    dashboard: Dashboard, store: Store, choices: Mapping[str, str]
+) -> dict[str, Any]:
+    """The page model of ``dashboard``: its widgets evaluated, its variables and sources."""
+    frame = frame_of(store.rounds())
+    ev = Evaluation(store, frame)
+    metrics = {q.metric.name: q.metric for q in dashboard.queries()}
+    variables = [
+        {
+            "name": v.name,
+            "value": choice(v, choices),
+            "values": store.tag_values(metrics.values(), v.prefix) if v.prefix else [],
+        }
+        for v in dashboard.template_variables
+    ]
+    boxes = place(dashboard.widgets, fixed=dashboard.reflow == "fixed")
+    return {
+        "key": dashboard.key,
+        "title": dashboard.title,
+        "description": dashboard.description,
+        "variables": variables,
+        "window": frame.window.seconds,
+        "rounds": len(frame.times),
+        "widgets": [
+            _widget(w, b, ev, dashboard, choices)
+            for w, b in zip(dashboard.widgets, boxes, strict=True)
+        ],
+    }
