@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: test relink lint typecheck unit bench demo clean
+.PHONY: test relink lint typecheck unit bench demo clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,16 @@ lint: relink
 typecheck: relink
 	$(BIN)/mypy $$(find -L build/__editable__.*/obs -name '*.py')
 
-unit: relink
+# obs preview --png and the preview tests drive Debian's headless chromium: installed with
+# apt-get (as root, else through sudo) when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core; }
+
+unit: relink chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "provision": ("obs.provision.command", "plan and apply Datadog dashboards and monitors"),
     "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
     "agent": ("obs.agent.command", "run the sidecar: Mongo, Redis and BullMQ metrics over OTLP"),
+    "preview": ("obs.preview.command", "draw the dashboards locally with live data (--png FILE)"),
 }
 
 

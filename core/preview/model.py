@@ -172,7 +172,7 @@ def _ranked(
     return ranked[:limit] if limit else ranked
 
 
-def _lines(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> dict[str, Any]:
+def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> dict[str, Any]:
     series: list[dict[str, Any]] = []
     seconds = [s.seconds for s in ev.frame.steps]
     for formula, expr in bound:
@@ -191,11 +191,29 @@ def _lines(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> 
             )
         series.extend(_ranked(rows, formula, None) if formula.limit else rows)
     units = {unit_of(expr) for _, expr in bound}
-    return {
-        "times": ev.frame.times,
-        "series": series,
-        "unit": units.pop() if len(units) == 1 else None,
-    }
+    unit = units.pop() if len(units) == 1 else None
+    return {"times": ev.frame.times, "series": series, "ticks": _ticks(series, unit, stacked)}
+
+
+def _nice(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    multiples = (1.0, 2.0, 5.0, 10.0)
+    return next(m * power for m in multiples if m * power >= value * (1 - 1e-9))
+
+
+def _ticks(series: list[dict[str, Any]], unit: str | None, stacked: bool) -> list[dict[str, Any]]:
+    """Three y-axis ticks from 0 (or the lowest value) to a round number above the top."""
+    points = [s["points"] for s in series]
+    if stacked:
+        totals = [math.fsum(v for v in step if v) for step in zip(*points, strict=True)]
+        low, high = 0.0, max(totals, default=0.0)
+    else:
+        present = [v for p in points for v in p if v is not None]
+        low, high = min([0.0, *present]), max([0.0, *present])
+    high = _nice(high) if high > 0 else 1.0
+    low = -_nice(-low) if low < 0 else 0.0
+    return [{"value": v, "text": format_value(v, unit)} for v in (low, (low + high) / 2, high)]
 
 
 def _scalars(widget: QueryValue | Toplist, ev: Evaluation, expr: Expr) -> Grouped:
@@ -208,7 +226,7 @@ def _scalars(widget: QueryValue | Toplist, ev: Evaluation, expr: Expr) -> Groupe
 
 def _graph(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> dict[str, Any]:
     if isinstance(widget, Timeseries):
-        out = _lines(widget, ev, bound)
+        out = _lines(ev, bound, stacked=widget.display == "bars")
         out["display"] = widget.display
         out["markers"] = [
             {"value": float(found.group(1)), "label": m.label, "display_type": m.display_type}
@@ -217,7 +235,7 @@ def _graph(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> 
         ]
         return out
     if isinstance(widget, Heatmap):
-        return _lines(widget, ev, bound)
+        return _lines(ev, bound, stacked=False)
     if isinstance(widget, QueryValue):
         formula, expr = bound[0]
         groups = _scalars(widget, ev, expr)
