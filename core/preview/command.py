@@ -17,6 +17,7 @@ Exit codes: 0 ok, 1 error (bad definitions or arguments, Chromium missing or fai
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -156,7 +157,11 @@ def _serve(args: argparse.Namespace, dashboards: Sequence[Dashboard]) -> int:
             f"obs preview: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
         )
         return 1
-    print(f"obs preview: {preview.url} (scraping {_sources_line(preview)}; Ctrl-C stops)")
+    print(
+        f"obs preview: {preview.url} (scraping {_sources_line(preview)}; Ctrl-C stops)",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly as on Ctrl-C
     try:
         while True:
             time.sleep(3600)
@@ -165,6 +170,10 @@ def _serve(args: argparse.Namespace, dashboards: Sequence[Dashboard]) -> int:
     finally:
         preview.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _snapshot(args: argparse.Namespace, dashboards: Sequence[Dashboard], key: str) -> int:

@@ -195,11 +195,14 @@ def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> 
     return {"times": ev.frame.times, "series": series, "ticks": _ticks(series, unit, stacked)}
 
 
-def _nice(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (> 0)."""
-    power = 10.0 ** math.floor(math.log10(value))
+def _nice(value: float, unit: str | None) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (> 0); for bytes,
+    of ten times a power of 1024 (so ticks read 2 MiB, not 1.91 MiB)."""
+    scale = 1024.0 ** math.floor(math.log(value, 1024)) if unit == "By" else 1.0
+    scaled = value / scale
+    power = 10.0 ** math.floor(math.log10(scaled))
     multiples = (1.0, 2.0, 5.0, 10.0)
-    return next(m * power for m in multiples if m * power >= value * (1 - 1e-9))
+    return scale * next(m * power for m in multiples if m * power >= scaled * (1 - 1e-9))
 
 
 def _ticks(series: list[dict[str, Any]], unit: str | None, stacked: bool) -> list[dict[str, Any]]:
@@ -211,8 +214,8 @@ def _ticks(series: list[dict[str, Any]], unit: str | None, stacked: bool) -> lis
     else:
         present = [v for p in points for v in p if v is not None]
         low, high = min([0.0, *present]), max([0.0, *present])
-    high = _nice(high) if high > 0 else 1.0
-    low = -_nice(-low) if low < 0 else 0.0
+    high = _nice(high, unit) if high > 0 else 1.0
+    low = -_nice(-low, unit) if low < 0 else 0.0
     return [{"value": v, "text": format_value(v, unit)} for v in (low, (low + high) / 2, high)]
 
 

@@ -30,7 +30,8 @@ class Scraper:
         self.store = store
         self.sources = tuple(sources)
         self.interval = interval
-        self.timeout = max(0.2, min(3.0, interval * 0.8))
+        # a short interval must not make a slow (loaded) source look dead
+        self.timeout = min(3.0, max(1.0, interval))
         self.names = SampleNames(catalog.CATALOG.values())
         self.completed = 0  # rounds fully read (every source answered or failed)
         self._stop = threading.Event()

@@ -77,7 +77,7 @@ def dump_dom(url: str, *, width: int = WIDTH, height: int = 2000, budget_ms: int
 
 def screenshot(url: str, path: Path, *, width: int = WIDTH, budget_ms: int = 4000) -> int:
     """Write a PNG of the whole page at ``url`` to ``path``; returns its height in pixels."""
-    found = _HEIGHT.search(dump_dom(url, width=width, budget_ms=budget_ms))
+    found = _HEIGHT.search(dump_dom(url, width=width, height=600, budget_ms=budget_ms))
     height = int(found.group(1)) if found else 2000
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -339,7 +339,9 @@ async function refresh() {
     if (match) await drawDashboard(main, decodeURIComponent(match[1]));
     else await drawList(main);
     document.body.dataset.rendered = String(Number(document.body.dataset.rendered || 0) + 1);
-    document.body.dataset.height = String(document.documentElement.scrollHeight);
+    // the content's height, not the window's: a snapshot is shot exactly this tall
+    const bottom = document.getElementById("main").getBoundingClientRect().bottom + window.scrollY;
+    document.body.dataset.height = String(Math.ceil(bottom));
   } catch (error) {
     const node = document.getElementById("status");
     node.className = "status bad";
