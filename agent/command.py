@@ -104,11 +104,11 @@ def _once(config: Any, resource: Any, output: str) -> int:
 
 def _serve(config: Any, resource: Any, settings: Any) -> int:
     from obs.agent.app import Agent
-    from obs.otel import metric_exporter
+    from obs.agent.otlp import otlp_exporter
 
     otlp = None
     if settings.metrics and settings.metrics_exporter == "otlp" and not settings.sdk_disabled:
-        otlp = metric_exporter(settings)
+        otlp = otlp_exporter(settings)
     agent = Agent(config, resource, otlp=otlp)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

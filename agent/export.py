@@ -6,8 +6,10 @@ Readings (gauges and counters, the bulk: ten-odd per queue) go straight from the
 observable instruments would hash, clean and keep every series once per reader, which
 cost the agent several times its CPU target at 1,000 queues (bench/agent_queues.py);
 the store already holds each series' latest value, which is all a gauge or cumulative
-sum needs. Histograms (collection and profiled-operation durations, few series) keep
-the SDK's aggregation, from a histogram-only meter provider with a pull reader.
+sum needs. OTLP requests are encoded from the store by :mod:`obs.agent.otlp`, which keeps
+each series' encoded attributes (the SDK's encoder cost as much again). Histograms
+(collection and profiled-operation durations, few series) keep the SDK's aggregation,
+from a histogram-only meter provider with a pull reader.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs import __version__, catalog
-from obs.agent.points import Point
+from obs.agent.otlp import Encoded, GrpcExporter, HttpExporter, RequestEncoder
+from obs.agent.points import Attributes, Point
 from obs.agent.store import Store
 from obs.catalog import Emitter, Kind
 
@@ -59,20 +62,25 @@ class Exporter:
             for m in catalog.emitted_by(Emitter.AGENT)
             if m.kind is Kind.HISTOGRAM
         }
+        self.read = [m for m in catalog.emitted_by(Emitter.AGENT) if m.kind is not Kind.HISTOGRAM]
+        self._encoder = RequestEncoder(resource, self.scope)
+        self._encoding = threading.Lock()
 
     def observe(self, points: Iterable[Point]) -> None:
         """Record histogram samples."""
         for point in points:
             self.histograms[point.metric.name].record(point.value, dict(point.attributes))
 
+    def families(self) -> list[tuple[catalog.Metric, list[tuple[Attributes, float]]]]:
+        """The readings of every gauge and counter, by metric."""
+        return [(metric, self.store.readings(metric)) for metric in self.read]
+
     def _readings(self, now: int) -> list[Metric]:
         metrics = []
-        for metric in catalog.emitted_by(Emitter.AGENT):
-            if metric.kind is Kind.HISTOGRAM:
-                continue
+        for metric, readings in self.families():
             points = [
                 NumberDataPoint(dict(labels), self.started, now, value)
-                for labels, value in self.store.readings(metric)
+                for labels, value in readings
             ]
             if not points:
                 continue
@@ -95,12 +103,19 @@ class Exporter:
             if isinstance(metric.data, HistogramData)
         ]
 
-    def snapshot(self) -> MetricsData:
-        """Every agent metric as it stands now."""
-        metrics = self._readings(time.time_ns()) + self._histograms()
+    def snapshot(self, now: int | None = None) -> MetricsData:
+        """Every agent metric as it stands now (or stamped ``now``, in ns)."""
+        metrics = self._readings(now or time.time_ns()) + self._histograms()
         metrics.sort(key=lambda m: m.name)
         scope = ScopeMetrics(self.scope, metrics, "")
         return MetricsData([ResourceMetrics(self.resource, [scope], "")])
+
+    def encoded(self, now: int | None = None) -> Encoded:
+        """The same as :meth:`snapshot`, as an OTLP request."""
+        with self._encoding:
+            return self._encoder.encode(
+                self.families(), self._histograms(), self.started, now or time.time_ns()
+            )
 
     def shutdown(self) -> None:
         self._provider.shutdown()
@@ -123,7 +138,11 @@ class OtlpLoop:
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
         try:
-            ok = self.otlp.export(self.exporter.snapshot()) is MetricExportResult.SUCCESS
+            if isinstance(self.otlp, GrpcExporter | HttpExporter):
+                result = self.otlp.export_encoded(self.exporter.encoded())
+            else:  # any other MetricExporter
+                result = self.otlp.export(self.exporter.snapshot())
+            ok = result is MetricExportResult.SUCCESS
         except Exception as exc:  # an exporter bug must not stop the agent
             log.debug("OTLP export raised %s", type(exc).__name__)
             ok = False

@@ -1,15 +1,21 @@
 """The agent's snapshot: counters as monotonic cumulative sums, histograms with buckets,
-Prometheus names and escaping, and the same numbers over OTLP."""
+Prometheus names and escaping, and the same numbers over OTLP (the agent's own encoding
+and any SDK exporter's)."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.resources import Resource
 
 from obs import catalog
 from obs.agent.export import Exporter, OtlpLoop
+from obs.agent.otlp import otlp_exporter
 from obs.agent.points import Point
 from obs.agent.prometheus import render
 from obs.agent.rows import rows_of
@@ -17,7 +23,10 @@ from obs.agent.store import Store
 from obs.catalog import attr
 from obs.otel import metric_exporter
 from obs.settings import Settings
-from support.otlp_receiver import GrpcReceiver
+from support.otlp_receiver import GrpcReceiver, HttpReceiver, Receiver
+
+# The agent's exporter (requests it encodes itself) and the SDK's (encodes a snapshot).
+EXPORTERS = pytest.mark.parametrize("make_exporter", [otlp_exporter, metric_exporter])
 
 
 def exporter_with_data() -> Exporter:
@@ -56,32 +65,82 @@ def test_prometheus_text() -> None:
     assert f"{duration}_count" in text
 
 
-def test_rows_and_otlp_carry_the_same_numbers(otlp: GrpcReceiver) -> None:
+def assert_exported(receiver: Receiver) -> None:
+    (failed,) = receiver.points("obs.bullmq.jobs.failed")
+    assert (failed.kind, failed.monotonic, failed.value) == ("sum", True, 3)
+    (jobs,) = receiver.points("bullmq.queue.jobs")
+    assert (jobs.kind, jobs.value, jobs.unit) == ("gauge", 7, "{job}")
+    assert jobs.attributes[attr.QUEUE_NAME] == 'mail:"eu"\\x'
+    (duration,) = receiver.points("obs.agent.collection.duration")
+    assert (duration.count, duration.bounds) == (3, catalog.AGENT_COLLECTION_DURATION.buckets)
+    assert failed.resource["service.name"] == "obs-agent"
+
+
+@EXPORTERS
+def test_rows_and_otlp_carry_the_same_numbers(
+    otlp: GrpcReceiver, make_exporter: Callable[[Settings], Any]
+) -> None:
     exporter = exporter_with_data()
     rows = {r["name"]: r for r in rows_of(exporter.snapshot())}
     assert rows["bullmq.queue.jobs"]["value"] == 7
     assert rows["obs.agent.collection.duration"]["count"] == 3
     assert rows["obs.agent.collection.duration"]["value"] == 7.203
-    loop = OtlpLoop(exporter, metric_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
+    loop = OtlpLoop(exporter, make_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
     assert loop.export_once()
-    (failed,) = otlp.points("obs.bullmq.jobs.failed")
-    assert (failed.kind, failed.monotonic, failed.value) == ("sum", True, 3)
-    (jobs,) = otlp.points("bullmq.queue.jobs")
-    assert (jobs.kind, jobs.value, jobs.unit) == ("gauge", 7, "{job}")
-    (duration,) = otlp.points("obs.agent.collection.duration")
-    assert (duration.count, duration.bounds) == (3, catalog.AGENT_COLLECTION_DURATION.buckets)
-    assert failed.resource["service.name"] == "obs-agent"
+    assert_exported(otlp)
     loop.otlp.shutdown()
 
 
+@EXPORTERS
+def test_otlp_over_http(otlp_http: HttpReceiver, make_exporter: Callable[[Settings], Any]) -> None:
+    settings = Settings(otlp_endpoint=otlp_http.endpoint, otlp_protocol="http/protobuf")
+    loop = OtlpLoop(exporter_with_data(), make_exporter(settings), 60)
+    assert loop.export_once()
+    assert_exported(otlp_http)
+    loop.otlp.shutdown()
+
+
+def test_the_agents_encoding_is_the_sdks() -> None:
+    """Requests encoded from kept per-series bytes equal the SDK's encoding of the same
+    snapshot, also after series come and go (the kept bytes follow the store)."""
+    exporter = exporter_with_data()
+    for points in (
+        [Point.of(catalog.REDIS_DB_KEYS, 5, {"db": "0", attr.SERVER_PORT: 6379})],
+        [
+            Point.of(catalog.REDIS_DB_KEYS, 6, {"db": "0", attr.SERVER_PORT: 6379}),
+            Point.of(catalog.REDIS_DB_KEYS, 0.25, {"db": "1", attr.SERVER_PORT: 6379}),
+            Point.of(catalog.AGENT_CPU_UTILIZATION, 0.015, {}),
+        ],
+        [],
+    ):
+        exporter.store.replace("redis", points)
+        now = time.time_ns()
+        snapshot = exporter.snapshot(now)
+        expected = encode_metrics(snapshot)
+        encoded = exporter.encoded(now)
+        # Histograms are collected afresh by each call, at a later time.
+        for request in (expected, encoded.request):
+            for metric in request.resource_metrics[0].scope_metrics[0].metrics:
+                for point in metric.histogram.data_points:
+                    point.time_unix_nano = 0
+        assert encoded.request == expected
+        assert encoded.points == sum(
+            len(m.data.data_points) for m in snapshot.resource_metrics[0].scope_metrics[0].metrics
+        )
+
+
+@EXPORTERS
 def test_a_failing_receiver_is_logged_once(
-    otlp: GrpcReceiver, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    otlp: GrpcReceiver,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    make_exporter: Callable[[Settings], Any],
 ) -> None:
     caplog.set_level(logging.INFO, logger="obs.agent")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")  # the exporter's own retries
     otlp.fail_with = 14
     exporter = exporter_with_data()
-    loop = OtlpLoop(exporter, metric_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
+    loop = OtlpLoop(exporter, make_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
     assert not loop.export_once()
     assert not loop.export_once()
     otlp.fail_with = None

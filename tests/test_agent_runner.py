@@ -16,10 +16,11 @@ import pytest
 from obs import catalog
 from obs.agent.app import Agent
 from obs.agent.config import Collector, Schedule, load
+from obs.agent.otlp import otlp_exporter
 from obs.agent.points import Collected
 from obs.agent.schedule import Job, Runner
 from obs.agent.store import Store
-from obs.otel import Resource, metric_exporter
+from obs.otel import Resource
 from obs.settings import Settings
 from support.bullmq_states import Layout, make_queue, run
 from support.otlp_receiver import GrpcReceiver
@@ -78,7 +79,7 @@ def agent(queue_redis: RedisServer, otlp: GrpcReceiver) -> Iterator[Agent]:
             "OBS_AGENT_EXPORT_INTERVAL": "0.3",
         },
     )
-    exporter = metric_exporter(Settings(otlp_endpoint=otlp.endpoint))
+    exporter = otlp_exporter(Settings(otlp_endpoint=otlp.endpoint))  # what obs agent runs
     running = Agent(config, Resource.create({}), otlp=exporter)
     running.start()
     yield running

@@ -1,0 +1,250 @@
+"""The agent's OTLP export: requests encoded from the store with each series' attributes
+encoded once, and the SDK's OTLP exporters (gRPC, HTTP) taught to send such a request.
+
+The SDK's ``encode_metrics`` builds a KeyValue and an AnyValue message per attribute and
+a NumberDataPoint per point from Python on every export: at 1,000 queues (10,000 points)
+that was 0.18 s of CPU per export, about as much as the scrape it exports, and its
+message arena added ~14 MiB to the agent's peak memory. The attributes of a series do
+not change while the series lives, so their encoding (made with the protobuf classes) is
+kept per series; an export only appends each point's timestamps and value, three
+fixed-size fields, to the kept bytes. The envelope (resource, scope, each metric's name,
+description and unit, histograms) is encoded by the SDK's own encoder and the protobuf
+classes; the points are written here because no library writes a repeated field from
+kept pieces. The bytes are parsed once into the request message the exporters send.
+
+Example:
+    >>> _varint(1), _varint(300), _field(1, b"abc")
+    (b'\\x01', b'\\xac\\x02', b'\\n\\x03abc')
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+    OTLPMetricExporter as SdkGrpcExporter,
+)
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+    OTLPMetricExporter as SdkHttpExporter,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb2
+from opentelemetry.sdk.metrics.export import Metric as SdkMetric
+from opentelemetry.sdk.metrics.export import (
+    MetricExportResult,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from obs.agent.points import Attributes, AttributeValue
+from obs.catalog import Kind, Metric
+
+_LENGTH_DELIMITED, _FIXED64 = 2, 1
+_DATA_POINTS = pb2.Gauge.DESCRIPTOR.fields_by_name["data_points"].number
+_POINT = pb2.NumberDataPoint.DESCRIPTOR.fields_by_name
+_METRIC = pb2.Metric.DESCRIPTOR.fields_by_name
+_START = _POINT["start_time_unix_nano"].number << 3 | _FIXED64
+_TIME = _POINT["time_unix_nano"].number << 3 | _FIXED64
+_AS_DOUBLE = _POINT["as_double"].number << 3 | _FIXED64
+# A sum's points carry start_time_unix_nano and time_unix_nano (fixed64), a gauge's only
+# the time (as the SDK encodes them); both then the tag of as_double and its 8 bytes.
+_SUM_STAMPS = struct.Struct("<BQBQB")
+_GAUGE_STAMPS = struct.Struct("<BQB")
+_DOUBLE = struct.Struct("<d").pack
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _tag(number: int, wire_type: int) -> int:
+    return number << 3 | wire_type
+
+
+def _field(number: int, body: bytes) -> bytes:
+    """A length-delimited field (a message or string) of protobuf's wire format."""
+    return _varint(_tag(number, _LENGTH_DELIMITED)) + _varint(len(body)) + body
+
+
+def _any_value(value: AttributeValue) -> AnyValue:
+    # The same mapping as the SDK's encoder: bool before int, since bool is an int.
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    return AnyValue(double_value=value)
+
+
+def _point_head(attributes: Attributes, stamps_size: int) -> bytes:
+    """A data point's field tag and length, then its attributes: all but the stamps and
+    value, whose size is fixed."""
+    encoded: bytes = pb2.NumberDataPoint(
+        attributes=[KeyValue(key=key, value=_any_value(value)) for key, value in attributes]
+    ).SerializeToString()
+    size = len(encoded) + stamps_size + 8
+    return _varint(_tag(_DATA_POINTS, _LENGTH_DELIMITED)) + _varint(size) + encoded
+
+
+def _metric_head(metric: Metric) -> bytes:
+    head: bytes = pb2.Metric(
+        name=metric.name, description=metric.description, unit=metric.unit
+    ).SerializeToString()
+    return head
+
+
+def _data_tail(metric: Metric) -> bytes:
+    """What follows the points in the metric's data: a sum's temporality and monotonicity."""
+    if metric.kind is Kind.GAUGE:
+        return b""
+    monotonic = metric.kind is Kind.COUNTER
+    tail: bytes = pb2.Sum(
+        aggregation_temporality=pb2.AGGREGATION_TEMPORALITY_CUMULATIVE, is_monotonic=monotonic
+    ).SerializeToString()
+    return tail
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A request ready for an exporter, and how many points it carries."""
+
+    request: ExportMetricsServiceRequest
+    points: int
+
+
+Family = tuple[Metric, Sequence[tuple[Attributes, float]]]
+
+
+class RequestEncoder:
+    """Encodes readings (and the SDK's histograms) into one OTLP request, keeping the
+    encoded attributes of the series it saw last time; series that are gone are dropped."""
+
+    def __init__(self, resource: Resource, scope: InstrumentationScope) -> None:
+        empty = encode_metrics(
+            MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, [], "")], "")])
+        )
+        resource_metrics = empty.resource_metrics[0]
+        scope_metrics = resource_metrics.scope_metrics[0]
+        scope_metrics.ClearField("metrics")
+        resource_metrics.ClearField("scope_metrics")
+        self._scope_head = scope_metrics.SerializeToString()  # the scope and its schema URL
+        self._resource_head = resource_metrics.SerializeToString()
+        self._resource, self._scope = resource, scope
+        self._heads: dict[tuple[str, Attributes], bytes] = {}
+
+    def _family(
+        self,
+        metric: Metric,
+        readings: Sequence[tuple[Attributes, float]],
+        stamps: bytes,
+        heads: dict[tuple[str, Attributes], bytes],
+    ) -> bytes:
+        parts: list[bytes] = []
+        append = parts.append
+        kept = self._heads
+        name = metric.name
+        for attributes, value in readings:
+            key = (name, attributes)
+            head = kept.get(key) or _point_head(attributes, len(stamps))
+            heads[key] = head
+            append(head)
+            append(stamps)
+            append(_DOUBLE(value))
+        append(_data_tail(metric))
+        data = _METRIC["gauge" if metric.kind is Kind.GAUGE else "sum"].number
+        return _metric_head(metric) + _field(data, b"".join(parts))
+
+    def encode(
+        self, families: Iterable[Family], histograms: Sequence[SdkMetric], start: int, now: int
+    ) -> Encoded:
+        """The request of ``families`` (readings by metric) and ``histograms`` (the SDK's),
+        in the order of their names, every point stamped ``start`` .. ``now``."""
+        gauge_stamps = _GAUGE_STAMPS.pack(_TIME, now, _AS_DOUBLE)
+        sum_stamps = _SUM_STAMPS.pack(_START, start, _TIME, now, _AS_DOUBLE)
+        heads: dict[tuple[str, Attributes], bytes] = {}
+        metrics: list[tuple[str, bytes]] = []
+        points = 0
+        for metric, readings in families:
+            if readings:
+                stamps = gauge_stamps if metric.kind is Kind.GAUGE else sum_stamps
+                metrics.append((metric.name, self._family(metric, readings, stamps, heads)))
+                points += len(readings)
+        self._heads = heads
+        if histograms:
+            data = MetricsData(
+                [
+                    ResourceMetrics(
+                        self._resource, [ScopeMetrics(self._scope, list(histograms), "")], ""
+                    )
+                ]
+            )
+            for encoded in encode_metrics(data).resource_metrics[0].scope_metrics[0].metrics:
+                metrics.append((encoded.name, encoded.SerializeToString()))
+                points += len(encoded.histogram.data_points)
+        metrics.sort(key=lambda m: m[0])
+        number = pb2.ScopeMetrics.DESCRIPTOR.fields_by_name["metrics"].number
+        scope = self._scope_head + b"".join(_field(number, body) for _, body in metrics)
+        resource = self._resource_head + _field(
+            pb2.ResourceMetrics.DESCRIPTOR.fields_by_name["scope_metrics"].number, scope
+        )
+        request = ExportMetricsServiceRequest.FromString(_field(1, resource))
+        return Encoded(request, points)
+
+
+class GrpcExporter(SdkGrpcExporter):
+    """The SDK's OTLP/gRPC metric exporter, which also sends an :class:`Encoded` request
+    (with its retries, backoff and reconnection)."""
+
+    def _translate_data(self, data: MetricsData | Encoded) -> ExportMetricsServiceRequest:
+        if isinstance(data, Encoded):
+            return data.request
+        return super()._translate_data(data)
+
+    def _count_data(self, data: MetricsData | Encoded) -> int:
+        if isinstance(data, Encoded):
+            return data.points
+        count: int = super()._count_data(data)
+        return count
+
+    def export_encoded(self, encoded: Encoded) -> MetricExportResult:
+        result: MetricExportResult = self._export(encoded)  # type: ignore[arg-type]
+        return result
+
+
+class HttpExporter(SdkHttpExporter):
+    """The SDK's OTLP/HTTP metric exporter, which also sends an :class:`Encoded` request."""
+
+    def export_encoded(self, encoded: Encoded) -> MetricExportResult:
+        if self._shutdown:
+            return MetricExportResult.FAILURE
+        result: MetricExportResult = self._export_batch(encoded.request)
+        return result
+
+
+def otlp_exporter(settings: Any) -> GrpcExporter | HttpExporter:
+    """The OTLP exporter obs's settings name (protocol, endpoint, headers), able to send
+    the agent's pre-encoded requests."""
+    # The keyword arguments obs.otel gives the SDK's exporters, so both read the same
+    # settings the same way.
+    from obs.otel import _exporter_kwargs
+
+    kwargs = _exporter_kwargs(settings, "metrics")
+    if settings.otlp_protocol == "http/protobuf":
+        return HttpExporter(**kwargs)
+    return GrpcExporter(**kwargs)
