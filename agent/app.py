@@ -206,7 +206,7 @@ class Agent:
         address = self.config.listen_address
         if address is not None:
             self.endpoints = Endpoints(
-                address, self.exporter.snapshot, self.runner.not_ready
+                address, self.exporter.prometheus_text, self.runner.not_ready
             ).start()
         self.runner.start()
         if self.otlp is not None:

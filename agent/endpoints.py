@@ -12,8 +12,6 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import MetricsData
-
 from obs.agent import prometheus
 
 
@@ -23,11 +21,11 @@ class Endpoints:
     def __init__(
         self,
         address: tuple[str, int],
-        snapshot: Callable[[], MetricsData],
+        prometheus_text: Callable[[], bytes],
         not_ready: Callable[[], list[str]],
     ) -> None:
         def metrics() -> tuple[int, str, bytes]:
-            return 200, prometheus.CONTENT_TYPE, prometheus.render(snapshot())
+            return 200, prometheus.CONTENT_TYPE, prometheus_text()
 
         def healthz() -> tuple[int, str, bytes]:
             return 200, "text/plain", b"ok\n"

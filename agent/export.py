@@ -38,8 +38,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs import __version__, catalog
 from obs.agent.otlp import Encoded, GrpcExporter, HttpExporter, RequestEncoder
-from obs.agent.points import Attributes, Point
-from obs.agent.store import Store
+from obs.agent.points import Point
+from obs.agent.prometheus import Renderer
+from obs.agent.store import Family, Store
 from obs.catalog import Emitter, Kind
 
 SCOPE = "obs.agent"
@@ -65,13 +66,14 @@ class Exporter:
         self.read = [m for m in catalog.emitted_by(Emitter.AGENT) if m.kind is not Kind.HISTOGRAM]
         self._encoder = RequestEncoder(resource, self.scope)
         self._encoding = threading.Lock()
+        self._renderer = Renderer()
 
     def observe(self, points: Iterable[Point]) -> None:
         """Record histogram samples."""
         for point in points:
             self.histograms[point.metric.name].record(point.value, dict(point.attributes))
 
-    def families(self) -> list[tuple[catalog.Metric, list[tuple[Attributes, float]]]]:
+    def families(self) -> list[Family]:
         """The readings of every gauge and counter, by metric."""
         return [(metric, self.store.readings(metric)) for metric in self.read]
 
@@ -116,6 +118,10 @@ class Exporter:
             return self._encoder.encode(
                 self.families(), self._histograms(), self.started, now or time.time_ns()
             )
+
+    def prometheus_text(self) -> bytes:
+        """The same as :meth:`snapshot`, as Prometheus text."""
+        return self._renderer.render(self.families(), self._histograms())
 
     def shutdown(self) -> None:
         self._provider.shutdown()

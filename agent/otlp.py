@@ -47,6 +47,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs.agent.points import Attributes, AttributeValue
+from obs.agent.store import Family
 from obs.catalog import Kind, Metric
 
 _LENGTH_DELIMITED, _FIXED64 = 2, 1
@@ -126,9 +127,6 @@ class Encoded:
 
     request: ExportMetricsServiceRequest
     points: int
-
-
-Family = tuple[Metric, Sequence[tuple[Attributes, float]]]
 
 
 class RequestEncoder:

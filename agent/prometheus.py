@@ -21,10 +21,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, Metric, MetricsData, Sum
+
+from obs import catalog
+from obs.agent.points import Attributes
+from obs.agent.store import Family
+from obs.catalog import Kind
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _INVALID_NAME = re.compile(r"[^a-zA-Z0-9_:]+")
@@ -62,33 +68,86 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
-def _lines(data: MetricsData) -> Iterator[str]:
-    for resource_metrics in data.resource_metrics:
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                points = metric.data
-                counter = isinstance(points, Sum) and points.is_monotonic
-                name = prometheus_name(metric.name, metric.unit or "", counter=counter)
-                kind = "counter" if counter else "gauge"
-                if isinstance(points, Histogram):
-                    kind = "histogram"
-                yield f"# HELP {name} {_escape(metric.description or '')}"
-                yield f"# TYPE {name} {kind}"
-                if isinstance(points, Gauge | Sum):
-                    for point in points.data_points:
-                        yield f"{name}{_labels(point.attributes)} {_number(point.value)}"
-                elif isinstance(points, Histogram):
-                    for h in points.data_points:
-                        running = 0
-                        bounds = [*h.explicit_bounds, math.inf]
-                        for bound, count in zip(bounds, h.bucket_counts, strict=True):
-                            running += count
-                            le = f'le="{_number(bound)}"'
-                            yield f"{name}_bucket{_labels(h.attributes, le)} {running}"
-                        yield f"{name}_sum{_labels(h.attributes)} {_number(h.sum)}"
-                        yield f"{name}_count{_labels(h.attributes)} {h.count}"
+def _header(name: str, description: str, kind: str) -> Iterator[str]:
+    yield f"# HELP {name} {_escape(description)}"
+    yield f"# TYPE {name} {kind}"
+
+
+def _metric_lines(metric: Metric) -> Iterator[str]:
+    points = metric.data
+    counter = isinstance(points, Sum) and points.is_monotonic
+    name = prometheus_name(metric.name, metric.unit or "", counter=counter)
+    kind = "counter" if counter else "gauge"
+    if isinstance(points, Histogram):
+        kind = "histogram"
+    yield from _header(name, metric.description or "", kind)
+    if isinstance(points, Gauge | Sum):
+        for point in points.data_points:
+            yield f"{name}{_labels(point.attributes)} {_number(point.value)}"
+    elif isinstance(points, Histogram):
+        for h in points.data_points:
+            running = 0
+            bounds = [*h.explicit_bounds, math.inf]
+            for bound, count in zip(bounds, h.bucket_counts, strict=True):
+                running += count
+                le = f'le="{_number(bound)}"'
+                yield f"{name}_bucket{_labels(h.attributes, le)} {running}"
+            yield f"{name}_sum{_labels(h.attributes)} {_number(h.sum)}"
+            yield f"{name}_count{_labels(h.attributes)} {h.count}"
+
+
+def _text(lines: Iterable[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
 
 
 def render(data: MetricsData) -> bytes:
     """The exposition text of a snapshot."""
-    return ("\n".join(_lines(data)) + "\n").encode()
+    return _text(
+        line
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        for line in _metric_lines(metric)
+    )
+
+
+class Renderer:
+    """Renders readings straight from the agent's store, keeping each series' name and
+    labels as text while the series lives: escaping and joining the labels of 10,000
+    series was most of a /metrics scrape at 1,000 queues. Gives the same text as
+    :func:`render` of the same snapshot."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[str, Attributes], str] = {}
+
+    def render(self, families: Iterable[Family], histograms: Iterable[Metric]) -> bytes:
+        """The exposition text of ``families`` (readings by catalog metric) and the SDK's
+        ``histograms``, in the order of their names."""
+        blocks: list[tuple[str, Iterable[str]]] = [(m.name, _metric_lines(m)) for m in histograms]
+        with self._lock:
+            kept: dict[tuple[str, Attributes], str] = self._kept
+            fresh: dict[tuple[str, Attributes], str] = {}
+            for metric, readings in families:
+                if readings:
+                    lines = list(self._family_lines(metric, readings, kept, fresh))
+                    blocks.append((metric.name, lines))
+            self._kept = fresh
+        blocks.sort(key=lambda block: block[0])
+        return _text(line for _, lines in blocks for line in lines)
+
+    @staticmethod
+    def _family_lines(
+        metric: catalog.Metric,
+        readings: Sequence[tuple[Attributes, float]],
+        kept: dict[tuple[str, Attributes], str],
+        fresh: dict[tuple[str, Attributes], str],
+    ) -> Iterator[str]:
+        counter = metric.kind is Kind.COUNTER
+        name = prometheus_name(metric.name, metric.unit, counter=counter)
+        yield from _header(name, metric.description, "counter" if counter else "gauge")
+        for attributes, value in readings:
+            key = (metric.name, attributes)
+            series = kept.get(key) or f"{name}{_labels(dict(attributes))} "
+            fresh[key] = series
+            yield series + _number(value)

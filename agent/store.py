@@ -24,13 +24,14 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from obs.agent.points import Attributes, Point, increase
 from obs.catalog import Kind, Metric
 
 Series = tuple[str, Attributes]
+Family = tuple[Metric, Sequence[tuple[Attributes, float]]]  # a metric and its readings
 
 
 @dataclass

@@ -65,6 +65,24 @@ def test_prometheus_text() -> None:
     assert f"{duration}_count" in text
 
 
+def test_prometheus_text_from_the_store_is_the_snapshots() -> None:
+    """/metrics renders the store with each series' labels kept as text: the same text as
+    the snapshot's, also after series come and go."""
+    exporter = exporter_with_data()
+    for points in (
+        [Point.of(catalog.REDIS_DB_KEYS, 5, {"db": "0", attr.SERVER_PORT: 6379})],
+        [
+            Point.of(catalog.REDIS_DB_KEYS, 6, {"db": "0", attr.SERVER_PORT: 6379}),
+            Point.of(catalog.REDIS_DB_KEYS, 0.25, {"db": "1", attr.SERVER_PORT: 6379}),
+            Point.of(catalog.REDIS_KEYSPACE_HITS, 12, {attr.SERVER_PORT: 6379}),
+        ],
+        [],
+    ):
+        exporter.store.replace("redis", points)
+        assert exporter.prometheus_text() == render(exporter.snapshot())
+    assert "redis_db_keys" not in exporter.prometheus_text().decode()
+
+
 def assert_exported(receiver: Receiver) -> None:
     (failed,) = receiver.points("obs.bullmq.jobs.failed")
     assert (failed.kind, failed.monotonic, failed.value) == ("sum", True, 3)
