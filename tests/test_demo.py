@@ -1,0 +1,86 @@
+"""`obs demo` as a newcomer runs it: it starts, produces latency, queue-depth and cache-hit
+metrics within a bounded time, serves the preview, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from support.servers import python_env
+
+SUMMARY = re.compile(
+    r"p95 Mongo latency (?P<latency>[\d.]+) ms \| deepest queue (?P<queue>\S+): "
+    r"(?P<waiting>\d+) waiting \| cache hits (?P<hits>\d+)%"
+)
+
+
+def _lines(proc: subprocess.Popen[str], deadline: float) -> Iterator[str]:
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                return
+            yield line.rstrip("\n")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def demo() -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "obs.cli", "demo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=python_env(),
+    )
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_the_demo_runs_measures_previews_and_stops(demo: subprocess.Popen[str]) -> None:
+    seen: list[str] = []
+    ports: list[int] = []
+    preview = None
+    numbers = None
+    for line in _lines(demo, time.monotonic() + 150):
+        seen.append(line)
+        ports += [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", line)]
+        if line.startswith("Open "):
+            preview = line.split()[1]
+        found = SUMMARY.search(line)
+        if found and float(found["latency"]) > 0 and int(found["waiting"]) >= 0:
+            numbers = found
+            break
+    assert numbers is not None, "\n".join(seen)
+    assert preview is not None
+    assert int(numbers["hits"]) > 0
+    assert numbers["queue"] in ("exports", "notifications")
+
+    with urllib.request.urlopen(preview, timeout=10) as page:
+        assert page.status == 200
+        assert b"obs" in page.read()
+
+    demo.send_signal(signal.SIGINT)  # Ctrl-C
+    assert demo.wait(60) == 0, "\n".join(seen)
+    preview_port = urlsplit(preview).port
+    assert preview_port is not None
+    still_open = [p for p in {*ports, preview_port} if _listening(p)]
+    assert still_open == [], f"ports left open after the demo stopped: {still_open}"
