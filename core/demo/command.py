@@ -98,6 +98,11 @@ def _agent(mongo_uri: str, redis_url: str, port: int) -> subprocess.Popen[bytes]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(15)
+
+
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -199,7 +204,7 @@ def _start_service(
             for n in range(threads)
         ),
     ]
-    cleanup.callback(lambda: [t.join(15) for t in workers])
+    cleanup.callback(_join, workers)
     cleanup.callback(stop.set)
     with _Step("starting the service's traffic and queue workers"):
         for thread in workers:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 
 def free_port() -> int:
@@ -51,7 +52,7 @@ class _Child:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def start(self, timeout: float = 30.0) -> _Child:
+    def start(self, timeout: float = 30.0) -> Self:
         self.data.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -46,10 +46,6 @@ class RedisServer(RedisProcess):
     def __init__(self, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
         super().__init__(port, Path(tempfile.mkdtemp(prefix="obs-redis-")), extra)
 
-    def start(self, timeout: float = 30.0) -> RedisServer:
-        super().start(timeout)
-        return self
-
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
