@@ -107,7 +107,7 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
     from obs.agent.otlp import otlp_exporter
 
     otlp = None
-    if settings.metrics and settings.metrics_exporter == "otlp" and not settings.sdk_disabled:
+    if settings.metrics and "otlp" in settings.metrics_exporter and not settings.sdk_disabled:
         otlp = otlp_exporter(settings)
     agent = Agent(config, resource, otlp=otlp)
     stop = threading.Event()

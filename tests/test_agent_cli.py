@@ -17,6 +17,7 @@ import pymongo
 import pytest
 
 from support.bullmq_states import job_counts, make_queue, run
+from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer, RedisServer, free_port, python_env
 
 OBS = str(Path(sys.executable).with_name("obs"))
@@ -154,3 +155,30 @@ def test_the_daemon_serves_its_endpoints_and_stops_on_sigterm(secured_redis: Red
     assert process.returncode == 0
     assert "watching redis://127.0.0.1" in stderr
     assert PASSWORD not in stderr
+
+
+def test_the_daemon_exports_over_otlp(secured_redis: RedisServer, otlp: GrpcReceiver) -> None:
+    url = secured_redis.url.replace("redis://", f"redis://:{PASSWORD}@")
+    process = subprocess.Popen(
+        [OBS, "agent", "--redis", url, "--listen", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(
+            OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,
+            OBS_AGENT_REDIS_INFO__INTERVAL="0.2",
+            OBS_AGENT_EXPORT_INTERVAL="0.3",
+        ),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not otlp.points("redis.keyspace.hits") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    hits = otlp.points("redis.keyspace.hits")
+    assert hits, "no OTLP export arrived"
+    assert hits[0].resource["service.name"] == "obs-agent"
+    assert process.returncode == 0
+    assert f"OTLP: {otlp.endpoint}" in stderr
