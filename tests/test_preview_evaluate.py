@@ -5,6 +5,8 @@ Expected numbers are worked out by hand in the comments."""
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +17,7 @@ from obs.dashboards import (
     Dashboard,
     Formula,
     QueryValue,
+    Rollup,
     Tag,
     Timeseries,
     Toplist,
@@ -155,6 +158,27 @@ def test_gauges_aggregate_across_series_and_keep_a_missed_value_a_few_rounds() -
     assert evaluate(avg(memory), [one], [Step(-1, 1)])[()] == [15.0]
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_the_one_pass_per_round_path_agrees_with_the_step_by_step_one(seed: int) -> None:
+    # Series with gaps, resets and samples before the frame; a rollup (avg of one value is
+    # the value) sends the same query through the general step-by-step evaluation.
+    chance = random.Random(seed)
+    start = chance.randrange(0, 8)
+    if seed % 2:  # scattered gaps
+        present = [r for r in range(30) if chance.random() < 0.7]
+    else:  # samples before the frame, a gap where it starts, then a sample every round
+        present = [*range(start), *range(start + chance.randrange(1, 5), 30)]
+    frame = [Step(r - 1, r) for r in range(start, 30)]
+    for metric, make in (
+        (catalog.REDIS_MEMORY_USED, lambda r: float(chance.randrange(100))),
+        (catalog.REDIS_KEYSPACE_HITS, lambda r: float(r * 10 % 70)),  # resets every 7 rounds
+    ):
+        view = SeriesView(metric, (), tuple(Entry(r, 10.0 * r, make(r)) for r in present))
+        for q in (avg(metric), rate(metric), count(metric)):
+            slow = replace(q, rollup=Rollup("avg"))
+            assert evaluate(q, [view], frame) == evaluate(slow, [view], frame), (metric, q)
+
+
 def test_percentiles_of_a_gauge_are_refused_with_the_reason() -> None:
     memory = series(catalog.REDIS_MEMORY_USED, {}, 1.0)
     with pytest.raises(PreviewError, match=r"p95 needs a histogram; redis.memory.used is a gauge"):
@@ -225,7 +249,8 @@ def test_formulas_pair_groups_broadcast_scalars_and_give_nothing_for_zero_divisi
 
 def _store_with_latency() -> Store:
     """Three rounds, 10 s apart, of a histogram gaining 100 observations per round in
-    users/find (p95 0.3 as above) and 10 in (0.5, 1] in transactions/aggregate."""
+    users/find (p95 0.3 as above) and 10 in (0.5, 1] in transactions/aggregate; orders
+    only appears in the first round."""
     store = Store(capacity=10)
     users = {attr.DB_COLLECTION_NAME: "users", attr.DB_OPERATION_NAME: "find"}
     trans = {attr.DB_COLLECTION_NAME: "transactions", attr.DB_OPERATION_NAME: "aggregate"}
@@ -240,6 +265,9 @@ def _store_with_latency() -> Store:
             ),
             Reading(DURATION, tuple(sorted(trans.items())), histogram({1.0: 10 * i}), 10.0 * i),
         )
+        if i == 0:  # a collection seen once: no increase, so no value and no toplist row
+            orders = ((attr.DB_COLLECTION_NAME, "orders"),)
+            readings += (Reading(DURATION, orders, histogram({0.1: 3}), 0.0),)
         store.add(r, "http://source/metrics", Scrape(readings), float(i))
     return store
 

@@ -28,8 +28,8 @@ DEFAULT_SOURCE = "http://127.0.0.1:9464/metrics"
 
 
 class Preview:
-    """Scrape ``sources`` every ``interval`` s, keep ``window`` s, serve on ``host:port``
-    (port 0: a free one)."""
+    """Scrape ``sources`` every ``interval`` s, keep ``window`` s of at most ``max_series``
+    series, serve on ``host:port`` (port 0: a free one)."""
 
     def __init__(
         self,
@@ -40,7 +40,7 @@ class Preview:
         window: float = 900.0,
         host: str = "127.0.0.1",
         port: int = 0,
-        max_series: int = 5000,
+        max_series: int = 10_000,
     ) -> None:
         capacity = max(2, math.ceil(window / interval) + 1)
         self.dashboards = tuple(dashboards)

@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of history kept and drawn (default 900)",
     )
     parser.add_argument(
+        "--max-series",
+        type=int,
+        default=10_000,
+        help="series kept at most (default 10000: about 120 MiB with a 15 min window)",
+    )
+    parser.add_argument(
         "--png", type=Path, metavar="FILE", help="write a PNG of a dashboard and exit"
     )
     parser.add_argument(
@@ -123,6 +129,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--window {args.window}: must be at least the interval ({args.interval} s)"
     if not 0 <= args.port <= 65535:
         return f"--port {args.port}: must be 0..65535"
+    if args.max_series < 1:
+        return f"--max-series {args.max_series}: must be at least 1"
     if args.rounds < 1:
         return f"--rounds {args.rounds}: must be at least 1"
     if args.dashboard is not None and args.png is None:
@@ -138,6 +146,7 @@ def _preview(args: argparse.Namespace, dashboards: Sequence[Dashboard], port: in
         args.sources or [DEFAULT_SOURCE],
         interval=args.interval,
         window=args.window,
+        max_series=args.max_series,
         host=args.host,
         port=port,
     ).start()

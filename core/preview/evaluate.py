@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from obs.catalog import Kind
 from obs.dashboards.query import Query, Tag
@@ -108,15 +110,74 @@ def evaluate(query: Query, series: Sequence[SeriesView], steps: Sequence[Step]) 
             key = tuple((k, found.get(k, MISSING)) for k in query.by)
             groups.setdefault(key, []).append(s)
     out: Grouped = {}
+    first = steps[0].through if steps else 0
+    one_round = query.rollup is None and all(
+        s.after == s.through - 1 == first + i - 1 for i, s in enumerate(steps)
+    )
     for key, members in sorted(groups.items()):
-        timelines = [_Timeline(m.entries) for m in members]
         if kind is Kind.HISTOGRAM:
+            timelines = [_Timeline(m.entries) for m in members]
             out[key] = [_histogram_value(query, timelines, step) for step in steps]
+            continue
+        columns = [
+            _per_round(query, m.entries, first, len(steps))
+            if one_round
+            else [_scalar(query, _Timeline(m.entries), step) for step in steps]
+            for m in members
+        ]
+        if len(columns) == 1 and query.aggregation != "count":
+            out[key] = columns[0]  # avg, sum, min and max of one value: the value
         else:
-            out[key] = [
-                aggregate(query.aggregation, [_scalar(query, t, step) for t in timelines])
-                for step in steps
-            ]
+            out[key] = [aggregate(query.aggregation, c) for c in zip(*columns, strict=True)]
+    return out
+
+
+def _per_round(query: Query, entries: Sequence[Entry], first: int, count: int) -> Values:
+    """What :func:`_scalar` gives for the rounds ``first .. first + count - 1`` as steps of
+    one round each, in one pass over the entries: a dashboard over a full window asks for
+    every round of thousands of series."""
+    out: Values = [None] * count
+    if query.metric.kind is Kind.COUNTER:
+        values = cast(list[float], [e.value for e in entries])  # only histograms hold buckets
+        for i, (then, now) in enumerate(itertools.pairwise(values), start=1):
+            index = entries[i].round - first
+            if 0 <= index < count:
+                increase = now if now < then else now - then
+                if query.as_rate:
+                    seconds = entries[i].time - entries[i - 1].time
+                    out[index] = increase / seconds if seconds > 0 else None
+                else:
+                    out[index] = increase
+        return out
+    rounds = [e.round for e in entries]
+    begin = bisect.bisect_left(rounds, first)
+    if begin < len(rounds) and rounds[-1] - rounds[begin] == len(rounds) - 1 - begin:
+        # a sample every round (the usual case): the values as they are, gaps at the edges
+        lead = rounds[begin] - first
+        held = cast(Values, [e.value for e in entries[begin:]])[: max(0, count - lead)]
+        out[lead : lead + len(held)] = held
+        if begin > 0 and lead > 0:
+            out[:lead] = _per_round_slowly(entries[:begin], first, lead)
+        tail = lead + len(held)
+        if tail < count:
+            out[tail:] = _per_round_slowly(entries, first + tail, count - tail)
+        return out
+    return _per_round_slowly(entries, first, count)
+
+
+def _per_round_slowly(entries: Sequence[Entry], first: int, count: int) -> Values:
+    """A gauge's value per round, keeping a missed value a few rounds."""
+    out: Values = [None] * count
+    latest: tuple[int, float] | None = None  # (round, value) of the last sample so far
+    at = 0
+    for index in range(count):
+        through = first + index
+        while at < len(entries) and entries[at].round <= through:
+            latest = (entries[at].round, _number(entries[at].value))
+            at += 1
+        # a gauge that missed a round keeps its latest value a few rounds
+        if latest is not None and latest[0] > through - LOOKBACK_ROUNDS:
+            out[index] = latest[1]
     return out
 
 

@@ -163,12 +163,9 @@ def _last(values: Values) -> float | None:
 def _ranked(
     rows: list[dict[str, Any]], formula: Formula, default_limit: int | None
 ) -> list[dict[str, Any]]:
-    descending = formula.order != "asc"
-    present = [r for r in rows if r["value"] is not None]
-    missing = [r for r in rows if r["value"] is None]
-    present.sort(key=lambda r: r["value"], reverse=descending)
+    """Rows (all with a value) by value, largest first unless ``order="asc"``, limited."""
+    ranked = sorted(rows, key=lambda r: float(r["value"]), reverse=formula.order != "asc")
     limit = formula.limit or default_limit
-    ranked = present + missing
     return ranked[:limit] if limit else ranked
 
 
@@ -180,6 +177,8 @@ def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> 
         rows = []
         for key, values in combine(expr, ev.over_time, seconds).items():
             last = _last(values)
+            if last is None:
+                continue  # a group without a point in the frame is not drawn, as in Datadog
             rows.append(
                 {
                     "name": _name(formula, expr, key),
@@ -258,6 +257,7 @@ def _graph(widget: Graph, ev: Evaluation, bound: list[tuple[Formula, Expr]]) -> 
                     "text": format_value(values[0], unit),
                 }
                 for key, values in _scalars(widget, ev, expr).items()
+                if values[0] is not None  # Datadog lists only groups with a value
             ]
             rows.extend(_ranked(scored, formula, TOPLIST_LIMIT))
         return {"rows": rows}

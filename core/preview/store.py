@@ -34,7 +34,7 @@ from obs.preview.scrape import Histogram, Reading, Scrape, Value
 from obs.scrub import scrub_text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A series' value in one round, at its sample time (exposition timestamp or scrape)."""
 
@@ -96,7 +96,7 @@ def _zero(value: Value) -> Value:
 class Store:
     """Readings of every source, ``capacity`` rounds deep, at most ``max_series`` series."""
 
-    def __init__(self, capacity: int = 180, max_series: int = 5000) -> None:
+    def __init__(self, capacity: int = 180, max_series: int = 10_000) -> None:
         if capacity < 2:
             raise ValueError("capacity must be at least 2 rounds (rates need two)")
         self.capacity = capacity

@@ -41,9 +41,11 @@ function showStatus(status) {
   refreshMs = Math.max(1000, status.interval * 1000);
   const bad = status.sources.filter((s) => !s.ok);
   node.className = bad.length ? "status bad" : "status";
+  const refused = status.sources.reduce((sum, s) => sum + s.refused, 0);
   node.textContent = bad.length
     ? `${bad.length} of ${status.sources.length} source(s) not answering: ${bad[0].error || "not read yet"}`
-    : `${status.sources.length} source(s), ${status.series} series, ${status.rounds} scrapes`;
+    : `${status.sources.length} source(s), ${status.series} series, ${status.rounds} scrapes` +
+      (refused ? `; ${refused} series over --max-series not kept` : "");
 }
 
 // --- the dashboard list ------------------------------------------------------------------
