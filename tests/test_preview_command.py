@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import struct
 import subprocess
@@ -17,6 +18,8 @@ import pytest
 
 from obs import catalog
 from obs.catalog import attr
+from obs.preview import command
+from obs.preview.formulas import FUNCTIONS
 from support.metrics_source import MetricsSource
 
 OBS = [sys.executable, "-m", "obs.cli", "preview"]
@@ -174,3 +177,16 @@ def test_from_and_no_defaults_serve_only_the_given_dashboards(tmp_path: Path) ->
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_the_docs_name_every_option_and_every_drawn_function() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "preview.md").read_text()
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    for action in parser._actions:
+        for option in action.option_strings:
+            if option.startswith("--") and option != "--help":
+                assert f"`{option}" in text, option
+    for name in FUNCTIONS:
+        assert f"`{name}`" in text, name
+    assert (Path(__file__).parent.parent / "docs" / "images" / "preview-service.png").exists()
