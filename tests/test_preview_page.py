@@ -497,3 +497,15 @@ def test_the_dashboard_list_links_every_dashboard(preview: str) -> None:
     for dashboard in DASHBOARDS:
         assert f'href="/d/{dashboard.key}"' in html
         assert dashboard.title in html
+
+
+def test_a_chosen_template_variable_filters_every_widget(preview: str) -> None:
+    html = dump_dom(f"{preview}d/obs.queues?queue=mail")
+    widgets = {w.title: w for w in drawn_widgets(html)}
+    assert widgets["Completed jobs per second"].legend == {"bullmq.queue.name:mail": 1}
+    assert widgets["Waiting jobs per queue"].rows == [("bullmq.queue.name:mail", 4)]
+    # failed 0.2/s of 1 + 0.2 finished, for mail alone
+    assert widgets["Failed share of finished jobs"].value == pytest.approx(0.2 / 1.2)
+    # the drop-down offers the queues found in the data, with the chosen one selected
+    assert '<option value="export">export</option>' in html
+    assert '<option value="mail" selected="">mail</option>' in html

@@ -81,9 +81,7 @@ function drawVariables(model) {
   for (const v of model.variables) {
     const select = el("select", { name: v.name });
     for (const value of ["*", ...v.values]) {
-      const option = el("option", { value }, value);
-      if (value === v.value) option.selected = true;
-      select.append(option);
+      select.append(el("option", { value, selected: value === v.value ? "" : null }, value));
     }
     select.addEventListener("change", () => {
       const next = new URLSearchParams(location.search);
