@@ -62,7 +62,8 @@ async function drawList(main) {
   const sources = el("div", { class: "sources" });
   for (const s of status.sources) {
     sources.append(el("div", { class: s.ok ? "" : "bad" },
-      `${s.url}: ${s.ok ? `${s.series} series read, ${s.ignored} samples not from obs` : s.error || "not read yet"}`));
+      s.ok ? `${s.url}: ${s.series} series read, ${s.ignored} samples not from obs`
+        : s.error || `${s.url}: not read yet`));  // errors name their source
   }
   main.replaceChildren(list, sources);
 }
