@@ -6,7 +6,7 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard
-from obs.dashboards.query import avg, count, maximum, p50, p95, p99, rate
+from obs.dashboards.query import avg, call, count, maximum, p50, p95, p99, rate
 from obs.dashboards.widgets import (
     Distribution,
     Formula,
@@ -21,7 +21,8 @@ _CLIENT = ("env", "service")
 _SERVER = ("env",)
 _DURATION = catalog.DB_CLIENT_OPERATION_DURATION
 _BY_COLLECTION = (attr.DB_COLLECTION_NAME,)
-_ERRORS = count(_DURATION, where={attr.ERROR_TYPE: "*"}, variables=_CLIENT)
+# default_zero: no failed command is a ratio of 0, not "no data".
+_ERRORS = call("default_zero", count(_DURATION, where={attr.ERROR_TYPE: "*"}, variables=_CLIENT))
 _COMMANDS = count(_DURATION, variables=_CLIENT)
 
 DASHBOARD = Dashboard(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard
-from obs.dashboards.query import count, p95
+from obs.dashboards.query import call, count, p95
 from obs.dashboards.widgets import Formula, Group, QueryValue, Timeseries
 
 _VARS = ("env", "service")
@@ -26,7 +26,10 @@ DASHBOARD = Dashboard(
                 QueryValue(
                     "Mongo error ratio",
                     (
-                        count(_DURATION, where={attr.ERROR_TYPE: "*"}, variables=_VARS)
+                        call(
+                            "default_zero",
+                            count(_DURATION, where={attr.ERROR_TYPE: "*"}, variables=_VARS),
+                        )
                         / count(_DURATION, variables=_VARS),
                     ),
                     precision=4,

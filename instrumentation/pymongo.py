@@ -120,7 +120,13 @@ class _CommandListener(monitoring.CommandListener):
         if active is None:
             return
         try:
-            _, _, duration, span = entry
+            key, _, duration, span = entry
+            # A write that failed per document still "succeeds" (ok: 1, writeErrors): the
+            # application gets an exception (DuplicateKeyError, ...), so it is an error here.
+            error = _write_error(event.reply) if key[2] in _WRITES else None
+            if error is not None:
+                self._end_failed(active, entry, error, event.duration_micros)
+                return
             if duration is not None:
                 duration.record(event.duration_micros / 1e6)
             if span is not None:
@@ -136,18 +142,22 @@ class _CommandListener(monitoring.CommandListener):
         if active is None:
             return
         try:
-            key, attributes, _, span = entry
-            error = _error_type(event.failure)
-            if active.instruments is not None:
-                active.instruments.db_operation_duration.cell(
-                    {**attributes, attr.ERROR_TYPE: error}, (*key, error)
-                ).record(event.duration_micros / 1e6)
-            if span is not None:
-                span.set_attribute(attr.ERROR_TYPE, error)
-                span.set_status(Status(StatusCode.ERROR, error))
-                span.end()
+            self._end_failed(active, entry, _error_type(event.failure), event.duration_micros)
         except Exception as exc:
             active.failures.record(FEATURE, exc)
+
+    def _end_failed(
+        self, active: state.Active, entry: tuple[Any, ...], error: str, micros: int
+    ) -> None:
+        key, attributes, _, span = entry
+        if active.instruments is not None:
+            active.instruments.db_operation_duration.cell(
+                {**attributes, attr.ERROR_TYPE: error}, (*key, error)
+            ).record(micros / 1e6)
+        if span is not None:
+            span.set_attribute(attr.ERROR_TYPE, error)
+            span.set_status(Status(StatusCode.ERROR, error))
+            span.end()
 
 
 def _smell_attributes(attributes: dict[str, Any], smell: str) -> dict[str, Any]:
@@ -171,6 +181,31 @@ def _attributes(database: str, collection: str | None, name: str, address: Any) 
         attributes[attr.SERVER_ADDRESS] = str(address[0])
         attributes[attr.SERVER_PORT] = int(address[1])
     return attributes
+
+
+_WRITES = frozenset({"insert", "update", "delete"})
+# Codes whose writeErrors entries often come without a codeName (mongod's error_codes.yml).
+_WRITE_ERROR_NAMES = {
+    11000: "DuplicateKey",
+    121: "DocumentValidationFailure",
+    112: "WriteConflict",
+    50: "MaxTimeMSExpired",
+}
+
+
+def _write_error(reply: Any) -> str | None:
+    """The error type of a write reply with writeErrors or a writeConcernError, else None."""
+    if not isinstance(reply, Mapping):
+        return None
+    errors = reply.get("writeErrors")
+    found = errors[0] if isinstance(errors, list) and errors else reply.get("writeConcernError")
+    if not isinstance(found, Mapping):
+        return None
+    name = found.get("codeName")
+    if isinstance(name, str) and name:
+        return name
+    code = found.get("code")
+    return _WRITE_ERROR_NAMES.get(code, str(code)) if isinstance(code, int) else "_OTHER"
 
 
 def _error_type(failure: Any) -> str:

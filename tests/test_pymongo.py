@@ -102,6 +102,21 @@ def test_a_failed_command_carries_error_type(
     assert spans[0].attributes["error.type"] == "CommandNotFound"
 
 
+def test_a_write_error_is_an_error(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    users = client().shop_w.users
+    users.create_index("email", unique=True)
+    users.insert_one({"email": "a@example.com"})
+    with pytest.raises(pymongo.errors.DuplicateKeyError):
+        users.insert_one({"email": "a@example.com"})
+    assert obs.flush()
+    inserts = durations(otlp, **{"db.namespace": "shop_w", "db.operation.name": "insert"})
+    assert sorted(p.attributes.get("error.type", "") for p in inserts) == ["", "DuplicateKey"]
+    assert [s.status_code for s in otlp.spans("insert users")] == [0, 2]
+
+
 def test_spans_carry_masked_statements_one_text_per_shape(
     start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
 ) -> None:
