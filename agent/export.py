@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -112,8 +112,8 @@ class Exporter:
         scope = ScopeMetrics(self.scope, metrics, "")
         return MetricsData([ResourceMetrics(self.resource, [scope], "")])
 
-    def encoded(self, now: int | None = None) -> Encoded:
-        """The same as :meth:`snapshot`, as an OTLP request."""
+    def encoded(self, now: int | None = None) -> Iterator[Encoded]:
+        """The same as :meth:`snapshot`, as OTLP requests."""
         with self._encoding:
             return self._encoder.encode(
                 self.families(), self._histograms(), self.started, now or time.time_ns()
@@ -145,10 +145,12 @@ class OtlpLoop:
 
         try:
             if isinstance(self.otlp, GrpcExporter | HttpExporter):
-                result = self.otlp.export_encoded(self.exporter.encoded())
+                success = MetricExportResult.SUCCESS
+                # One request after the other; the first that fails ends this export.
+                sent = (self.otlp.export_encoded(r) is success for r in self.exporter.encoded())
+                ok = all(sent)
             else:  # any other MetricExporter
-                result = self.otlp.export(self.exporter.snapshot())
-            ok = result is MetricExportResult.SUCCESS
+                ok = self.otlp.export(self.exporter.snapshot()) is MetricExportResult.SUCCESS
         except Exception as exc:  # an exporter bug must not stop the agent
             log.debug("OTLP export raised %s", type(exc).__name__)
             ok = False

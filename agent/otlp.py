@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,14 +93,14 @@ def _any_value(value: AttributeValue) -> AnyValue:
     return AnyValue(double_value=value)
 
 
-def _point_head(attributes: Attributes, stamps_size: int) -> bytes:
-    """A data point's field tag and length, then its attributes: all but the stamps and
-    value, whose size is fixed."""
-    encoded: bytes = pb2.NumberDataPoint(
-        attributes=[KeyValue(key=key, value=_any_value(value)) for key, value in attributes]
-    ).SerializeToString()
-    size = len(encoded) + stamps_size + 8
-    return _varint(_tag(_DATA_POINTS, _LENGTH_DELIMITED)) + _varint(size) + encoded
+_ATTRIBUTE = _POINT["attributes"].number
+
+
+def _attribute(pair: tuple[str, AttributeValue]) -> bytes:
+    """One attribute as a data point's field (a KeyValue message)."""
+    key, value = pair
+    encoded: bytes = KeyValue(key=key, value=_any_value(value)).SerializeToString()
+    return _field(_ATTRIBUTE, encoded)
 
 
 def _metric_head(metric: Metric) -> bytes:
@@ -129,11 +129,38 @@ class Encoded:
     points: int
 
 
-class RequestEncoder:
-    """Encodes readings (and the SDK's histograms) into one OTLP request, keeping the
-    encoded attributes of the series it saw last time; series that are gone are dropped."""
+@dataclass(frozen=True)
+class _Piece:
+    """An encoded Metric message: one metric's points, or a run of them."""
 
-    def __init__(self, resource: Resource, scope: InstrumentationScope) -> None:
+    name: str
+    body: bytes
+    points: int
+
+
+_SCOPE_METRICS = pb2.ScopeMetrics.DESCRIPTOR.fields_by_name["metrics"].number
+_RESOURCE_SCOPES = pb2.ResourceMetrics.DESCRIPTOR.fields_by_name["scope_metrics"].number
+_REQUEST_RESOURCES = ExportMetricsServiceRequest.DESCRIPTOR.fields_by_name[
+    "resource_metrics"
+].number
+# Requests of at most this many points: a request's message (and the gRPC buffers that
+# carry it) is the largest thing an export holds at once, so smaller requests keep the
+# agent's peak memory low; one request of 10,000 queues (~16 MB) would also pass the
+# 4 MiB a gRPC server accepts by default.
+MAX_POINTS_PER_REQUEST = 1000
+
+
+class RequestEncoder:
+    """Encodes readings (and the SDK's histograms) into OTLP requests of at most
+    ``max_points`` points each, keeping the encoded attributes of the series it saw last
+    time; series that are gone are dropped."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        scope: InstrumentationScope,
+        max_points: int = MAX_POINTS_PER_REQUEST,
+    ) -> None:
         empty = encode_metrics(
             MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, [], "")], "")])
         )
@@ -144,65 +171,86 @@ class RequestEncoder:
         self._scope_head = scope_metrics.SerializeToString()  # the scope and its schema URL
         self._resource_head = resource_metrics.SerializeToString()
         self._resource, self._scope = resource, scope
-        self._heads: dict[tuple[str, Attributes], bytes] = {}
+        self.max_points = max_points
+        self._attributes: dict[tuple[str, AttributeValue], bytes] = {}
+        self._lengths: dict[int, bytes] = {}  # varints of point sizes, a few hundred
 
     def _family(
         self,
         metric: Metric,
         readings: Sequence[tuple[Attributes, float]],
         stamps: bytes,
-        heads: dict[tuple[str, Attributes], bytes],
-    ) -> bytes:
-        parts: list[bytes] = []
-        append = parts.append
-        kept = self._heads
-        name = metric.name
-        for attributes, value in readings:
-            key = (name, attributes)
-            head = kept.get(key) or _point_head(attributes, len(stamps))
-            heads[key] = head
-            append(head)
-            append(stamps)
-            append(_DOUBLE(value))
-        append(_data_tail(metric))
+        seen: dict[tuple[str, AttributeValue], bytes],
+    ) -> Iterator[_Piece]:
+        """The pieces of one metric, at most ``max_points`` points each."""
+        kept, lengths = self._attributes, self._lengths
+        point_tag = _varint(_tag(_DATA_POINTS, _LENGTH_DELIMITED))
+        fixed = len(stamps) + 8
+        head, tail = _metric_head(metric), _data_tail(metric)
         data = _METRIC["gauge" if metric.kind is Kind.GAUGE else "sum"].number
-        return _metric_head(metric) + _field(data, b"".join(parts))
+        for first in range(0, len(readings), self.max_points):
+            run = readings[first : first + self.max_points]
+            parts: list[bytes] = []
+            append = parts.append
+            for attributes, value in run:
+                encoded = b""
+                for pair in attributes:
+                    field = kept.get(pair) or _attribute(pair)
+                    seen[pair] = field
+                    encoded += field
+                size = len(encoded) + fixed
+                append(point_tag)
+                length = lengths.get(size)
+                if length is None:
+                    length = lengths[size] = _varint(size)
+                append(length)
+                append(encoded)
+                append(stamps)
+                append(_DOUBLE(value))
+            append(tail)
+            yield _Piece(metric.name, head + _field(data, b"".join(parts)), len(run))
+
+    def _histograms(self, histograms: Sequence[SdkMetric]) -> Iterator[_Piece]:
+        data = MetricsData(
+            [ResourceMetrics(self._resource, [ScopeMetrics(self._scope, list(histograms), "")], "")]
+        )
+        for metric in encode_metrics(data).resource_metrics[0].scope_metrics[0].metrics:
+            yield _Piece(metric.name, metric.SerializeToString(), len(metric.histogram.data_points))
+
+    def _request(self, pieces: Sequence[_Piece]) -> Encoded:
+        scope = self._scope_head + b"".join(_field(_SCOPE_METRICS, p.body) for p in pieces)
+        resource = self._resource_head + _field(_RESOURCE_SCOPES, scope)
+        request = ExportMetricsServiceRequest.FromString(_field(_REQUEST_RESOURCES, resource))
+        return Encoded(request, sum(p.points for p in pieces))
+
+    def _requests(self, pieces: Sequence[_Piece]) -> Iterator[Encoded]:
+        batch: list[_Piece] = []
+        for piece in pieces:
+            if batch and sum(p.points for p in batch) + piece.points > self.max_points:
+                yield self._request(batch)
+                batch = []
+            batch.append(piece)
+        if batch:
+            yield self._request(batch)
 
     def encode(
         self, families: Iterable[Family], histograms: Sequence[SdkMetric], start: int, now: int
-    ) -> Encoded:
-        """The request of ``families`` (readings by metric) and ``histograms`` (the SDK's),
-        in the order of their names, every point stamped ``start`` .. ``now``."""
+    ) -> Iterator[Encoded]:
+        """The requests of ``families`` (readings by metric) and ``histograms`` (the SDK's),
+        in the order of their names, every point stamped ``start`` .. ``now``; each request
+        is made when it is taken, so one request's message is held at a time."""
         gauge_stamps = _GAUGE_STAMPS.pack(_TIME, now, _AS_DOUBLE)
         sum_stamps = _SUM_STAMPS.pack(_START, start, _TIME, now, _AS_DOUBLE)
-        heads: dict[tuple[str, Attributes], bytes] = {}
-        metrics: list[tuple[str, bytes]] = []
-        points = 0
+        seen: dict[tuple[str, AttributeValue], bytes] = {}
+        pieces: list[_Piece] = []
         for metric, readings in families:
-            if readings:
-                stamps = gauge_stamps if metric.kind is Kind.GAUGE else sum_stamps
-                metrics.append((metric.name, self._family(metric, readings, stamps, heads)))
-                points += len(readings)
-        self._heads = heads
+            stamps = gauge_stamps if metric.kind is Kind.GAUGE else sum_stamps
+            pieces += self._family(metric, readings, stamps, seen)
+        self._attributes = seen
         if histograms:
-            data = MetricsData(
-                [
-                    ResourceMetrics(
-                        self._resource, [ScopeMetrics(self._scope, list(histograms), "")], ""
-                    )
-                ]
-            )
-            for encoded in encode_metrics(data).resource_metrics[0].scope_metrics[0].metrics:
-                metrics.append((encoded.name, encoded.SerializeToString()))
-                points += len(encoded.histogram.data_points)
-        metrics.sort(key=lambda m: m[0])
-        number = pb2.ScopeMetrics.DESCRIPTOR.fields_by_name["metrics"].number
-        scope = self._scope_head + b"".join(_field(number, body) for _, body in metrics)
-        resource = self._resource_head + _field(
-            pb2.ResourceMetrics.DESCRIPTOR.fields_by_name["scope_metrics"].number, scope
-        )
-        request = ExportMetricsServiceRequest.FromString(_field(1, resource))
-        return Encoded(request, points)
+            pieces += self._histograms(histograms)
+        pieces.sort(key=lambda piece: piece.name)  # stable: a metric's runs stay in order
+        return self._requests(pieces)
 
 
 class GrpcExporter(SdkGrpcExporter):

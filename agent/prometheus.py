@@ -52,11 +52,13 @@ def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+def _label(pair: tuple[str, Any]) -> str:
+    key, value = pair
+    return f'{_INVALID_LABEL.sub("_", key)}="{_escape(str(value))}"'
+
+
 def _labels(attributes: Mapping[str, Any] | None, extra: str = "") -> str:
-    pairs = [
-        f'{_INVALID_LABEL.sub("_", key)}="{_escape(str(value))}"'
-        for key, value in sorted((attributes or {}).items())
-    ]
+    pairs = [_label(pair) for pair in sorted((attributes or {}).items())]
     if extra:
         pairs.append(extra)
     return "{" + ",".join(pairs) + "}" if pairs else ""
@@ -112,42 +114,44 @@ def render(data: MetricsData) -> bytes:
 
 
 class Renderer:
-    """Renders readings straight from the agent's store, keeping each series' name and
-    labels as text while the series lives: escaping and joining the labels of 10,000
-    series was most of a /metrics scrape at 1,000 queues. Gives the same text as
-    :func:`render` of the same snapshot."""
+    """Renders readings straight from the agent's store, keeping the text of each label
+    (``key="value"``, escaped) while a series has it: escaping the labels of 10,000 series
+    was most of a /metrics scrape at 1,000 queues, and the pairs are few (a queue's name,
+    a state, the server) where the series are many. Gives the same text as :func:`render`
+    of the same snapshot."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[tuple[str, Attributes], str] = {}
+        self._labels: dict[tuple[str, Any], str] = {}
 
     def render(self, families: Iterable[Family], histograms: Iterable[Metric]) -> bytes:
         """The exposition text of ``families`` (readings by catalog metric) and the SDK's
         ``histograms``, in the order of their names."""
-        blocks: list[tuple[str, Iterable[str]]] = [(m.name, _metric_lines(m)) for m in histograms]
+        blocks = [(m.name, _text(_metric_lines(m))) for m in histograms]
         with self._lock:
-            kept: dict[tuple[str, Attributes], str] = self._kept
-            fresh: dict[tuple[str, Attributes], str] = {}
+            seen: dict[tuple[str, Any], str] = {}
             for metric, readings in families:
                 if readings:
-                    lines = list(self._family_lines(metric, readings, kept, fresh))
-                    blocks.append((metric.name, lines))
-            self._kept = fresh
+                    blocks.append((metric.name, _text(self._lines(metric, readings, seen))))
+            self._labels = seen
         blocks.sort(key=lambda block: block[0])
-        return _text(line for _, lines in blocks for line in lines)
+        return b"".join(text for _, text in blocks) or _text(())
 
-    @staticmethod
-    def _family_lines(
+    def _lines(
+        self,
         metric: catalog.Metric,
         readings: Sequence[tuple[Attributes, float]],
-        kept: dict[tuple[str, Attributes], str],
-        fresh: dict[tuple[str, Attributes], str],
+        seen: dict[tuple[str, Any], str],
     ) -> Iterator[str]:
         counter = metric.kind is Kind.COUNTER
         name = prometheus_name(metric.name, metric.unit, counter=counter)
         yield from _header(name, metric.description, "counter" if counter else "gauge")
+        kept = self._labels
         for attributes, value in readings:
-            key = (metric.name, attributes)
-            series = kept.get(key) or f"{name}{_labels(dict(attributes))} "
-            fresh[key] = series
-            yield series + _number(value)
+            labels = []
+            for pair in attributes:
+                label = kept.get(pair) or _label(pair)
+                seen[pair] = label
+                labels.append(label)
+            text = "{" + ",".join(labels) + "}" if labels else ""
+            yield f"{name}{text} {_number(value)}"

@@ -14,8 +14,9 @@ from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metr
 from opentelemetry.sdk.resources import Resource
 
 from obs import catalog
+from obs.agent.collectors.bullmq import STATES
 from obs.agent.export import Exporter, OtlpLoop
-from obs.agent.otlp import otlp_exporter
+from obs.agent.otlp import RequestEncoder, otlp_exporter
 from obs.agent.points import Point
 from obs.agent.prometheus import render
 from obs.agent.rows import rows_of
@@ -135,7 +136,7 @@ def test_the_agents_encoding_is_the_sdks() -> None:
         now = time.time_ns()
         snapshot = exporter.snapshot(now)
         expected = encode_metrics(snapshot)
-        encoded = exporter.encoded(now)
+        (encoded,) = exporter.encoded(now)  # a few points: one request
         # Histograms are collected afresh by each call, at a later time.
         for request in (expected, encoded.request):
             for metric in request.resource_metrics[0].scope_metrics[0].metrics:
@@ -145,6 +146,41 @@ def test_the_agents_encoding_is_the_sdks() -> None:
         assert encoded.points == sum(
             len(m.data.data_points) for m in snapshot.resource_metrics[0].scope_metrics[0].metrics
         )
+
+
+def test_large_exports_are_split_into_requests_of_at_most_max_points() -> None:
+    store = Store()
+    queue = {attr.QUEUE_PREFIX: "bull", attr.QUEUE_NAME: "mail"}
+    store.replace(
+        "bullmq",
+        [
+            *(
+                Point.of(catalog.BULLMQ_QUEUE_JOBS, n, {**queue, attr.QUEUE_STATE: state})
+                for n, state in enumerate(STATES)
+            ),
+            Point.of(catalog.BULLMQ_QUEUE_PAUSED, 1, queue),
+        ],
+    )
+    exporter = Exporter(store, Resource.create({}))
+    encoder = RequestEncoder(exporter.resource, exporter.scope, max_points=3)
+    now = time.time_ns()
+    requests = list(encoder.encode(exporter.families(), [], exporter.started, now))
+    assert [r.points for r in requests] == [3, 3, 3]  # 8 job counts, then the paused flag
+    sent = [
+        (metric.name, point)
+        for r in requests
+        for metric in r.request.resource_metrics[0].scope_metrics[0].metrics
+        for point in metric.gauge.data_points
+    ]
+    whole = [
+        (metric.name, point)
+        for metric in encode_metrics(exporter.snapshot(now))
+        .resource_metrics[0]
+        .scope_metrics[0]
+        .metrics
+        for point in metric.gauge.data_points
+    ]
+    assert sent == whole
 
 
 @EXPORTERS
