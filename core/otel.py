@@ -92,30 +92,27 @@ def _exporter_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
     return kwargs
 
 
-def span_exporter(settings: Settings) -> Any:
-    kwargs = _exporter_kwargs(settings, "traces")
-    if settings.otlp_protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+# signal -> (HTTP/protobuf exporter, gRPC exporter), as "module:class"
+_EXPORTERS = {
+    "traces": (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter:OTLPSpanExporter",
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter:OTLPSpanExporter",
+    ),
+    "metrics": (
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter",
+        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter:OTLPMetricExporter",
+    ),
+}
 
-        return OTLPSpanExporter(**kwargs)
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-        OTLPSpanExporter as GrpcSpanExporter,
-    )
 
-    return GrpcSpanExporter(**kwargs)
+def otlp_exporter(settings: Settings, signal: str) -> Any:
+    """The OTLP exporter of ``signal`` ("traces" or "metrics") for the configured protocol;
+    only the chosen protocol's module is imported."""
+    import importlib
 
-
-def metric_exporter(settings: Settings) -> Any:
-    kwargs = _exporter_kwargs(settings, "metrics")
-    if settings.otlp_protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter(**kwargs)
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-        OTLPMetricExporter as GrpcMetricExporter,
-    )
-
-    return GrpcMetricExporter(**kwargs)
+    http, grpc = _EXPORTERS[signal]
+    module, _, name = (http if settings.otlp_protocol == "http/protobuf" else grpc).partition(":")
+    return getattr(importlib.import_module(module), name)(**_exporter_kwargs(settings, signal))
 
 
 class _HotMerge:
@@ -289,7 +286,7 @@ def start_traces(settings: Settings, providers: Providers, res: Resource) -> Non
         providers.tracer_provider = current
         return
     provider = TracerProvider(resource=res, sampler=sampler(settings))
-    provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
+    provider.add_span_processor(BatchSpanProcessor(otlp_exporter(settings, "traces")))
     providers.tracer_provider = provider
     providers.owns_tracer_provider = True
     _adopt(provider, current, placeholders, trace.set_tracer_provider)
@@ -304,7 +301,7 @@ def start_metrics(settings: Settings, providers: Providers, res: Resource) -> No
         return
     readers: list[Any] = []
     if "otlp" in settings.metrics_exporter:
-        readers.append(ObsMetricReader(metric_exporter(settings)))
+        readers.append(ObsMetricReader(otlp_exporter(settings, "metrics")))
     if "prometheus" in settings.metrics_exporter:
         scraper = PrometheusReader()
         providers.prometheus = PrometheusEndpoint(

@@ -25,8 +25,9 @@ MASK = "?"
 MAX_TEXT = 4096  # long statements are cut: backends truncate or reject larger attributes
 _MAX_DEPTH = 24
 
-# Driver and session bookkeeping: never part of the statement.
-_DROPPED = frozenset(
+# Driver and session bookkeeping that pymongo adds to a command: never part of a statement
+# (also left out when obs index-check sends a recorded command back to explain).
+DRIVER_FIELDS = frozenset(
     {
         "$db",
         "lsid",
@@ -44,9 +45,10 @@ _DROPPED = frozenset(
         "maxTimeMS",
         "$audit",
         "comment",
-        "let",
     }
 )
+# let's values are data; explain still needs them, a masked statement does not.
+_DROPPED = DRIVER_FIELDS | {"let"}
 _COLLAPSED = frozenset({"$in", "$nin", "$all"})
 # Top-level command fields that are structure, not data: sort directions, projections,
 # index hints.

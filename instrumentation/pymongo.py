@@ -112,13 +112,17 @@ class _CommandListener(monitoring.CommandListener):
             self._bound[key] = bound
         return bound
 
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        entry = self._pending.pop(event.request_id, None)
-        if entry is None:
-            return
+    def _take(self, request_id: int) -> tuple[state.Active, tuple[Any, ...]] | None:
+        """The running obs and the started command's entry, or None."""
+        entry = self._pending.pop(request_id, None)
         active = state.current
-        if active is None:
+        return None if entry is None or active is None else (active, entry)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        taken = self._take(event.request_id)
+        if taken is None:
             return
+        active, entry = taken
         try:
             key, _, duration, span = entry
             # A write that failed per document still "succeeds" (ok: 1, writeErrors): the
@@ -135,12 +139,10 @@ class _CommandListener(monitoring.CommandListener):
             active.failures.record(FEATURE, exc)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        entry = self._pending.pop(event.request_id, None)
-        if entry is None:
+        taken = self._take(event.request_id)
+        if taken is None:
             return
-        active = state.current
-        if active is None:
-            return
+        active, entry = taken
         try:
             self._end_failed(active, entry, _error_type(event.failure), event.duration_micros)
         except Exception as exc:

@@ -27,7 +27,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from obs.demo.servers import MongoProcess, RedisProcess, free_port, wait_for_port
+from obs.demo.servers import (
+    MongoProcess,
+    RedisProcess,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
 
 logger = logging.getLogger("obs.demo")
 
@@ -103,15 +109,6 @@ def _join(threads: list[threading.Thread]) -> None:
         thread.join(15)
 
 
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def run(args: argparse.Namespace) -> int:
     from obs.demo import summary
 
@@ -129,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             agent_port = free_port()
             with _Step(f"starting obs agent on 127.0.0.1:{agent_port}"):
                 agent = _agent(mongo_uri, redis_url, agent_port)
-                cleanup.callback(_stop_process, agent)
+                cleanup.callback(stop_process, agent)
                 wait_for_port(agent_port)
             with _Step("starting obs preview"):
                 preview = summary.start_preview(

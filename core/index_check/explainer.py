@@ -25,30 +25,12 @@ from typing import Any
 from obs.index_check.plan import PlanFacts, read_plan
 from obs.index_check.suggest import IndexKeys
 from obs.query_shape import EXPR_PREFIX, QueryShape
+from obs.query_text import DRIVER_FIELDS
 
 MASK = "?"
 EXECUTION_STATS = "executionStats"
 QUERY_PLANNER = "queryPlanner"
 
-_DRIVER_FIELDS = frozenset(
-    {
-        "$db",
-        "lsid",
-        "$clusterTime",
-        "$readPreference",
-        "txnNumber",
-        "autocommit",
-        "startTransaction",
-        "readConcern",
-        "writeConcern",
-        "$audit",
-        "apiVersion",
-        "apiStrict",
-        "apiDeprecationErrors",
-        "maxTimeMS",
-        "comment",
-    }
-)
 _WRITE_STAGES = frozenset({"$out", "$merge"})
 # Stand-ins for masked values that the server would reject as "?".
 _STAND_INS: dict[str, Any] = {
@@ -88,7 +70,7 @@ def readable(database: str, command: Mapping[str, Any]) -> dict[str, Any]:
         if command.get("sort"):
             found["sort"] = command["sort"]
         return found
-    out = {k: _unmask(v, k) for k, v in command.items() if k not in _DRIVER_FIELDS}
+    out = {k: _unmask(v, k) for k, v in command.items() if k not in DRIVER_FIELDS}
     if name == "aggregate":
         out["pipeline"] = [
             stage
