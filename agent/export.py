@@ -65,7 +65,6 @@ class Exporter:
         }
         self.read = [m for m in catalog.emitted_by(Emitter.AGENT) if m.kind is not Kind.HISTOGRAM]
         self._encoder = RequestEncoder(resource, self.scope)
-        self._encoding = threading.Lock()
         self._renderer = Renderer()
 
     def observe(self, points: Iterable[Point]) -> None:
@@ -113,14 +112,14 @@ class Exporter:
         return MetricsData([ResourceMetrics(self.resource, [scope], "")])
 
     def encoded(self, now: int | None = None) -> Iterator[Encoded]:
-        """The same as :meth:`snapshot`, as OTLP requests."""
-        with self._encoding:
-            return self._encoder.encode(
-                self.families(), self._histograms(), self.started, now or time.time_ns()
-            )
+        """The same as :meth:`snapshot`, as OTLP requests (for the one exporting thread)."""
+        return self._encoder.encode(
+            self.families(), self._histograms(), self.started, now or time.time_ns()
+        )
 
-    def prometheus_text(self) -> bytes:
-        """The same as :meth:`snapshot`, as Prometheus text."""
+    def prometheus_text(self) -> list[bytes]:
+        """The same as :meth:`snapshot`, as Prometheus text in pieces (one body: the
+        pieces joined)."""
         return self._renderer.render(self.families(), self._histograms())
 
     def shutdown(self) -> None:

@@ -223,7 +223,7 @@ class RequestEncoder:
         request = ExportMetricsServiceRequest.FromString(_field(_REQUEST_RESOURCES, resource))
         return Encoded(request, sum(p.points for p in pieces))
 
-    def _requests(self, pieces: Sequence[_Piece]) -> Iterator[Encoded]:
+    def _requests(self, pieces: Iterable[_Piece]) -> Iterator[Encoded]:
         batch: list[_Piece] = []
         for piece in pieces:
             if batch and sum(p.points for p in batch) + piece.points > self.max_points:
@@ -237,20 +237,21 @@ class RequestEncoder:
         self, families: Iterable[Family], histograms: Sequence[SdkMetric], start: int, now: int
     ) -> Iterator[Encoded]:
         """The requests of ``families`` (readings by metric) and ``histograms`` (the SDK's),
-        in the order of their names, every point stamped ``start`` .. ``now``; each request
-        is made when it is taken, so one request's message is held at a time."""
+        in the order of their names, every point stamped ``start`` .. ``now``. Lazy: each
+        request is encoded when it is taken, so an export holds one request at a time;
+        take them from one thread."""
         gauge_stamps = _GAUGE_STAMPS.pack(_TIME, now, _AS_DOUBLE)
         sum_stamps = _SUM_STAMPS.pack(_START, start, _TIME, now, _AS_DOUBLE)
         seen: dict[tuple[str, AttributeValue], bytes] = {}
-        pieces: list[_Piece] = []
+        metrics: list[tuple[str, Iterable[_Piece]]] = []
+        if histograms:
+            metrics += [(piece.name, [piece]) for piece in self._histograms(histograms)]
         for metric, readings in families:
             stamps = gauge_stamps if metric.kind is Kind.GAUGE else sum_stamps
-            pieces += self._family(metric, readings, stamps, seen)
-        self._attributes = seen
-        if histograms:
-            pieces += self._histograms(histograms)
-        pieces.sort(key=lambda piece: piece.name)  # stable: a metric's runs stay in order
-        return self._requests(pieces)
+            metrics.append((metric.name, self._family(metric, readings, stamps, seen)))
+        metrics.sort(key=lambda named: named[0])
+        yield from self._requests(piece for _, pieces in metrics for piece in pieces)
+        self._attributes = seen  # what this export used; attributes now gone are dropped
 
 
 class GrpcExporter(SdkGrpcExporter):

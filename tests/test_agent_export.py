@@ -13,7 +13,8 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.resources import Resource
 
-from obs import catalog
+from obs import catalog, otel
+from obs.agent import prometheus
 from obs.agent.collectors.bullmq import STATES
 from obs.agent.export import Exporter, OtlpLoop
 from obs.agent.otlp import RequestEncoder, otlp_exporter
@@ -22,12 +23,16 @@ from obs.agent.prometheus import render
 from obs.agent.rows import rows_of
 from obs.agent.store import Store
 from obs.catalog import attr
-from obs.otel import metric_exporter
 from obs.settings import Settings
 from support.otlp_receiver import GrpcReceiver, HttpReceiver, Receiver
 
+
 # The agent's exporter (requests it encodes itself) and the SDK's (encodes a snapshot).
-EXPORTERS = pytest.mark.parametrize("make_exporter", [otlp_exporter, metric_exporter])
+def sdk_exporter(settings: Settings) -> Any:
+    return otel.otlp_exporter(settings, "metrics")
+
+
+EXPORTERS = pytest.mark.parametrize("make_exporter", [otlp_exporter, sdk_exporter])
 
 
 def exporter_with_data() -> Exporter:
@@ -66,9 +71,10 @@ def test_prometheus_text() -> None:
     assert f"{duration}_count" in text
 
 
-def test_prometheus_text_from_the_store_is_the_snapshots() -> None:
-    """/metrics renders the store with each series' labels kept as text: the same text as
-    the snapshot's, also after series come and go."""
+def test_prometheus_text_from_the_store_is_the_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/metrics renders the store with each label kept as text, in pieces: together the
+    same text as the snapshot's, also after series come and go."""
+    monkeypatch.setattr(prometheus, "LINES", 2)
     exporter = exporter_with_data()
     for points in (
         [Point.of(catalog.REDIS_DB_KEYS, 5, {"db": "0", attr.SERVER_PORT: 6379})],
@@ -80,8 +86,8 @@ def test_prometheus_text_from_the_store_is_the_snapshots() -> None:
         [],
     ):
         exporter.store.replace("redis", points)
-        assert exporter.prometheus_text() == render(exporter.snapshot())
-    assert "redis_db_keys" not in exporter.prometheus_text().decode()
+        assert b"".join(exporter.prometheus_text()) == render(exporter.snapshot())
+    assert b"redis_db_keys" not in b"".join(exporter.prometheus_text())
 
 
 def assert_exported(receiver: Receiver) -> None:
