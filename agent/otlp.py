@@ -1,16 +1,18 @@
-"""The agent's OTLP export: requests encoded from the store with each series' attributes
-encoded once, and the SDK's OTLP exporters (gRPC, HTTP) taught to send such a request.
+"""The agent's OTLP export: requests encoded from the store with each attribute encoded
+once, and the SDK's OTLP exporters (gRPC, HTTP) taught to send such a request.
 
 The SDK's ``encode_metrics`` builds a KeyValue and an AnyValue message per attribute and
 a NumberDataPoint per point from Python on every export: at 1,000 queues (10,000 points)
 that was 0.18 s of CPU per export, about as much as the scrape it exports, and its
-message arena added ~14 MiB to the agent's peak memory. The attributes of a series do
-not change while the series lives, so their encoding (made with the protobuf classes) is
-kept per series; an export only appends each point's timestamps and value, three
-fixed-size fields, to the kept bytes. The envelope (resource, scope, each metric's name,
-description and unit, histograms) is encoded by the SDK's own encoder and the protobuf
-classes; the points are written here because no library writes a repeated field from
-kept pieces. The bytes are parsed once into the request message the exporters send.
+message arena added ~14 MiB to the agent's peak memory. The attributes are few distinct
+(key, value) pairs (a queue's name, a state, the server) shared by many points, so each
+pair's encoding (made with the protobuf classes) is kept while some series has it; a
+point is its pairs' kept bytes, then its timestamps and value, fixed-size fields. The
+envelope (resource, scope, each metric's name, description and unit, histograms) is
+encoded by the SDK's own encoder and the protobuf classes; the points are written here
+because no library writes a repeated field from kept pieces. Each request of at most
+``MAX_POINTS_PER_REQUEST`` points is parsed into the message the exporters send only
+when its turn comes.
 
 Example:
     >>> _varint(1), _varint(300), _field(1, b"abc")
