@@ -1,6 +1,6 @@
 # The obs agent sidecar. Build from the repository root:
 #   docker build -t obs-agent .
-#   docker run --rm -p 9464:9464 obs-agent --redis redis://redis:6379/0
+#   docker run --rm -p 9465:9465 obs-agent --redis redis://redis:6379/0
 # Stage 1 installs obs into a virtualenv with the same step as the README (`pip install .`);
 # stage 2 copies only that virtualenv onto a slim base and runs it as a non-root user.
 
@@ -19,8 +19,8 @@ ENV PATH=/opt/obs/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     OTEL_SERVICE_NAME=obs-agent
 USER 10001
-EXPOSE 9464
+EXPOSE 9465
 # /healthz answers while the process runs; the port follows OBS_AGENT_LISTEN.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('OBS_AGENT_LISTEN', ':9464').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('OBS_AGENT_LISTEN', ':9465').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2)"]
 ENTRYPOINT ["obs", "agent"]

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a BullMQ key prefix (repeatable; default: bull)",
     )
     parser.add_argument(
-        "--listen", metavar="HOST:PORT", help="endpoints address (default 0.0.0.0:9464)"
+        "--listen", metavar="HOST:PORT", help="endpoints address (default 0.0.0.0:9465)"
     )
     parser.add_argument(
         "--once", action="store_true", help="run every collector once, print, and exit"

@@ -178,7 +178,7 @@ class AgentConfig(BaseSettings):
         100, ge=0, description="slowms sent with mongo_profiler_level."
     )
     listen: str = Field(
-        "0.0.0.0:9464",
+        "0.0.0.0:9465",
         description="host:port of /metrics, /healthz and /readyz; empty turns them off.",
     )
     export_interval: float = Field(15.0, gt=0, description="Seconds between OTLP exports.")
@@ -378,7 +378,7 @@ def load(
         if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             where = _where(("listen",), flags, env, file, file_values)
             problems.append(
-                f"{where}: expected host:port, e.g. 0.0.0.0:9464 (got {config.listen!r})"
+                f"{where}: expected host:port, e.g. 0.0.0.0:9465 (got {config.listen!r})"
             )
     if problems:
         raise ConfigError(problems)

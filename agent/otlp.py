@@ -291,9 +291,9 @@ def otlp_exporter(settings: Any) -> GrpcExporter | HttpExporter:
     the agent's pre-encoded requests."""
     # The keyword arguments obs.otel gives the SDK's exporters, so both read the same
     # settings the same way.
-    from obs.otel import _exporter_kwargs
+    from obs.otel import exporter_kwargs
 
-    kwargs = _exporter_kwargs(settings, "metrics")
+    kwargs = exporter_kwargs(settings, "metrics")
     if settings.otlp_protocol == "http/protobuf":
         return HttpExporter(**kwargs)
     return GrpcExporter(**kwargs)

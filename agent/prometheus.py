@@ -48,13 +48,23 @@ def prometheus_name(name: str, unit: str, *, counter: bool) -> str:
     return f"{out}_total" if counter else out
 
 
+def prometheus_label(key: str) -> str:
+    """The Prometheus label an attribute key becomes (disallowed characters become ``_``).
+
+    Example:
+        >>> prometheus_label("bullmq.queue.jobs.state")
+        'bullmq_queue_jobs_state'
+    """
+    return _INVALID_LABEL.sub("_", key)
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def _label(pair: tuple[str, Any]) -> str:
     key, value = pair
-    return f'{_INVALID_LABEL.sub("_", key)}="{_escape(str(value))}"'
+    return f'{prometheus_label(key)}="{_escape(str(value))}"'
 
 
 def _labels(attributes: Mapping[str, Any] | None, extra: str = "") -> str:

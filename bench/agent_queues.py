@@ -165,11 +165,14 @@ def footprint(redis_server: RedisProcess, prometheus: bool) -> None:
         agent.terminate()
         agent.wait(20)
         sink.stop()
+    if not sink.received["metric points"]:
+        raise RuntimeError("the agent exported nothing over OTLP: the footprint would lie")
     share = cpu / wall
     scrapes = f", /metrics every 15 s ({scraped / 1024:.0f} KiB)" if prometheus else ""
     print(f"obs agent, 1,000 queues, OTLP every 15 s{scrapes}, {wall:.0f} s:")
     print(f"  peak RSS {peak / 2**20:.1f} MiB = {peak / TARGET_RSS:.2f}x the 80 MiB target")
     print(f"  CPU {share * 100:.2f} % of a core = {share / TARGET_CPU:.2f}x the 2 % target")
+    print(f"  the OTLP sink received {sink.summary()}")
 
 
 def main() -> None:

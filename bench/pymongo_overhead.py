@@ -183,6 +183,9 @@ def main() -> None:
             f"{OPS} ops) and on background threads (median), SecantusDB in its own process"
         )
         results = _end_to_end(uri, sink.endpoint)
+        print(f"  the OTLP sink received {sink.summary()}")
+        if not sink.received["spans"] or not sink.received["metric points"]:
+            raise RuntimeError("the instrumented runs exported nothing: the figures would lie")
         base = results["baseline (no instrumentation)"][0]
         for name, (request, background) in results.items():
             print(

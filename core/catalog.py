@@ -646,6 +646,7 @@ def reference_table(emitter: Emitter) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for m in emitted_by(emitter):
-        keys = ", ".join(f"`{a}`" for a in m.attributes)
-        lines.append(f"| `{m.name}` | {m.kind.value} | `{m.unit}` | {keys} | {m.description} |")
+        keys = ", ".join(f"`{a}`" for a in m.attributes) or "none"
+        description = m.description.replace("|", "\\|")
+        lines.append(f"| `{m.name}` | {m.kind.value} | `{m.unit}` | {keys} | {description} |")
     return "\n".join(lines) + "\n"

@@ -49,7 +49,15 @@ from obs.settings import Settings
 
 logger = logging.getLogger("obs")
 SCOPE = "obs"
-__all__ = ["SCOPE", "Providers", "Resource", "make_resource", "start_metrics", "start_traces"]
+__all__ = [
+    "SCOPE",
+    "Providers",
+    "Resource",
+    "exporter_kwargs",
+    "make_resource",
+    "start_metrics",
+    "start_traces",
+]
 
 
 def make_resource(settings: Settings) -> Resource:
@@ -77,7 +85,9 @@ def sampler(settings: Settings) -> Sampler:
     return ParentBased(root) if settings.traces_sampler.startswith("parentbased") else root
 
 
-def _exporter_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
+def exporter_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
+    """The OTLP exporter arguments the settings imply for ``signal`` (headers, endpoint);
+    the exporters read everything else (timeout, compression, TLS) from the environment."""
     kwargs: dict[str, Any] = {}
     if settings.otlp_headers:
         kwargs["headers"] = {k: v.get_secret_value() for k, v in settings.otlp_headers.items()}
@@ -112,7 +122,7 @@ def otlp_exporter(settings: Settings, signal: str) -> Any:
 
     http, grpc = _EXPORTERS[signal]
     module, _, name = (http if settings.otlp_protocol == "http/protobuf" else grpc).partition(":")
-    return getattr(importlib.import_module(module), name)(**_exporter_kwargs(settings, signal))
+    return getattr(importlib.import_module(module), name)(**exporter_kwargs(settings, signal))
 
 
 class _HotMerge:

@@ -124,14 +124,14 @@ def test_a_missing_file() -> None:
 
 def test_listen_address() -> None:
     base = {"redis": ["redis://r"]}
-    assert load(flags=base, environ={}).listen_address == ("0.0.0.0", 9464)
+    assert load(flags=base, environ={}).listen_address == ("0.0.0.0", 9465)
     assert load(flags={**base, "listen": "127.0.0.1:9000"}, environ={}).listen_address == (
         "127.0.0.1",
         9000,
     )
     assert load(flags=base, environ={"OBS_AGENT_LISTEN": ""}).listen_address is None
     (found,) = problems(flags={**base, "listen": "localhost"}, environ={})
-    assert found == "--listen: expected host:port, e.g. 0.0.0.0:9464 (got 'localhost')"
+    assert found == "--listen: expected host:port, e.g. 0.0.0.0:9465 (got 'localhost')"
 
 
 def test_targets_print_without_credentials() -> None:

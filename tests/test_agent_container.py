@@ -56,8 +56,8 @@ def test_dockerfile_is_multi_stage_non_root_with_the_agent_entrypoint() -> None:
     assert json.loads(entrypoint) == ["obs", "agent"]
     (healthcheck,) = values(final, "HEALTHCHECK")
     assert "/healthz" in healthcheck
-    assert "9464" in healthcheck
-    assert "9464" in values(final, "EXPOSE")
+    assert "9465" in healthcheck
+    assert "9465" in values(final, "EXPOSE")
     assert values(build, "RUN")
 
 
@@ -103,7 +103,7 @@ def test_kubernetes_sidecar() -> None:
     sidecar = containers["obs-agent"]
     assert sidecar["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert sidecar["ports"][0]["containerPort"] == 9464
+    assert sidecar["ports"][0]["containerPort"] == 9465
     security = sidecar["securityContext"]
     assert security["runAsNonRoot"] is True
     assert security["allowPrivilegeEscalation"] is False
@@ -126,7 +126,7 @@ def test_compose_example() -> None:
     config = agent_config(agent["command"], agent["environment"])
     assert [t.label for t in config.mongo] == ["mongodb://mongo:27017"]
     assert [t.label for t in config.redis] == ["redis://redis:6379/0"]
-    assert config.listen_address == ("0.0.0.0", 9464)
+    assert config.listen_address == ("0.0.0.0", 9465)
     assert set(agent["depends_on"]) == {"mongo", "redis"}
 
 

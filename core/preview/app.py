@@ -24,7 +24,8 @@ from obs.preview.scraper import Scraper
 from obs.preview.server import make_server
 from obs.preview.store import Store
 
-DEFAULT_SOURCE = "http://127.0.0.1:9464/metrics"
+# Where a service (OTEL_METRICS_EXPORTER=prometheus) and the obs agent listen by default.
+DEFAULT_SOURCES = ("http://127.0.0.1:9464/metrics", "http://127.0.0.1:9465/metrics")
 
 
 class Preview:
@@ -34,7 +35,7 @@ class Preview:
     def __init__(
         self,
         dashboards: Sequence[Dashboard],
-        sources: Sequence[str] = (DEFAULT_SOURCE,),
+        sources: Sequence[str] = DEFAULT_SOURCES,
         *,
         interval: float = 5.0,
         window: float = 900.0,

@@ -5,8 +5,9 @@
                                        write a snapshot of one dashboard and exit
 
 Sources are Prometheus text endpoints: the obs agent's /metrics, and services started with
-OTEL_METRICS_EXPORTER=prometheus (default http://127.0.0.1:9464/metrics); repeat --source
-for several. Series that no catalog metric produces are ignored. Dashboards are obs's own
+OTEL_METRICS_EXPORTER=prometheus (default: both local defaults, a service's
+http://127.0.0.1:9464/metrics and the agent's http://127.0.0.1:9465/metrics); repeat
+--source for several. Series that no catalog metric produces are ignored. Dashboards are obs's own
 plus --from FILE|FOLDER|MODULE (repeatable), or only the latter with --no-defaults, found
 the same way as by `obs provision`. No Datadog account is needed and nothing leaves the
 machine; --png needs Chromium (`make chromium` installs it).
@@ -38,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="URL",
-        help="a Prometheus text endpoint to scrape (repeatable; "
-        "default http://127.0.0.1:9464/metrics)",
+        help="a Prometheus text endpoint to scrape (repeatable; default "
+        "http://127.0.0.1:9464/metrics and http://127.0.0.1:9465/metrics)",
     )
     parser.add_argument(
         "--from",
@@ -139,11 +140,11 @@ def _check(args: argparse.Namespace) -> str | None:
 
 
 def _preview(args: argparse.Namespace, dashboards: Sequence[Dashboard], port: int) -> Preview:
-    from obs.preview.app import DEFAULT_SOURCE, Preview
+    from obs.preview.app import DEFAULT_SOURCES, Preview
 
     return Preview(
         dashboards,
-        args.sources or [DEFAULT_SOURCE],
+        args.sources or list(DEFAULT_SOURCES),
         interval=args.interval,
         window=args.window,
         max_series=args.max_series,

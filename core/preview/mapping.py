@@ -20,19 +20,16 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from obs.agent.prometheus import prometheus_name
+from obs.agent.prometheus import prometheus_label, prometheus_name
 from obs.catalog import Kind, Metric
 
 Role = Literal["value", "bucket", "sum", "count"]
 Tags = tuple[tuple[str, str], ...]
 
-# The same rule as obs.agent.prometheus: characters Prometheus does not allow become "_".
-_INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]+")
 # Labels of the exposition format itself, not attributes.
 _STRUCTURAL = frozenset({"le", "quantile"})
 # OpenTelemetry's Prometheus compatibility puts resource attributes on ``target_info``;
@@ -45,16 +42,6 @@ RESOURCE_LABELS: Mapping[str, str] = {
     "host_name": "host",
 }
 TARGET_INFO = "target_info"
-
-
-def label_name(key: str) -> str:
-    """The Prometheus label an attribute key becomes.
-
-    Example:
-        >>> label_name("bullmq.queue.jobs.state")
-        'bullmq_queue_jobs_state'
-    """
-    return _INVALID_LABEL.sub("_", key)
 
 
 @dataclass(frozen=True)
@@ -78,7 +65,7 @@ class SampleNames:
                     self._add(f"{base}_{role}", Target(metric, role))
             else:
                 self._add(base, Target(metric, "value"))
-            self._labels[metric.name] = {label_name(a): a for a in metric.attributes}
+            self._labels[metric.name] = {prometheus_label(a): a for a in metric.attributes}
 
     def _add(self, name: str, target: Target) -> None:
         if name in self._targets:
