@@ -39,6 +39,7 @@ CONFIGS: dict[str, str] = {
     "baseline (no instrumentation)": "",
     "obs disabled (OBS_ENABLED=false)": "import obs; obs.init(enabled=False)",
     "obs metrics only (OBS_TRACES=false)": "import obs; obs.init(traces=False)",
+    "obs metrics only, no pool metrics": "import obs; obs.init(traces=False, mongo_pool=False)",
     "obs metrics + unsampled span": "import obs; obs.init(traces_sampler='always_off')",
     "obs metrics + sampled span": "import obs; obs.init(traces_sampler='always_on')",
     "OTel contrib pymongo, sampled span": textwrap.dedent("""

@@ -186,9 +186,10 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
 def _start_pymongo(run: _Run) -> str:
     from obs.instrumentation import pymongo as listener
 
-    listener.install()
+    listener.install(pool=run.settings.mongo_pool)
     run.stops.append(listener.uninstall)
-    return "command and pool listeners on clients created from now on"
+    listeners = "command and pool listeners" if run.settings.mongo_pool else "command listener"
+    return f"{listeners} on clients created from now on"
 
 
 def _start_redis(run: _Run) -> str:

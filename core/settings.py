@@ -274,6 +274,13 @@ class Settings(BaseSettings):
         env=("OBS_MONGO_STATEMENT",),
         features=(Feature.PYMONGO,),
     )
+    mongo_pool: bool = _setting(
+        True,
+        "Pool metrics (connections in use and idle, checkout wait); false saves pymongo "
+        "building three pool events per command.",
+        env=("OBS_MONGO_POOL",),
+        features=(Feature.PYMONGO,),
+    )
     mongo_skip_threshold: int = _setting(
         1000,
         "A `skip` at or above this counts as the `large_skip` query smell.",

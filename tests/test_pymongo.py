@@ -229,6 +229,17 @@ def test_pool_metrics_follow_connections(
     assert otlp.points("db.client.connection.create_time")
 
 
+def test_pool_metrics_can_be_left_out(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    status = start_obs(mongo_pool=False)
+    assert "pool" not in status["pymongo"].detail
+    client().shop_p.t.find_one()
+    assert obs.flush()
+    assert count(durations(otlp, **{"db.namespace": "shop_p"})) == 1
+    assert otlp.points("db.client.connection.wait_time") == []
+
+
 def test_pool_timeouts_are_counted(
     start_obs: StartObs,
     otlp: GrpcReceiver,
