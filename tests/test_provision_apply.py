@@ -242,8 +242,11 @@ def test_a_create_lost_in_an_earlier_run_is_found_not_repeated(
     assert len(slow) == 1
 
 
-def test_rate_limits_are_paced_before_the_limit_and_429_is_waited_out(team: Path) -> None:
-    standin = DatadogStandIn(rate_limit=RateLimit(limit=3, period=1)).start()
+@pytest.mark.parametrize("lowercase", [False, True], ids=["X-RateLimit-*", "x-ratelimit-*"])
+def test_rate_limits_are_paced_before_the_limit_and_429_is_waited_out(
+    team: Path, lowercase: bool
+) -> None:
+    standin = DatadogStandIn(rate_limit=RateLimit(3, 1, lowercase_names=lowercase)).start()
     try:
         run = provision(standin, "apply", "--yes", "--no-defaults", "--from", team)
         assert run.rc == 0, run.text

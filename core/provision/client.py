@@ -142,7 +142,7 @@ class DatadogClient:
                     raise OutcomeUnknown(f"{method} {path}: {reason}") from None
                 self._sleep(self._delay(attempt))
                 continue
-            headers = {k: v for k, v in reply.headers.items()}
+            headers = dict(reply.headers.items())
             self.pacer.observe(route, headers)
             status = reply.status
             if 200 <= status < 300:

@@ -61,12 +61,14 @@ class Pacer:
         bucket.remaining -= 1
 
     def observe(self, route: str, headers: Mapping[str, str]) -> None:
-        """Learn the route's bucket from a reply's headers."""
+        """Learn the route's bucket from a reply's headers (names in any case: HTTP/2 and
+        many proxies send them lowercase)."""
+        found = _lowered(headers)
         try:
-            name = headers["X-RateLimit-Name"]
-            limit = int(headers["X-RateLimit-Limit"])
-            remaining = int(headers["X-RateLimit-Remaining"])
-            reset = float(headers["X-RateLimit-Reset"])
+            name = found["x-ratelimit-name"]
+            limit = int(found["x-ratelimit-limit"])
+            remaining = int(found["x-ratelimit-remaining"])
+            reset = float(found["x-ratelimit-reset"])
         except (KeyError, ValueError):
             return
         self._routes[route] = name
@@ -74,9 +76,10 @@ class Pacer:
 
     def retry_after(self, headers: Mapping[str, str], fallback: float) -> float:
         """Seconds to wait after a 429: until the bucket resets."""
-        for name in ("X-RateLimit-Reset", "Retry-After"):
+        found = _lowered(headers)
+        for name in ("x-ratelimit-reset", "retry-after"):
             try:
-                return max(float(headers[name]), 0.0)
+                return max(float(found[name]), 0.0)
             except (KeyError, ValueError):
                 continue
         return fallback
@@ -84,3 +87,7 @@ class Pacer:
     def _wait(self, seconds: float) -> None:
         self.waited += seconds
         self._sleep(seconds)
+
+
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}

@@ -88,6 +88,8 @@ class RateLimit:
 
     limit: int
     period: int
+    # HTTP/2 and many proxies deliver header names in lowercase; a client must not care.
+    lowercase_names: bool = False
 
 
 @dataclass
@@ -276,6 +278,8 @@ class DatadogStandIn:
             "X-RateLimit-Reset": str(reset),
             "X-RateLimit-Name": bucket,
         }
+        if self.rate_limit.lowercase_names:
+            headers = {name.lower(): value for name, value in headers.items()}
         return headers, remaining < 0
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
