@@ -70,12 +70,18 @@ _JOIN_NAMES = frozenset(
 _FIELD_PATH = re.compile(r"^\$\$?[A-Za-z_][\w.]*$")
 
 
-def mask(value: Any, depth: int = 0) -> Any:
+def mask(value: Any, depth: int = 0, expression: bool = False) -> Any:
     """``value`` with every scalar replaced by ``"?"`` (see the module docstring).
+
+    ``$field`` strings stay only in aggregation expressions (``expression``: pipeline stages
+    other than ``$match``, ``$expr``, a ``$lookup``'s ``let``), where they are field
+    references; in a filter or a document a string like ``"$ecret"`` is a value.
 
     Example:
         >>> mask({"$or": [{"a": 1}, {"b": {"$regex": "^x"}}]})
         {'$or': [{'a': '?'}, {'b': {'$regex': '?'}}]}
+        >>> mask({"password": "$ecret"}), mask({"total": "$amount"}, expression=True)
+        ({'password': '?'}, {'total': '$amount'})
     """
     if depth > _MAX_DEPTH:
         return MASK
@@ -91,16 +97,29 @@ def mask(value: Any, depth: int = 0) -> Any:
             elif key in _JOINS and isinstance(item, Mapping):
                 out[key] = _join(item, depth + 1)
             else:
-                out[key] = mask(item, depth + 1)
+                out[key] = mask(item, depth + 1, _expression_after(key, expression))
         return out
     if isinstance(value, list | tuple):
-        items = [mask(item, depth + 1) for item in value]
-        if items and all(item == items[0] for item in items):
-            return items[:1]
-        return items
-    if isinstance(value, str) and _FIELD_PATH.match(value):
+        return _collapse([mask(item, depth + 1, expression) for item in value])
+    if expression and isinstance(value, str) and _FIELD_PATH.match(value):
         return value  # a field reference in an aggregation expression
     return MASK
+
+
+def _collapse(items: list[Any]) -> list[Any]:
+    """A list whose masked items are all alike is one item: one shape, one text."""
+    if items and all(item == items[0] for item in items):
+        return items[:1]
+    return items
+
+
+def _expression_after(key: str, expression: bool) -> bool:
+    """Whether the value under ``key`` is an aggregation expression."""
+    if key == "$match":
+        return False  # a filter, even inside a pipeline
+    if key in ("$expr", "pipeline", "let", "$facet"):
+        return True
+    return expression
 
 
 def _structure(value: Any, depth: int) -> Any:
@@ -115,8 +134,19 @@ def _structure(value: Any, depth: int) -> Any:
 def _join(stage: Mapping[str, Any], depth: int) -> dict[str, Any]:
     """$lookup and friends: the collection and field names they join on stay."""
     return {
-        k: v if k in _JOIN_NAMES and isinstance(v, str) else mask(v, depth + 1)
+        k: v if k in _JOIN_NAMES and isinstance(v, str) else mask(v, depth + 1, k != "$match")
         for k, v in stage.items()
+    }
+
+
+def _statement(statement: Any, depth: int) -> Any:
+    """One statement of an update: its ``u`` is an expression when it is a pipeline."""
+    if not isinstance(statement, Mapping):
+        return mask(statement, depth)
+    return {
+        k: mask(v, depth + 1, k == "u" and isinstance(v, list))
+        for k, v in statement.items()
+        if k not in _DROPPED
     }
 
 
@@ -139,8 +169,10 @@ def masked_command(command: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = item  # the command's target collection (getMore names it apart)
         elif key in _STRUCTURAL:
             out[key] = item if isinstance(item, str) else _structure(item, 1)  # str: index name
+        elif key == "updates" and isinstance(item, list):
+            out[key] = _collapse([_statement(s, 2) for s in item])
         else:
-            out[key] = mask(item, 1)
+            out[key] = mask(item, 1, _expression_after(key, False))
     return out
 
 

@@ -80,8 +80,8 @@ def scrub(value: Any, depth: int = 0) -> Any:
         out: dict[Any, Any] = {}
         for key, item in value.items():
             name = key if isinstance(key, str) else ""
-            if name and _SECRET_KEY.search(name) and isinstance(item, str | bytes | int):
-                out[key] = FILTERED
+            if name and _SECRET_KEY.search(name) and item is not None:
+                out[key] = FILTERED  # whatever its type: a list or dict of secrets too
             elif name in _QUERY_KEYS and item is not None:
                 out[key] = mask(item) if isinstance(item, dict | list) else FILTERED
             else:

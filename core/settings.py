@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from obs.scrub import scrub_text
+
 
 class Feature(enum.StrEnum):
     """A part of obs that can be on or off (see ``obs.status()``)."""
@@ -392,7 +394,8 @@ def _problem(error: Any, overrides: Mapping[str, Any], environ: Mapping[str, str
         return Problem(f"obs.init({spelling}=...)", f"not an obs setting{hint}", ())
     reason = str(error["msg"]).removeprefix("Value error, ")
     if not is_secret(field) and isinstance(error.get("input"), str | int | float):
-        reason = f"{reason} (got {error['input']!r})"
+        # Not a secret setting, but a URL in it may still carry a password.
+        reason = f"{reason} (got {scrub_text(repr(error['input']))})"
     return Problem(_where(field, overrides, environ), reason, features_of(field))
 
 

@@ -133,7 +133,9 @@ def test_long_statements_are_cut() -> None:
     assert text.endswith("…")
 
 
-_secret = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789@._-", min_size=8, max_size=20)
+_plain = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789@._-", min_size=8, max_size=20)
+# "$..." values look like field references: they must be masked in filters all the same.
+_secret = st.one_of(_plain, _plain.map(lambda value: "$" + value))
 _field = st.sampled_from(["email", "status", "amount", "from", "as", "key", "sort", "q", "u"])
 _filters = st.recursive(
     st.dictionaries(_field, _secret, min_size=1, max_size=4),
@@ -162,3 +164,29 @@ def _strings(value: object) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_strings(v) for v in value)) if value else set()
     return {value} if isinstance(value, str) else set()
+
+
+def test_dollar_strings_are_values_outside_aggregation_expressions() -> None:
+    masked = masked_command(
+        {
+            "find": "users",
+            "filter": {"password": "$ecretValue", "$expr": {"$gt": ["$spent", "$limit"]}},
+        }
+    )
+    assert masked["filter"] == {"password": "?", "$expr": {"$gt": ["$spent", "$limit"]}}
+    assert masked_command({"insert": "u", "documents": [{"p": "$ecret"}]})["documents"] == [
+        {"p": "?"}
+    ]
+    update = masked_command(
+        {
+            "update": "u",
+            "updates": [
+                {"q": {"a": "$x"}, "u": [{"$set": {"total": "$amount"}}]},  # pipeline update
+                {"q": {"a": "$x"}, "u": {"$set": {"b": "$notAField"}}},  # document update
+            ],
+        }
+    )
+    assert update["updates"] == [
+        {"q": {"a": "?"}, "u": [{"$set": {"total": "$amount"}}]},
+        {"q": {"a": "?"}, "u": {"$set": {"b": "?"}}},
+    ]

@@ -188,3 +188,22 @@ def test_scrub_masks_query_documents_and_secret_keys() -> None:
         "count": 3,
     }
     assert cleaned["request"]["headers"] == {"Authorization": "[Filtered]", "Accept": "json"}
+
+
+def test_scrub_filters_secret_keys_whatever_their_values() -> None:
+    cleaned = scrub(
+        {
+            "password": ["hunter2"],
+            "token": {"v": "abc"},
+            "api_key": 1.5,
+            "auth": None,
+            "name": "kept",
+        }
+    )
+    assert cleaned == {
+        "password": "[Filtered]",
+        "token": "[Filtered]",
+        "api_key": "[Filtered]",
+        "auth": None,
+        "name": "kept",
+    }

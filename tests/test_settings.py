@@ -86,6 +86,14 @@ def test_secret_values_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None
     assert "api-key" not in text
 
 
+def test_a_password_in_a_bad_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://key:SUPERSECRET@collector:43x17")
+    _, problems = load()
+    assert [p.setting for p in problems] == ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert "SUPERSECRET" not in str(problems[0])
+    assert "key:***@collector" in str(problems[0])
+
+
 def test_a_mistyped_obs_variable_is_reported_with_a_suggestion(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
