@@ -272,6 +272,12 @@ def _after_fork_in_child() -> None:
     child keeps working and only this cleanup is skipped (tests/test_otel.py notices).
     """
     pid = Resource({"process.pid": os.getpid()})
+    if any(isinstance(reader, PrometheusReader) for reader in _readers):
+        logger.warning(
+            "obs: this forked worker's metrics are not on the Prometheus endpoint, which "
+            "belongs to the process that called obs.init(); with pre-fork servers export "
+            "OTLP, or call obs.init() in each worker (OTEL_EXPORTER_PROMETHEUS_PORT=0)"
+        )
     for reader in list(_readers):
         if reader.hot is not None:
             reader.hot.reset()
@@ -310,15 +316,37 @@ def start_metrics(settings: Settings, providers: Providers, res: Resource) -> No
         providers.meter_provider = current
         return
     readers: list[Any] = []
-    if "otlp" in settings.metrics_exporter:
-        readers.append(ObsMetricReader(otlp_exporter(settings, "metrics")))
+    # The endpoint binds first: a taken port must not leave an OTLP export thread behind.
     if "prometheus" in settings.metrics_exporter:
         scraper = PrometheusReader()
-        providers.prometheus = PrometheusEndpoint(
-            settings.prometheus_host, settings.prometheus_port, scraper.scrape
-        ).start()
-        readers.append(scraper)
-    provider = MeterProvider(resource=res, metric_readers=readers)
+        try:
+            providers.prometheus = PrometheusEndpoint(
+                settings.prometheus_host, settings.prometheus_port, scraper.scrape
+            )
+            readers.append(scraper)
+        except OSError as exc:
+            if "otlp" not in settings.metrics_exporter:
+                raise
+            # A second pre-fork worker finds the port taken: it still exports over OTLP.
+            logger.warning(
+                "obs: no Prometheus endpoint on %s:%s (%s); metrics go over OTLP only",
+                settings.prometheus_host,
+                settings.prometheus_port,
+                exc,
+            )
+    if "otlp" in settings.metrics_exporter:
+        readers.insert(0, ObsMetricReader(otlp_exporter(settings, "metrics")))
+    try:
+        provider = MeterProvider(resource=res, metric_readers=readers)
+    except Exception:
+        for reader in readers:
+            reader.shutdown()
+        if providers.prometheus is not None:
+            providers.prometheus.server.server_close()
+            providers.prometheus = None
+        raise
+    if providers.prometheus is not None:
+        providers.prometheus.start()
     providers.meter_provider = provider
     providers.owns_meter_provider = True
     providers.readers = readers

@@ -63,7 +63,11 @@ def init(*, strict: bool, overrides: dict[str, Any]) -> Status:
             logger.warning("obs: %s", problem)
         run = _Run(settings, dict(overrides), problems, Failures())
         _settle_switches(run)
-        _start(run, strict)
+        try:
+            _start(run, strict)
+        except BaseException:
+            _stop(run, timeout=2.0)  # strict: nothing stays half-started
+            raise
         _run = run
         return status()
 
@@ -263,15 +267,20 @@ def shutdown(timeout: float) -> None:
         run = _run
         if run is None:
             return
-        state.current = None  # every hook goes quiet first
         _run = None
-        for stop in reversed(run.stops):
-            try:
-                stop()
-            except Exception as exc:
-                logger.warning("obs: error while shutting down: %s", exc)
-        if run.providers is not None:
-            try:
-                run.providers.shutdown(timeout)
-            except Exception as exc:
-                logger.warning("obs: error while flushing telemetry: %s", exc)
+        _stop(run, timeout)
+
+
+def _stop(run: _Run, timeout: float) -> None:
+    """Undo what ``run`` started: hooks first, then flush and stop the providers."""
+    state.current = None  # every hook goes quiet first
+    for stop in reversed(run.stops):
+        try:
+            stop()
+        except Exception as exc:
+            logger.warning("obs: error while shutting down: %s", exc)
+    if run.providers is not None:
+        try:
+            run.providers.shutdown(timeout)
+        except Exception as exc:
+            logger.warning("obs: error while flushing telemetry: %s", exc)

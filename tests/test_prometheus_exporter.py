@@ -71,3 +71,47 @@ def test_a_taken_port_turns_metrics_off_not_the_service(
     assert not status["metrics"].on
     assert "Address already in use" in status["metrics"].detail
     obs.cache.hit("kpi")  # still harmless
+
+
+def test_a_taken_port_leaves_otlp_metrics_running(
+    start_obs: StartObs, otlp: GrpcReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    import threading
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status = start_obs(
+            metrics_exporter="otlp,prometheus", prometheus_host="127.0.0.1", prometheus_port=port
+        )
+    # a second pre-fork worker finds the port taken: it still exports over OTLP
+    assert status["metrics"].on
+    assert "Prometheus" not in status["metrics"].detail
+    assert "metrics go over OTLP only" in caplog.text
+    obs.cache.hit("kpi")
+    assert obs.flush()
+    assert otlp.points("obs.cache.requests")
+    readers = [t for t in threading.enumerate() if t.name == "OtelPeriodicExportingMetricReader"]
+    assert len(readers) == 1
+
+
+def test_prometheus_only_with_a_taken_port_starts_no_export_thread(
+    start_obs: StartObs,
+) -> None:
+    import socket
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        status = start_obs(
+            metrics_exporter="prometheus",
+            prometheus_host="127.0.0.1",
+            prometheus_port=taken.getsockname()[1],
+        )
+    assert not status["metrics"].on
+    started = [t.name for t in threading.enumerate() if t.ident not in before]
+    assert "OtelPeriodicExportingMetricReader" not in started

@@ -14,6 +14,8 @@ from obs import settings
 from obs.settings import Feature, SettingsError, load
 from obs.settings_command import markdown_table
 from obs.status_report import Status
+from support.otlp_receiver import GrpcReceiver
+from support.sentry_receiver import SentryReceiver
 
 StartObs = Callable[..., Status]
 
@@ -116,6 +118,36 @@ def test_strict_raises_with_every_problem(monkeypatch: pytest.MonkeyPatch) -> No
     assert "OTEL_TRACES_SAMPLER" in message
     assert "mongo_skip_threshold" in message
     assert not obs.status().initialised
+
+
+def test_strict_failure_part_way_leaves_nothing_started(
+    start_obs: StartObs,  # its teardown resets OpenTelemetry's globals
+    otlp: GrpcReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    sentry_receiver: SentryReceiver,
+) -> None:
+    import redis
+
+    from obs import sentry as sentry_setup
+    from obs.instrumentation import pymongo as listener
+
+    def broken(settings: object) -> str:
+        raise RuntimeError("sentry could not start")
+
+    monkeypatch.setattr(sentry_setup, "start", broken)
+    original = redis.Redis.execute_command
+    with pytest.raises(RuntimeError, match="sentry could not start"):
+        obs.init(
+            strict=True,
+            otlp_endpoint=otlp.endpoint,
+            sentry_dsn=sentry_receiver.dsn,
+            cache_prefixes={"kpi:": "kpi"},
+        )
+    # pymongo and redis started before Sentry failed: both were undone
+    assert not obs.status().initialised
+    assert not listener._enabled
+    assert redis.Redis.execute_command is original
+    assert obs.state.current is None
 
 
 def test_init_with_a_bad_value_warns_once_and_runs_the_rest(
