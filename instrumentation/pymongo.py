@@ -15,6 +15,7 @@ server) and reused.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -227,15 +228,22 @@ def _error_type(failure: Any) -> str:
 
 
 class _Pool:
-    __slots__ = ("attributes", "idle", "limit", "pending", "ready", "used")
+    """The pools of every client of this process to one server address.
 
-    def __init__(self, name: str, limit: int) -> None:
+    pymongo's pool events name only the address, so two clients of the same server cannot
+    be told apart: their counts add up, ``limits`` holds each open pool's maxPoolSize, and
+    ``ready`` counts connection ids (each pool numbers its connections from 1).
+    """
+
+    __slots__ = ("attributes", "idle", "limits", "pending", "ready", "used")
+
+    def __init__(self, name: str) -> None:
         self.attributes = {attr.POOL_NAME: name}
         self.idle = 0
         self.used = 0
         self.pending = 0
-        self.limit = limit
-        self.ready: set[int] = set()
+        self.limits: list[int] = []
+        self.ready: collections.Counter[int] = collections.Counter()
 
 
 class _PoolListener(monitoring.ConnectionPoolListener):
@@ -259,7 +267,7 @@ class _PoolListener(monitoring.ConnectionPoolListener):
         try:
             pool = self._pools.get(address)
             if pool is None:  # setdefault is atomic: a racing creator's pool is dropped
-                pool = self._pools.setdefault(address, _Pool(_pool_name(address), 0))
+                pool = self._pools.setdefault(address, _Pool(_pool_name(address)))
             with self._lock:
                 pool.idle += idle
                 pool.used += used
@@ -285,7 +293,8 @@ class _PoolListener(monitoring.ConnectionPoolListener):
     def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
         pool = self._count(event.address)
         if pool is not None:
-            pool.limit = int(event.options.get("maxPoolSize", 100) or 0)
+            with self._lock:
+                pool.limits.append(int(event.options.get("maxPoolSize", 100) or 0))
 
     def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
         pass
@@ -294,7 +303,15 @@ class _PoolListener(monitoring.ConnectionPoolListener):
         pass
 
     def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
-        self._pools.pop(event.address, None)
+        # The address's entry goes only with its last pool: another client may still use it.
+        # Which client closed is not in the event, so with different maxPoolSize values the
+        # latest pool's limit is the one taken off.
+        with self._lock:
+            pool = self._pools.get(event.address)
+            if pool is not None and pool.limits:
+                pool.limits.pop()
+            if pool is not None and not pool.limits:
+                del self._pools[event.address]
 
     def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
         pass
@@ -302,13 +319,19 @@ class _PoolListener(monitoring.ConnectionPoolListener):
     def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
         pool = self._count(event.address, idle=1)
         if pool is not None:
-            pool.ready.add(event.connection_id)
+            with self._lock:
+                pool.ready[event.connection_id] += 1
             self._record("db_connection_create_time", getattr(event, "duration", None), pool)
 
     def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
         pool = self._pools.get(event.address)
-        if pool is not None and event.connection_id in pool.ready:
-            pool.ready.discard(event.connection_id)
+        if pool is None:
+            return
+        with self._lock:
+            was_ready = pool.ready[event.connection_id] > 0
+            if was_ready:
+                pool.ready[event.connection_id] -= 1
+        if was_ready:
             self._count(event.address, idle=-1)
 
     def connection_check_out_started(
@@ -361,7 +384,7 @@ class _PoolListener(monitoring.ConnectionPoolListener):
 
     def observe_limit(self, options: CallbackOptions) -> Iterable[Observation]:
         for pool in self._snapshot():
-            yield Observation(pool.limit, pool.attributes)
+            yield Observation(sum(pool.limits), pool.attributes)
 
 
 def _pool_name(address: Any) -> str:

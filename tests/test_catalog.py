@@ -19,6 +19,7 @@ from obs.catalog import CATALOG, Emitter, Kind
 from obs.instrumentation import query_smells
 from obs.status_report import Status
 from support.otlp_receiver import GrpcReceiver, Point
+from support.pools import wait_for_checkout
 from support.servers import MongoServer
 
 StartObs = Callable[..., Status]
@@ -75,7 +76,7 @@ def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> None:
     )
     slow = threading.Thread(target=items.find_one)
     slow.start()
-    time.sleep(0.15)
+    wait_for_checkout()  # the slow find holds the only connection
     with pytest.raises(pymongo.errors.WaitQueueTimeoutError):
         items.find_one()  # a pool timeout and a failed wait
     slow.join()

@@ -7,7 +7,6 @@ import asyncio
 import datetime
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ import obs
 from obs.instrumentation import pymongo as listener
 from obs.status_report import Status
 from support.otlp_receiver import GrpcReceiver, Point
+from support.pools import wait_for_checkout
 from support.servers import MongoServer
 
 StartObs = Callable[..., Status]
@@ -240,6 +240,41 @@ def test_pool_metrics_can_be_left_out(
     assert otlp.points("db.client.connection.wait_time") == []
 
 
+def test_two_clients_of_one_server_keep_their_pools(
+    start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer
+) -> None:
+    start_obs()
+    pool = f"127.0.0.1:{mongo.port}"
+
+    def latest(name: str, **match: Any) -> float | None:
+        found = [
+            p
+            for p in otlp.points(name)
+            if p.attributes.get("db.client.connection.pool.name") == pool
+            and all(p.attributes.get(k) == v for k, v in match.items())
+        ]
+        return found[-1].value if found else None
+
+    first: MongoClient[Any] = MongoClient(mongo.uri, maxPoolSize=7)
+    second: MongoClient[Any] = MongoClient(mongo.uri, maxPoolSize=7)
+    first.shop_q.t.find_one()
+    second.shop_q.t.find_one()
+    assert obs.flush()
+    assert latest("db.client.connection.max") == 14
+    idle_both = latest("db.client.connection.count", **{"db.client.connection.state": "idle"})
+    first.close()
+    second.shop_q.t.find_one()
+    otlp.clear()
+    assert obs.flush()
+    # the second client's pool survives the first one's close, with its own limit
+    assert latest("db.client.connection.max") == 7
+    idle_one = latest("db.client.connection.count", **{"db.client.connection.state": "idle"})
+    assert idle_both is not None
+    assert idle_one is not None
+    assert 1 <= idle_one < idle_both
+    second.close()
+
+
 def test_pool_timeouts_are_counted(
     start_obs: StartObs,
     otlp: GrpcReceiver,
@@ -257,7 +292,7 @@ def test_pool_timeouts_are_counted(
     )
     slow = threading.Thread(target=c.shop_h.t.find_one)
     slow.start()
-    time.sleep(0.15)
+    wait_for_checkout()  # the slow find holds the only connection
     with pytest.raises(pymongo.errors.WaitQueueTimeoutError):
         c.shop_h.t.find_one()
     slow.join()
