@@ -86,12 +86,17 @@ class _CommandListener(monitoring.CommandListener):
                     kind=SpanKind.CLIENT,
                     attributes=attributes,
                 )
-                if span.is_recording() and active.settings.mongo_statement == "masked":
-                    span.set_attribute("db.query.text", masked_text(command))
             pending = self._pending
             if len(pending) >= _MAX_PENDING:
                 pending.clear()
+            # Pending before anything else can fail, so the span always gets its end.
             pending[event.request_id] = (key, attributes, duration, span)
+            if (
+                span is not None
+                and span.is_recording()
+                and active.settings.mongo_statement == "masked"
+            ):
+                span.set_attribute("db.query.text", masked_text(command))
             if name in query_smells.FILTERED and active.instruments is not None:
                 found = query_smells.smells(
                     name, command, skip_threshold=active.settings.mongo_skip_threshold

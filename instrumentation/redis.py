@@ -78,7 +78,10 @@ def count(args: Sequence[Any], reply: Any) -> None:
                     cache.record(cache_name, value is not None)
     else:  # EXISTS k1 k2 ...: the reply is how many exist, not which
         keys = args[1:]
-        cache_name = matcher.cache_of(keys[0])
+        names = {matcher.cache_of(key) for key in keys}
+        # Keys of several caches (or non-cache keys) leave no way to tell whose hits these
+        # are: such a call is not counted.
+        cache_name = names.pop() if len(names) == 1 else None
         if cache_name is not None and isinstance(reply, int):
             hits = min(max(reply, 0), len(keys))
             if hits:

@@ -405,3 +405,23 @@ def test_shutdown_silences_the_listeners_and_init_brings_them_back(
     c.shop_l.t.find_one()
     assert obs.flush()
     assert count(durations(otlp, **{"db.namespace": "shop_l"})) == 1
+
+
+def test_a_span_whose_statement_fails_still_ends(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start_obs()
+
+    def broken(command: Any) -> str:
+        raise ValueError("cannot mask")
+
+    monkeypatch.setattr(listener, "masked_text", broken)
+    assert client().shop_x.t.find_one({"a": 1}) is None
+    assert obs.flush()
+    (span,) = otlp.spans("find t")
+    assert "db.query.text" not in span.attributes
+    assert obs.status().failures == {"pymongo": 1}
+    assert count(durations(otlp, **{"db.namespace": "shop_x"})) == 1

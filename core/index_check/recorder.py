@@ -2,7 +2,9 @@
 
 It does not depend on ``obs.init()``: the pytest plugin registers it on its own. Only the
 first command of each shape is kept (with its values, in memory only), plus a count per
-shape and the server it went to, so a long test suite costs one dict lookup per command.
+shape and the server it went to, so memory stays bounded by the number of shapes however
+long the test suite; each command still costs its shape (a walk of the command and a small
+JSON dump), which is test-time work, never production.
 
 Example:
     recorder = Recorder()
