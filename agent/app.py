@@ -30,6 +30,7 @@ from obs.agent.collectors.mongo_stats import StatsCollector
 from obs.agent.collectors.mongo_status import ServerStatusCollector
 from obs.agent.collectors.process import ProcessCollector
 from obs.agent.collectors.redis_info import RedisInfoCollector
+from obs.agent.collectors.redis_nodes import refresh
 from obs.agent.config import AgentConfig, Collector
 from obs.agent.endpoints import Endpoints
 from obs.agent.export import Exporter, OtlpLoop
@@ -48,7 +49,7 @@ def redis_attributes(url: str) -> dict[str, AttributeValue]:
         >>> redis_attributes("redis://:pw@cache:6380/1"), redis_attributes("unix:///run/r.sock")
         ({'server.address': 'cache', 'server.port': 6380}, {'server.address': '/run/r.sock'})
     """
-    parts = urlsplit(url)
+    parts = urlsplit(url)  # of a cluster: its seed node
     if parts.scheme == "unix":
         return {attr.SERVER_ADDRESS: parts.path}
     return {attr.SERVER_ADDRESS: parts.hostname or "", attr.SERVER_PORT: parts.port or 6379}
@@ -123,47 +124,89 @@ def _mongo_jobs(
     return jobs
 
 
+# The agent's cluster schemes, and what redis-py calls them.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
 def redis_client(url: str, timeout: float) -> Any:
-    """A Redis client with socket timeouts that sends no CLIENT SETINFO on connect, so a
-    user limited to read commands (an ACL) sees no refused calls."""
+    """A Redis client with socket timeouts, or a cluster client for ``redis+cluster://``
+    URLs (which connects as it is made, to read the slot map).
+
+    It speaks RESP2 and sends no CLIENT SETINFO on connect, so a user limited to read
+    commands (an ACL) sees no refused calls: redis-py 8 speaks RESP3 by default and then
+    asks for CLIENT MAINT_NOTIFICATIONS, which such a user is refused on Redis 6.
+    """
     import redis
 
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "decode_responses": True,
+        "protocol": 2,
     }
-    try:
-        return redis.Redis.from_url(url, driver_info=None, **options)  # redis-py >= 7.1
-    except TypeError:
-        return redis.Redis.from_url(url, lib_name=None, lib_version=None, **options)
+    scheme, _, rest = url.partition("://")
+    make: Callable[..., Any] = redis.Redis.from_url
+    if scheme in CLUSTER_SCHEMES:
+        url, make = f"{CLUSTER_SCHEMES[scheme]}://{rest}", redis.RedisCluster.from_url
+    # Chosen by version: the cluster client drops options it does not know, silently.
+    if redis.VERSION >= (7, 1):
+        options["driver_info"] = None
+    else:
+        options.update(lib_name=None, lib_version=None)
+    return make(url, **options)
+
+
+class _RedisCollect:
+    """A Redis collector made, with its client, on its first collection: redis-py's cluster
+    client connects in its constructor, and a target that is down when the agent starts
+    must cost only its own collectors. After a failed collection a cluster's slot map is
+    read again (a failover or a resharding moves slots)."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        make: Callable[[Any], Callable[[], Collected]],
+        clients: list[Any],
+    ) -> None:
+        self.url, self.timeout, self.make, self.clients = url, timeout, make, clients
+        self.client: Any = None
+        self._collect: Callable[[], Collected] | None = None
+        self._failed = False
+
+    def __call__(self) -> Collected:
+        if self._collect is None:
+            self.client = redis_client(self.url, self.timeout)
+            self.clients.append(self.client)
+            self._collect = self.make(self.client)
+        elif self._failed:
+            refresh(self.client)
+        self._failed = True
+        collected = self._collect()
+        self._failed = False
+        return collected
 
 
 def _redis_jobs(config: AgentConfig, target: RedisTarget, clients: list[Any]) -> list[Job]:
     where = redis_attributes(target.url)
-    jobs = []
+    makers: dict[Collector, Callable[[Any], Callable[[], Collected]]] = {}
     if target.info:
-        schedule = config.schedule(Collector.REDIS_INFO)
-        client = redis_client(target.url, schedule.timeout)
-        clients.append(client)
-        collect = RedisInfoCollector(client, where).collect
-        jobs.append(
-            Job(Collector.REDIS_INFO, target.label, "redis", collect, schedule, target.scrub)
-        )
+        makers[Collector.REDIS_INFO] = lambda client: RedisInfoCollector(client, where).collect
     if target.bullmq:
-        schedule = config.schedule(Collector.BULLMQ)
-        client = redis_client(target.url, schedule.timeout)
-        clients.append(client)
-        collector = BullMQCollector(
-            client,
-            where,
-            config.prefixes_for(target),
-            config.queues_for(target),
-            discovery_interval=config.bullmq_discovery_interval,
+        makers[Collector.BULLMQ] = lambda client: (
+            BullMQCollector(
+                client,
+                where,
+                config.prefixes_for(target),
+                config.queues_for(target),
+                discovery_interval=config.bullmq_discovery_interval,
+            ).collect
         )
-        jobs.append(
-            Job(Collector.BULLMQ, target.label, "redis", collector.collect, schedule, target.scrub)
-        )
+    jobs = []
+    for kind, make in makers.items():
+        schedule = config.schedule(kind)
+        collect = _RedisCollect(target.url, schedule.timeout, make, clients)
+        jobs.append(Job(kind, target.label, "redis", collect, schedule, target.scrub))
     return jobs
 
 

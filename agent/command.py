@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mongo", action="append", metavar="URI", help="a MongoDB URI to watch (repeatable)"
     )
     parser.add_argument(
-        "--redis", action="append", metavar="URL", help="a Redis URL to watch (repeatable)"
+        "--redis",
+        action="append",
+        metavar="URL",
+        help="a Redis URL to watch (repeatable); redis+cluster://host:port for a Redis Cluster",
     )
     parser.add_argument(
         "--bullmq-prefix",

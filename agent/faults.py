@@ -24,6 +24,8 @@ def unreachable(error: BaseException) -> bool:
     credentials."""
     if isinstance(error, _UNREACHABLE):
         return True
+    if isinstance(error, redis.exceptions.RedisClusterException) and error.__cause__:
+        return unreachable(error.__cause__)  # no node of the cluster could be reached
     if not type(error).__module__.startswith("pymongo"):
         return False
     # pymongo (18 MiB) is imported only by agents that watch MongoDB.

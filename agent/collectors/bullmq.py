@@ -10,13 +10,25 @@ prefix ``P`` keeps ``P:Q:meta`` (a hash; ``paused`` set while paused), lists ``P
 Counts follow BullMQ's ``getCounts`` script exactly, including its one quirk: a legacy
 marker (``0:<ts>``) at the tail of ``wait`` or ``paused`` is not a job. That script pops
 the marker (a write); here the tail is read with the same pipeline and the marker
-subtracted, so the agent never writes. The oldest waiting job is the tail of ``wait``;
-``SORT_RO ... BY nosort DESC LIMIT 0 2 GET # GET P:Q:*->timestamp`` returns its id and
-enqueue time in the same round trip (two entries, in case the tail is a marker).
+subtracted, so the agent never writes.
 
-Queues are found with ``SCAN MATCH P:*:meta TYPE hash`` (never ``KEYS``), on their own
-slower cadence, or listed statically. Queue names may contain ``:``; ``{tag}`` prefixes
-(Redis Cluster hash tags) keep every key of a queue in one slot, which ``SORT_RO`` needs.
+The oldest waiting job is the tail of ``wait``. On Redis 7 and later, ``SORT_RO ... BY
+nosort DESC LIMIT 0 2 GET # GET P:Q:*->timestamp`` returns its id and enqueue time in the
+same round trip (two entries, in case the tail is a marker). Older servers have no
+``SORT_RO`` (and ``SORT`` counts as a write), a Redis Cluster refuses ``SORT ... GET``, and
+``SORT`` would substitute into a ``*`` in a queue name: there the tail's id is read with
+``LRANGE`` and its ``timestamp`` / ``delay`` with ``HMGET`` in a second round trip, for the
+queues with jobs waiting only. The server's version comes from ``HELLO``, asked once
+(and again after a failed scrape).
+
+An error reply fails the scrape, naming the command and key (a refused command, a ``MOVED``
+slot), except ``WRONGTYPE``: the keys of a queue deleted since discovery, or of something
+that only looks like one, were taken by other data, and that queue is left out.
+
+Queues are found with ``SCAN MATCH P:*:meta TYPE hash`` (never ``KEYS``), on every primary
+of a cluster, on their own slower cadence, or listed statically. Queue names may contain
+``:``. On a cluster, each command goes to the primary holding its key (one pipeline per
+primary); BullMQ itself needs ``{tag}`` prefixes there, which keep a queue on one slot.
 """
 
 from __future__ import annotations
@@ -24,10 +36,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from obs import catalog
+from obs.agent.collectors.redis_nodes import is_cluster, primaries, route, server_of
 from obs.agent.points import Attributes, AttributeValue, Collected, Point
 from obs.catalog import attr
 
@@ -35,6 +48,10 @@ LIST_STATES = ("wait", "paused", "active")
 SET_STATES = ("prioritized", "delayed", "waiting-children", "completed", "failed")
 STATES = (*LIST_STATES, *SET_STATES)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+class ReplyError(RuntimeError):
+    """Redis answered a command of the scrape with an error (other than WRONGTYPE)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -82,22 +99,24 @@ def queue_of(key: str, prefix: str) -> Queue | None:
 
 
 def discover(client: Any, prefixes: Sequence[str], count: int = 1000) -> list[Queue]:
-    """Every queue under ``prefixes``, found by SCAN (never KEYS)."""
+    """Every queue under ``prefixes``, found by SCAN (never KEYS) on every primary."""
     found = set()
-    for prefix in prefixes:
-        for key in client.scan_iter(match=meta_pattern(prefix), count=count, _type="HASH"):
-            queue = queue_of(key if isinstance(key, str) else key.decode(), prefix)
-            if queue is not None:
-                found.add(queue)
+    for _, server in primaries(client):
+        for prefix in prefixes:
+            for key in server.scan_iter(match=meta_pattern(prefix), count=count, _type="HASH"):
+                queue = queue_of(key if isinstance(key, str) else key.decode(), prefix)
+                if queue is not None:
+                    found.add(queue)
     return sorted(found)
 
 
 # Commands queued per queue, in this order; `parse` reads the replies in the same order.
-def commands(queue: Queue) -> list[tuple[Any, ...]]:
-    """The read-only commands that describe ``queue`` (every one names a key of it)."""
+def commands(queue: Queue, sort: bool = True) -> list[tuple[Any, ...]]:
+    """The read-only commands that describe ``queue`` (every one names a key of it);
+    ``sort``: read the oldest waiting job with SORT_RO (Redis >= 7, not a cluster)."""
     wait = queue.key("wait")
     tail: tuple[Any, ...]
-    if queue.can_sort:
+    if sort and queue.can_sort:
         pattern = queue.key("*->timestamp")
         delay = queue.key("*->delay")
         tail = ("SORT_RO", wait, "BY", "nosort", "LIMIT", 0, 2, "DESC")
@@ -141,27 +160,56 @@ class QueueState:
     oldest_waiting_since_ms: float | None  # enqueue (+ delay) time of the wait list's tail
     completed: int | None  # metrics:completed count, when workers keep metrics
     failed: int | None
+    oldest_waiting_job: str | None = None  # its id, while its time is still to be read
 
 
-def _oldest(queue: Queue, reply: Any) -> float | None:
-    if not queue.can_sort or not isinstance(reply, list):
+def _since(timestamp: Any, delay: Any) -> float | None:
+    try:
+        return float(timestamp) + float(delay or 0) if timestamp is not None else None
+    except ValueError:
         return None
-    # Triples (id, timestamp, delay), tail first; skip a legacy marker.
+
+
+def _oldest_sorted(reply: Any) -> float | None:
+    """The oldest waiting job's time from SORT_RO's triples (id, timestamp, delay), tail
+    first; a legacy marker is skipped."""
+    if not isinstance(reply, list):
+        return None
     for index in range(0, len(reply) - 2, 3):
         job_id, timestamp, delay = reply[index : index + 3]
-        if _is_marker(job_id) or timestamp is None:
-            continue
-        try:
-            return float(timestamp) + float(delay or 0)
-        except ValueError:
-            return None
+        if not _is_marker(job_id) and timestamp is not None:
+            return _since(timestamp, delay)
     return None
 
 
-def parse(queue: Queue, replies: Sequence[Any]) -> QueueState | None:
-    """The state of ``queue`` from its replies, or None when it is gone or not a queue."""
-    if any(isinstance(r, Exception) for r in replies):
-        return None  # e.g. WRONGTYPE: the keys do not belong to a BullMQ queue
+def _oldest_listed(reply: Any) -> str | None:
+    """The oldest waiting job's id from LRANGE's last two entries (a marker skipped)."""
+    if not isinstance(reply, list):
+        return None
+    return next((str(item) for item in reversed(reply) if not _is_marker(item)), None)
+
+
+def _checked(replies: Sequence[Any], named: Callable[[int], tuple[Any, ...]]) -> bool:
+    """False when a reply is WRONGTYPE; raises :class:`ReplyError` for any other error
+    reply, naming its command (``named(position)``) and key."""
+    from redis.exceptions import ResponseError
+
+    wrong_type = False
+    for position, reply in enumerate(replies):
+        if isinstance(reply, ResponseError):
+            if str(reply).startswith("WRONGTYPE"):
+                wrong_type = True
+                continue
+            command, key = named(position)[:2]
+            raise ReplyError(f"Redis answered {command} {key} with {type(reply).__name__}: {reply}")
+    return not wrong_type
+
+
+def parse(queue: Queue, replies: Sequence[Any], sort: bool = True) -> QueueState | None:
+    """The state of ``queue`` from the replies to ``commands(queue, sort)``, or None when
+    it is gone or its keys hold other data (WRONGTYPE)."""
+    if not _checked(replies, lambda position: commands(queue, sort)[position]):
+        return None
     meta, wait_len, wait_tail, paused_len, paused_tail, active, *rest = replies
     if not meta:
         return None  # obliterated since discovery
@@ -169,22 +217,25 @@ def parse(queue: Queue, replies: Sequence[Any]) -> QueueState | None:
         meta = dict(zip(meta[::2], meta[1::2], strict=True))
     sets = rest[: len(SET_STATES)]
     completed, failed = rest[len(SET_STATES) :]
-    wait_marker_tail = wait_tail[0] if isinstance(wait_tail, list) and wait_tail else None
-    if not queue.can_sort and isinstance(wait_tail, list) and wait_tail:
-        wait_marker_tail = wait_tail[-1]
+    sorted_tail = sort and queue.can_sort
+    wait_marker_tail = None
+    if isinstance(wait_tail, list) and wait_tail:
+        wait_marker_tail = wait_tail[0] if sorted_tail else wait_tail[-1]
     counts = {
         "wait": _minus_marker(int(wait_len), wait_marker_tail),
         "paused": _minus_marker(int(paused_len), paused_tail),
         "active": int(active),
         **{state: int(n) for state, n in zip(SET_STATES, sets, strict=True)},
     }
+    waiting = counts["wait"] > 0
     return QueueState(
         queue,
         counts,
         paused=str(meta.get("paused", "")) not in ("", "0"),
-        oldest_waiting_since_ms=_oldest(queue, wait_tail) if counts["wait"] else None,
+        oldest_waiting_since_ms=_oldest_sorted(wait_tail) if waiting and sorted_tail else None,
         completed=int(completed) if completed is not None else None,
         failed=int(failed) if failed is not None else None,
+        oldest_waiting_job=_oldest_listed(wait_tail) if waiting and not sorted_tail else None,
     )
 
 
@@ -243,70 +294,144 @@ def points(state: QueueState, series: QueueSeries, now_ms: float) -> Iterator[Po
         yield Point(catalog.BULLMQ_JOBS_FAILED, series.queue, float(state.failed))
 
 
-class Scrape:
-    """The read commands of a set of queues, packed into Redis protocol once.
+class Batch:
+    """Commands for one server, packed into Redis protocol once and sent as they are.
 
     redis-py's pipeline packs every command and runs a response callback per reply on each
-    execute: at 1,000 queues (13,000 commands) that was two thirds of a scrape. The queue
-    set changes only at discovery, so its packed bytes are kept and sent as they are, and
-    the replies are read straight from the connection (one read per command, as the
-    pipeline does) without callbacks.
+    execute: at 1,000 queues (13,000 commands) that was two thirds of a scrape. A queue
+    set changes only at discovery, so its packed bytes are kept, and the replies are read
+    straight from the connection (one read per command, as the pipeline does) without
+    callbacks.
     """
 
-    def __init__(self, queues: Sequence[Queue]) -> None:
-        self.queues = tuple(queues)
-        self.replies_expected = len(self.queues) * COMMANDS_PER_QUEUE
+    def __init__(self, client: Any, commands: Sequence[tuple[Any, ...]]) -> None:
+        self.client = client
+        self.size = len(commands)
+        self._commands: Sequence[tuple[Any, ...]] | None = commands
         self._packed: list[bytes] | None = None
 
     def _round_trip(self, connection: Any) -> list[Any]:
         from redis.exceptions import ResponseError
 
         if self._packed is None:  # the command tuples are not kept: only their bytes
-            every = [command for queue in self.queues for command in commands(queue)]
-            self._packed = connection.pack_commands(every)
+            self._packed = connection.pack_commands(self._commands)
+            self._commands = None
         connection.send_packed_command(self._packed)
         replies: list[Any] = []
-        for _ in range(self.replies_expected):
+        for _ in range(self.size):
             try:
                 replies.append(connection.read_response())
-            except ResponseError as exc:  # e.g. WRONGTYPE; the other replies still come
+            except ResponseError as exc:  # an error reply; the other replies still come
                 replies.append(exc)
         return replies
 
-    def replies(self, client: Any) -> list[Any]:
+    def replies(self) -> list[Any]:
         """Send every command in one write and read every reply: one round trip, no MULTI.
 
         A connection error retries as redis-py's pipeline would (the client's retry
-        policy), on a fresh connection; a reply cut off midway disconnects, so no later
-        scrape reads a stale reply.
+        policy), on a fresh connection. Any other failure disconnects before the connection
+        goes back to the pool, so no later scrape can read this one's unread replies.
         """
-        pool = client.connection_pool
+        pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
             replies: list[Any] = connection.retry.call_with_retry(
                 lambda: self._round_trip(connection), lambda _error: connection.disconnect()
             )
             return replies
+        except BaseException:
+            connection.disconnect()
+            raise
         finally:
             pool.release(connection)
+
+
+def _batches(client: Any, commands: Sequence[tuple[Any, ...]]) -> list[tuple[Batch, Sequence[int]]]:
+    """``commands`` split by the server holding their key, each with its positions."""
+    keys = [command[1] for command in commands]
+    return [
+        (Batch(server, [commands[p] for p in positions]), positions)
+        for server, positions in route(client, keys)
+    ]
+
+
+def _replies(batches: Sequence[tuple[Batch, Sequence[int]]], size: int) -> list[Any]:
+    """Every batch's replies, in the order of the commands they were split from."""
+    if len(batches) == 1:
+        return batches[0][0].replies()  # one server: already in order
+    replies: list[Any] = [None] * size
+    for batch, positions in batches:
+        for position, reply in zip(positions, batch.replies(), strict=True):
+            replies[position] = reply
+    return replies
+
+
+def _with_oldest_jobs(client: Any, states: list[QueueState]) -> list[QueueState]:
+    """``states`` with the enqueue time of the oldest waiting jobs known only by id, read
+    in one more round trip (per server)."""
+    pending = [s for s in states if s.oldest_waiting_job is not None]
+    if not pending:
+        return states
+    reads = [
+        ("HMGET", s.queue.key(str(s.oldest_waiting_job)), "timestamp", "delay") for s in pending
+    ]
+    replies = _replies(_batches(client, reads), len(reads))
+    times = {}
+    for command, state, reply in zip(reads, pending, replies, strict=True):
+        if _checked([reply], [command].__getitem__):
+            times[state.queue] = _since(*reply)  # None when the job was taken meanwhile
+    return [
+        replace(s, oldest_waiting_since_ms=times.get(s.queue), oldest_waiting_job=None)
+        if s.oldest_waiting_job is not None
+        else s
+        for s in states
+    ]
+
+
+class Scrape:
+    """The read commands of a set of queues, packed once per server that holds them."""
+
+    def __init__(self, queues: Sequence[Queue], sort: bool = True) -> None:
+        self.queues = tuple(queues)
+        self.sort = sort
+        self.replies_expected = len(self.queues) * COMMANDS_PER_QUEUE
+        self._batches: list[tuple[Batch, Sequence[int]]] | None = None
 
     def read(self, client: Any) -> list[QueueState]:
         """The state of every queue that still exists."""
         if not self.queues:
             return []
-        replies = self.replies(client)
+        if self._batches is None:
+            every = [command for queue in self.queues for command in commands(queue, self.sort)]
+            self._batches = _batches(client, every)
+        replies = _replies(self._batches, self.replies_expected)
         states = []
         for index, queue in enumerate(self.queues):
             start = index * COMMANDS_PER_QUEUE
-            state = parse(queue, replies[start : start + COMMANDS_PER_QUEUE])
+            state = parse(queue, replies[start : start + COMMANDS_PER_QUEUE], self.sort)
             if state is not None:
                 states.append(state)
-        return states
+        return _with_oldest_jobs(client, states)
+
+
+def uses_sort_ro(client: Any) -> bool:
+    """Whether the oldest waiting jobs can be read with SORT_RO in the same round trip:
+    Redis >= 7, and not a cluster (which refuses SORT's GET patterns)."""
+    if is_cluster(client):
+        return False
+    server = server_of(client)
+    if server.mode == "cluster":
+        raise ReplyError(
+            "this Redis is a node of a Redis Cluster: name the target redis+cluster://"
+            "host:port so that the queues of every primary are read"
+        )
+    return server.has_sort_ro
 
 
 def read(client: Any, queues: Sequence[Queue]) -> list[QueueState]:
-    """One pipelined round trip (no MULTI) reading every queue."""
-    return Scrape(queues).read(client)
+    """One pipelined round trip (no MULTI) reading every queue (two on Redis < 7 or a
+    cluster, when jobs wait)."""
+    return Scrape(queues, uses_sort_ro(client)).read(client)
 
 
 class BullMQCollector:
@@ -330,6 +455,7 @@ class BullMQCollector:
         self.clock = clock
         self.queues: list[Queue] = []
         self._discovered_at: float | None = None
+        self._sort: bool | None = None  # SORT_RO usable: asked of the server once
         self._scrape = Scrape(())
         self._series: dict[Queue, QueueSeries] = {}
 
@@ -344,15 +470,24 @@ class BullMQCollector:
 
     def _scrape_of(self, queues: list[Queue]) -> Scrape:
         """The packed reads of ``queues``, and their series, kept while the set is the same."""
-        if tuple(queues) != self._scrape.queues:
-            self._scrape = Scrape(queues)
+        if self._sort is None:
+            self._sort = uses_sort_ro(self.client)
+        if tuple(queues) != self._scrape.queues or self._sort != self._scrape.sort:
+            self._scrape = Scrape(queues, self._sort)
             self._series = {
                 q: self._series.get(q) or QueueSeries.of(q, self.target) for q in queues
             }
         return self._scrape
 
     def collect(self) -> Collected:
-        states = self._scrape_of(self._queues()).read(self.client)
+        try:
+            states = self._scrape_of(self._queues()).read(self.client)
+        except Exception:
+            # The server may have been replaced (another version) or the slots moved:
+            # ask the server again and re-route the commands on the next scrape.
+            self._sort = None
+            self._scrape = Scrape(())
+            raise
         now_ms = time.time() * 1000
         series = self._series
         return Collected(

@@ -9,6 +9,8 @@ since the previous collection. A restart (new ``run_id``) or a reset (``CONFIG
 RESETSTAT``: counters went down) makes the whole new count the increase; the first
 collection covers the time since the server started. No lookups in the interval, no
 ratio.
+
+On a Redis Cluster every primary is read, and its points carry that primary's address.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from obs import catalog
+from obs.agent.collectors.redis_nodes import node_attributes, primaries
 from obs.agent.points import AttributeValue, Collected, Point, increase
 
 SECTIONS = ("server", "clients", "memory", "stats", "keyspace")
@@ -67,31 +70,43 @@ def points(
         yield Point.of(catalog.REDIS_KEYSPACE_HIT_RATIO, ratio, target)
 
 
+def read(client: Any) -> dict[str, Any]:
+    """The INFO sections of one server, merged (one pipelined round trip)."""
+    pipe = client.pipeline(transaction=False)
+    for section in SECTIONS:
+        pipe.info(section)
+    merged: dict[str, Any] = {}
+    for reply in pipe.execute():
+        merged.update(reply)
+    return merged
+
+
 class RedisInfoCollector:
-    """Collects one Redis server; remembers the last counters for the interval ratio."""
+    """Collects one Redis server, or each primary of a cluster (attributed to that
+    primary's address); remembers each one's last counters for the interval ratio."""
 
     def __init__(self, client: Any, target: Mapping[str, AttributeValue]) -> None:
         self.client = client
         self.target = dict(target)
-        self._last: tuple[str, float, float] | None = None  # run_id, hits, misses
+        self._last: dict[str, tuple[str, float, float]] = {}  # per server: run_id, hits, misses
 
-    def read(self) -> dict[str, Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for section in SECTIONS:
-            pipe.info(section)
-        merged: dict[str, Any] = {}
-        for reply in pipe.execute():
-            merged.update(reply)
-        return merged
-
-    def collect(self) -> Collected:
-        info = self.read()
+    def _measure(self, name: str, info: Mapping[str, Any]) -> Iterator[Point]:
         run_id = str(info.get("run_id", ""))
         hits = float(info.get("keyspace_hits", 0))
         misses = float(info.get("keyspace_misses", 0))
-        last_run, last_hits, last_misses = self._last or (run_id, None, None)
+        last_run, last_hits, last_misses = self._last.get(name) or (run_id, None, None)
         restarted = last_run != run_id
         hits_increase = increase(last_hits, hits, restarted)
         misses_increase = increase(last_misses, misses, restarted)
-        self._last = (run_id, hits, misses)
-        return Collected(readings=tuple(points(info, self.target, hits_increase, misses_increase)))
+        self._last[name] = (run_id, hits, misses)
+        where = node_attributes(name) if name else self.target
+        return points(info, where, hits_increase, misses_increase)
+
+    def collect(self) -> Collected:
+        servers = primaries(self.client)
+        infos = [(name, read(server)) for name, server in servers]
+        for gone in set(self._last) - {name for name, _ in servers}:
+            del self._last[gone]  # a primary that left the cluster
+        return Collected(
+            readings=tuple(point for name, info in infos for point in self._measure(name, info))
+        )

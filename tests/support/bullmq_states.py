@@ -3,6 +3,10 @@
 ``make_queue`` leaves a queue with jobs waiting, prioritized, delayed, active (fetched by
 a worker that never finishes them), completed, failed (worker metrics on, so the
 ``metrics:*`` hashes exist), waiting for children (a flow), and optionally paused.
+
+``url`` is a Redis URL, or the agent's ``redis+cluster://`` URL of a Redis Cluster (the
+`bullmq` package takes a redis-py cluster client there; its FlowProducer cannot run on a
+cluster, so cluster queues need ``flows=0``).
 """
 
 from __future__ import annotations
@@ -27,11 +31,21 @@ class Layout:
     paused: bool = False
 
 
+def options(url: str, prefix: str) -> dict[str, Any]:
+    """BullMQ's connection options for ``url``: a new cluster client for each BullMQ object
+    of a cluster (closing the object closes its client)."""
+    if url.startswith("redis+cluster://"):
+        from redis.asyncio.cluster import RedisCluster
+
+        seed = "redis://" + url.removeprefix("redis+cluster://")
+        return {"connection": RedisCluster.from_url(seed, decode_responses=True), "prefix": prefix}
+    return {"connection": url, "prefix": prefix}
+
+
 async def make_queue(url: str, name: str, prefix: str = "bull", layout: Layout = Layout()) -> None:
     from bullmq import FlowProducer, Queue, Worker
 
-    connection = {"connection": url, "prefix": prefix}
-    queue = Queue(name, connection)
+    queue = Queue(name, options(url, prefix))
     try:
         # Jobs that a worker takes first and finishes (completed / failed / active).
         finishing = layout.completed + layout.failed + layout.active
@@ -40,7 +54,7 @@ async def make_queue(url: str, name: str, prefix: str = "bull", layout: Layout =
         worker = Worker(
             name,
             _never_called,
-            {**connection, "autorun": False, "metrics": {"maxDataPoints": 10}},
+            {**options(url, prefix), "autorun": False, "metrics": {"maxDataPoints": 10}},
         )
         try:
             for i in range(finishing):
@@ -61,7 +75,7 @@ async def make_queue(url: str, name: str, prefix: str = "bull", layout: Layout =
         for i in range(layout.delayed):
             await queue.add("work", {"i": i}, {"delay": 3_600_000})
         if layout.flows:
-            flows = FlowProducer(connection)
+            flows = FlowProducer(options(url, prefix))
             try:
                 for i in range(layout.flows):
                     await flows.add(
@@ -88,7 +102,7 @@ async def job_counts(url: str, name: str, prefix: str = "bull") -> dict[str, int
     """BullMQ's own ``Queue.getJobCounts()`` for every state the agent reports."""
     from bullmq import Queue
 
-    queue = Queue(name, {"connection": url, "prefix": prefix})
+    queue = Queue(name, options(url, prefix))
     try:
         states = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children")
         counts = await queue.getJobCounts(*states, "completed", "failed")
