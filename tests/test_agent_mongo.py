@@ -314,3 +314,55 @@ def test_target_attributes_come_from_the_uri_without_credentials() -> None:
 def test_points_reject_undeclared_attributes() -> None:
     with pytest.raises(ValueError, match="does not declare"):
         Point.of(catalog.MONGO_SCANNED_KEYS, 1, {"db.namespace": "app"})
+
+
+def test_a_failing_explain_costs_only_its_shape_for_the_ttl(
+    client: Any, app_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The profiler's read position has moved on: the batch must still be measured."""
+    calls: list[Any] = []
+    now = [1000.0]
+
+    def explain(database: str, command: Any) -> Any:
+        calls.append(command)
+        if command["explain"].get("filter", {}).get("email"):
+            return client[database].command(command)
+        raise pymongo.errors.OperationFailure("not authorized on app to explain", code=13)
+
+    plans = PlanCache(explain, per_minute=60, ttl=600, clock=lambda: now[0])
+    collector = ProfileCollector(client, TARGET, plans, databases=[app_db.name])
+    collector.collect()
+    for age in (1, 2):
+        list(app_db.users.find({"age": {"$gt": age}}))
+    list(app_db.users.find({"email": "u3"}))
+    first = collector.collect()
+    assert [d["obs.mongo.plan"] for d in durations(first)] == ["UNKNOWN", "UNKNOWN", "IXSCAN"]
+    assert len(calls) == 2  # the failure is cached for its shape like a plan
+    assert plans.failures == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "code 13" in warnings[0]
+    assert "$gt" not in warnings[0]  # nothing of the query itself
+
+    list(app_db.users.find({"age": {"$gt": 3}}))
+    assert [d["obs.mongo.plan"] for d in durations(collector.collect())] == ["UNKNOWN"]
+    assert len(calls) == 2
+    now[0] += 601  # the TTL ran out: explained again
+    list(app_db.users.find({"age": {"$gt": 4}}))
+    collector.collect()
+    assert len(calls) == 3
+    assert plans.failures == 2
+
+
+def test_a_collection_dropped_after_listing_is_skipped(client: Any, app_db: Any) -> None:
+    app_db.gone.insert_one({"x": 1})
+
+    class DroppedMeanwhile(StatsCollector):
+        def collections(self) -> Iterator[tuple[str, str]]:
+            listed = list(super().collections())
+            assert (app_db.name, "gone") in listed
+            app_db.drop_collection("gone")  # between listCollections and collStats
+            return iter(listed)
+
+    collected = DroppedMeanwhile(client, TARGET, databases=[app_db.name]).collect()
+    assert values(collected, catalog.MONGO_COLLECTION_DOCUMENTS) == {("users", app_db.name): 30}

@@ -6,7 +6,10 @@ entries; some servers (SecantusDB) do not. Then the agent explains the operation
 once per shape, with ``queryPlanner`` verbosity (the query is planned, not run), as a
 ``find`` with the same filter and sort even for updates and deletes (so nothing can
 write), and caches the verdict per shape fingerprint. A token bucket caps explains per
-minute; past it the plan stays unknown until a later cycle.
+minute; past it the plan stays unknown until a later cycle. An explain that fails (a
+missing privilege, a timeout) is cached as ``UNKNOWN`` for the same time as a plan, so it
+is not retried every cycle and costs only its own shape, never the profiler batch whose
+read position has already moved on.
 
 Example:
     >>> plan_of_summary("IXSCAN { a: 1, _id: -1 }"), plan_of_summary("COLLSCAN")
@@ -15,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -22,7 +26,9 @@ from typing import Any
 
 from obs.query_shape import QueryShape
 
+log = logging.getLogger("obs.agent")
 COLLSCAN = "COLLSCAN"
+UNKNOWN = "UNKNOWN"
 # Top-level fields of a logged command that explain must not get back.
 _SESSION_FIELDS = frozenset(
     {"lsid", "txnNumber", "autocommit", "startTransaction", "writeConcern", "readConcern"}
@@ -34,7 +40,7 @@ def plan_of_summary(summary: str) -> str:
     """The plan type of a ``planSummary``: COLLSCAN when any branch scans the collection."""
     if COLLSCAN in summary:
         return COLLSCAN
-    return summary.split(" ", 1)[0].rstrip(",") or "UNKNOWN"
+    return summary.split(" ", 1)[0].rstrip(",") or UNKNOWN
 
 
 def stages(plan: Any) -> list[str]:
@@ -66,7 +72,7 @@ def plan_of_explain(reply: Mapping[str, Any]) -> str:
     names = stages((planner or {}).get("winningPlan"))
     if COLLSCAN in names:
         return COLLSCAN
-    return names[-1] if names else "UNKNOWN"
+    return names[-1] if names else UNKNOWN
 
 
 def explainable(command: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -95,8 +101,18 @@ def explainable(command: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None
     return None
 
 
+def _described(error: Exception) -> str:
+    """An explain error without its message: the server's may quote the query's values."""
+    code = getattr(error, "code", None)
+    return type(error).__name__ + (f", code {code}" if code is not None else "")
+
+
 class PlanCache:
-    """Plan types by shape fingerprint, explained at most ``per_minute`` times a minute."""
+    """Plan types by shape fingerprint, explained at most ``per_minute`` times a minute.
+
+    ``failures`` counts the explains that failed; the log says when explains start failing
+    and when one succeeds again, not each time.
+    """
 
     def __init__(
         self,
@@ -112,6 +128,8 @@ class PlanCache:
         self.ttl = ttl
         self.clock = clock
         self.explains = 0
+        self.failures = 0
+        self._failing = False
         self._plans: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._tokens = float(per_minute)
         self._refilled = clock()
@@ -139,11 +157,30 @@ class PlanCache:
         if target is None or self.per_minute <= 0 or not self._take_token():
             return None
         self.explains += 1
-        plan = plan_of_explain(
-            self.explain(shape.database, {"explain": target[1], "verbosity": "queryPlanner"})
-        )
+        plan = self._explained(shape, target[1])
         self._plans[shape.fingerprint] = (now, plan)
         self._plans.move_to_end(shape.fingerprint)
         while len(self._plans) > self.max_shapes:
             self._plans.popitem(last=False)
         return plan
+
+    def _explained(self, shape: QueryShape, command: Mapping[str, Any]) -> str:
+        try:
+            reply = self.explain(shape.database, {"explain": command, "verbosity": "queryPlanner"})
+        except Exception as exc:  # one shape's failure must not cost the batch
+            self.failures += 1
+            if not self._failing:
+                log.warning(
+                    "explain of a query shape (%s) in %s failed (%s); its plan is %s for %.0f s",
+                    shape.fingerprint,
+                    shape.database,
+                    _described(exc),
+                    UNKNOWN,
+                    self.ttl,
+                )
+            self._failing = True
+            return UNKNOWN
+        if self._failing:
+            log.info("explains of profiled query shapes succeed again")
+        self._failing = False
+        return plan_of_explain(reply)

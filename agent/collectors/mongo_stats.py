@@ -4,7 +4,9 @@ Per collection: data size and document count (growth is their rate of change), t
 of each index, how often each index was used since the server started, and how many
 indexes (``_id_`` aside, which cannot be dropped) have no recorded use. Servers without
 the ``collStats`` command (MongoDB 8 may drop it) are read with ``$collStats`` instead.
-Runs rarely (at most every 5 minutes) and over at most ``max_collections`` collections.
+Runs rarely (at most every 5 minutes) and over at most ``max_collections`` collections. A
+collection dropped between listing and reading it is skipped (NamespaceNotFound), not a
+failure of the whole run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from obs.agent.points import AttributeValue, Collected, Point
 from obs.catalog import attr
 
 COMMAND_NOT_FOUND = 59
+NAMESPACE_NOT_FOUND = 26
 
 
 def collection_stats(database: Any, name: str) -> Mapping[str, Any]:
@@ -95,6 +98,8 @@ class StatsCollector:
                 yield name, collection
 
     def collect(self) -> Collected:
+        from pymongo.errors import OperationFailure
+
         readings: list[Point] = []
         for database_name, collection in self.collections():
             database = self.client[database_name]
@@ -103,7 +108,12 @@ class StatsCollector:
                 attr.DB_NAMESPACE: database_name,
                 attr.DB_COLLECTION_NAME: collection,
             }
-            stats = collection_stats(database, collection)
-            index_stats = list(database[collection].aggregate([{"$indexStats": {}}]))
+            try:
+                stats = collection_stats(database, collection)
+                index_stats = list(database[collection].aggregate([{"$indexStats": {}}]))
+            except OperationFailure as exc:
+                if exc.code == NAMESPACE_NOT_FOUND:
+                    continue  # dropped since it was listed
+                raise
             readings += points(labels, stats, index_stats)
         return Collected(readings=tuple(readings))
