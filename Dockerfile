@@ -20,7 +20,9 @@ ENV PATH=/opt/obs/bin:$PATH \
     OTEL_SERVICE_NAME=obs-agent
 USER 10001
 EXPOSE 9465
-# /healthz answers while the process runs; the port follows OBS_AGENT_LISTEN.
+# /healthz answers while the process runs. The check asks where OBS_AGENT_LISTEN says the
+# agent listens (a specific host there, loopback for 0.0.0.0; passes when it is empty,
+# since the endpoints are off): set the address with that variable, not --listen.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('OBS_AGENT_LISTEN', ':9465').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2)"]
+    CMD ["python", "-m", "obs.agent.healthcheck"]
 ENTRYPOINT ["obs", "agent"]

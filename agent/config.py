@@ -83,6 +83,22 @@ MINIMUM_INTERVALS = {
 }
 
 
+DEFAULT_LISTEN = "0.0.0.0:9465"
+
+
+def listen_address(listen: str) -> tuple[str, int] | None:
+    """(host, port) of a ``listen`` value, or None when it is empty (endpoints off).
+
+    Example:
+        >>> listen_address(":9465"), listen_address("[::]:9000"), listen_address("")
+        (('0.0.0.0', 9465), ('::', 9000), None)
+    """
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names every bad field."""
 
@@ -133,11 +149,14 @@ class AgentConfig(BaseSettings):
         [], description="MongoDB URIs to watch (a variable: separated by spaces)."
     )
     redis: Annotated[list[RedisTarget], NoDecode, BeforeValidator(_split_uris)] = Field(
-        [], description="Redis URLs to watch: INFO and BullMQ queues (separated by spaces)."
+        [],
+        description="Redis URLs to watch: INFO and BullMQ queues (separated by spaces); "
+        "`redis+cluster://` (or `rediss+cluster://`) and any node for a Redis Cluster.",
     )
     bullmq_prefixes: Names = Field(
         ["bull"],
-        description="BullMQ key prefixes, comma-separated; `{name}` hash-tag prefixes work.",
+        description="BullMQ key prefixes, comma-separated (on a Redis Cluster BullMQ needs "
+        "`{name}` hash-tag prefixes).",
     )
     bullmq_queues: Names = Field(
         [], description="A static list of queue names; empty: discover with SCAN."
@@ -178,7 +197,7 @@ class AgentConfig(BaseSettings):
         100, ge=0, description="slowms sent with mongo_profiler_level."
     )
     listen: str = Field(
-        "0.0.0.0:9465",
+        DEFAULT_LISTEN,
         description="host:port of /metrics, /healthz and /readyz; empty turns them off.",
     )
     export_interval: float = Field(15.0, gt=0, description="Seconds between OTLP exports.")
@@ -198,10 +217,7 @@ class AgentConfig(BaseSettings):
     @property
     def listen_address(self) -> tuple[str, int] | None:
         """(host, port) of the HTTP endpoints, or None when they are off."""
-        if not self.listen:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "0.0.0.0", int(port)
+        return listen_address(self.listen)
 
     def prefixes_for(self, target: RedisTarget) -> list[str]:
         return (

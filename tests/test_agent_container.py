@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,9 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from obs.agent.config import load
+from obs.agent.endpoints import Endpoints
 from obs.cli import build_parser
+from support.servers import free_port, python_env
 
 ROOT = Path(__file__).parent.parent
 
@@ -54,11 +59,51 @@ def test_dockerfile_is_multi_stage_non_root_with_the_agent_entrypoint() -> None:
     assert any(f"--uid {user}" in v for v in values(final, "RUN"))
     (entrypoint,) = values(final, "ENTRYPOINT")
     assert json.loads(entrypoint) == ["obs", "agent"]
-    (healthcheck,) = values(final, "HEALTHCHECK")
-    assert "/healthz" in healthcheck
-    assert "9465" in healthcheck
+    assert healthcheck_command()[1:] == ["-m", "obs.agent.healthcheck"]  # run below
     assert "9465" in values(final, "EXPOSE")
     assert values(build, "RUN")
+
+
+def healthcheck_command() -> list[str]:
+    """The HEALTHCHECK's exec-form command, run with this interpreter as the image's python."""
+    (healthcheck,) = values(stages()[-1], "HEALTHCHECK")
+    command = json.loads(healthcheck.split(" CMD ", 1)[1])
+    assert command[0] == "python"
+    return [sys.executable, *command[1:]]
+
+
+@pytest.fixture
+def healthz_on_127_0_0_2() -> Iterator[int]:
+    """The agent's endpoints bound to one specific address (not the wildcard)."""
+    endpoints = Endpoints(("127.0.0.2", free_port()), lambda: [], lambda: []).start()
+    yield endpoints.port
+    endpoints.stop()
+
+
+def test_the_healthcheck_asks_where_the_agent_listens(healthz_on_127_0_0_2: int) -> None:
+    port = healthz_on_127_0_0_2
+
+    def healthy(**env: str) -> bool:
+        done = subprocess.run(
+            healthcheck_command(),
+            env=python_env(**env),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        return done.returncode == 0
+
+    assert healthy(OBS_AGENT_LISTEN=f"127.0.0.2:{port}")  # a specific host, not loopback
+    assert not healthy(OBS_AGENT_LISTEN=f"127.0.0.2:{free_port()}")  # nothing answers there
+    assert not healthy(OBS_AGENT_LISTEN=f"0.0.0.0:{port}")  # 127.0.0.1: not listened on
+    assert healthy(OBS_AGENT_LISTEN="")  # endpoints off: nothing to ask, the process runs
+    assert not healthy(OBS_AGENT_LISTEN="no-port")
+    wildcard = Endpoints(("0.0.0.0", 0), lambda: [], lambda: []).start()
+    try:
+        assert healthy(OBS_AGENT_LISTEN=f":{wildcard.port}")
+        assert healthy(OBS_AGENT_LISTEN=f"0.0.0.0:{wildcard.port}", http_proxy="http://10.9.9.9:1")
+    finally:
+        wildcard.stop()
 
 
 def test_the_image_installs_obs_as_the_readme_says() -> None:
@@ -102,7 +147,11 @@ def test_kubernetes_sidecar() -> None:
     assert len(containers) == 2  # the service, and obs beside it
     sidecar = containers["obs-agent"]
     assert sidecar["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert sidecar["startupProbe"]["httpGet"]["path"] == "/healthz"
+    # A sidecar's readiness is the pod's: /readyz (503 while a target is unreachable) would
+    # take the application out of its Service.
+    assert "readinessProbe" not in sidecar
+    assert "/readyz" not in json.dumps(sidecar)
     assert sidecar["ports"][0]["containerPort"] == 9465
     security = sidecar["securityContext"]
     assert security["runAsNonRoot"] is True
