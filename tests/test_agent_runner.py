@@ -18,7 +18,7 @@ from obs.agent.app import Agent
 from obs.agent.config import Collector, Schedule, load
 from obs.agent.otlp import otlp_exporter
 from obs.agent.points import Collected
-from obs.agent.schedule import Job, Runner
+from obs.agent.schedule import Job, Runner, backoff
 from obs.agent.store import Store
 from obs.otel import Resource
 from obs.settings import Settings
@@ -44,6 +44,25 @@ def get(port: int, path: str) -> tuple[int, str]:
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+DOWN_FOR = 1.5  # seconds the queue Redis stays down
+
+
+def most_attempts(window: float, failures: int, interval: float, cap: float) -> int:
+    """The most attempts a job that had failed ``failures`` times can make in ``window``
+    seconds when each retry waits at least ``backoff()`` after the attempt before it."""
+    attempts, spent = 1, 0.0  # the first may come right away (its wait began earlier)
+    while True:
+        spent += backoff(interval, failures + attempts, cap)
+        if spent > window:
+            return attempts
+        attempts += 1
+
+
+def test_most_attempts_follows_the_backoff_schedule() -> None:
+    assert most_attempts(1.5, 1, interval=0.2, cap=0.8) == 3  # waits of 0.4 and 0.8
+    assert most_attempts(1.5, 5, interval=0.2, cap=0.8) == 2  # capped at 0.8
 
 
 @pytest.fixture
@@ -120,7 +139,7 @@ def test_a_redis_killed_and_restarted_mid_run(
     assert queue_jobs(agent) == {}  # stale queue depths are withdrawn, not repeated
     bullmq_state = agent.runner.states[f"bullmq@{agent.config.redis[0].label}"]
     failed_before = bullmq_state.failing_for
-    time.sleep(1.5)  # several failed attempts, with backoff
+    time.sleep(DOWN_FOR)  # several failed attempts, with backoff
     attempts = bullmq_state.failing_for - failed_before
 
     queue_redis.start()  # empty: this test server keeps nothing on disk
@@ -134,7 +153,9 @@ def test_a_redis_killed_and_restarted_mid_run(
     recovered = [m for m in bullmq_log if " recovered " in m]
     assert len(failing) == 1, failing  # one line per state change, not per attempt
     assert len(recovered) == 1
-    assert 1 <= attempts < 1.5 / 0.2  # retried, but backoff spaced the retries out
+    # Retried, but no more often than backoff() allows: 0.2, 0.4, 0.8, 0.8 ... s apart
+    # (at most 3 attempts in 1.5 s from the first failure; 8 without any backoff).
+    assert 1 <= attempts <= most_attempts(DOWN_FOR, failed_before, interval=0.2, cap=0.8)
     logs = "\n".join(r.getMessage() for r in caplog.records)
     assert PASSWORD not in logs
 
