@@ -108,6 +108,7 @@ def _once(config: Any, resource: Any, output: str) -> int:
 def _serve(config: Any, resource: Any, settings: Any) -> int:
     from obs.agent.app import Agent
     from obs.agent.otlp import otlp_exporter
+    from obs.agent.targets import uri_label
 
     otlp = None
     if settings.metrics and "otlp" in settings.metrics_exporter and not settings.sdk_disabled:
@@ -123,7 +124,8 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
     gc.freeze()
     targets = ", ".join(t.label for t in (*config.mongo, *config.redis))
     endpoints = f"http://{config.listen}/metrics" if agent.endpoints else "off"
-    exporting = (settings.otlp_endpoint or "the default OTLP endpoint") if otlp else "off"
+    endpoint = uri_label(settings.otlp_endpoint) if settings.otlp_endpoint else None
+    exporting = (endpoint or "the default OTLP endpoint") if otlp else "off"
     log.info("watching %s; /metrics: %s; OTLP: %s", targets, endpoints, exporting)
     stop.wait()
     log.info("stopping")
