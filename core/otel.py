@@ -342,7 +342,7 @@ def start_metrics(settings: Settings, providers: Providers, res: Resource) -> No
         for reader in readers:
             reader.shutdown()
         if providers.prometheus is not None:
-            providers.prometheus.server.server_close()
+            providers.prometheus.stop()
             providers.prometheus = None
         raise
     if providers.prometheus is not None:
