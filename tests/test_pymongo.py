@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +46,17 @@ def durations(otlp: GrpcReceiver, **match: Any) -> list[Point]:
     return [
         p for p in otlp.points(DURATION) if all(p.attributes.get(k) == v for k, v in match.items())
     ]
+
+
+def latest_pool_value(otlp: GrpcReceiver, pool: str, name: str, **match: Any) -> float | None:
+    """The last exported value of a pool metric of ``pool`` whose attributes match."""
+    found = [
+        p
+        for p in otlp.points(name)
+        if p.attributes.get("db.client.connection.pool.name") == pool
+        and all(p.attributes.get(k) == v for k, v in match.items())
+    ]
+    return found[-1].value if found else None
 
 
 def count(points: list[Point]) -> int:
@@ -204,15 +216,7 @@ def test_pool_metrics_follow_connections(
     c.shop_g.t.find_one()
     assert obs.flush()
     pool = f"127.0.0.1:{mongo.port}"
-
-    def latest(name: str, **match: Any) -> float | None:
-        found = [
-            p
-            for p in otlp.points(name)
-            if p.attributes.get("db.client.connection.pool.name") == pool
-            and all(p.attributes.get(k) == v for k, v in match.items())
-        ]
-        return found[-1].value if found else None
+    latest = functools.partial(latest_pool_value, otlp, pool)
 
     assert latest("db.client.connection.max") == 7
     assert latest("db.client.connection.count", **{"db.client.connection.state": "used"}) == 0
@@ -245,15 +249,7 @@ def test_two_clients_of_one_server_keep_their_pools(
 ) -> None:
     start_obs()
     pool = f"127.0.0.1:{mongo.port}"
-
-    def latest(name: str, **match: Any) -> float | None:
-        found = [
-            p
-            for p in otlp.points(name)
-            if p.attributes.get("db.client.connection.pool.name") == pool
-            and all(p.attributes.get(k) == v for k, v in match.items())
-        ]
-        return found[-1].value if found else None
+    latest = functools.partial(latest_pool_value, otlp, pool)
 
     first: MongoClient[Any] = MongoClient(mongo.uri, maxPoolSize=7)
     second: MongoClient[Any] = MongoClient(mongo.uri, maxPoolSize=7)
