@@ -8,8 +8,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,17 +24,9 @@ from obs.settings import Settings
 from support.bullmq_states import Layout, make_queue, run
 from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer, free_port
+from support.waiting import wait_for
 
 PASSWORD = "s3cret-pw"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -56,36 +58,32 @@ def test_otlp_delta_and_prometheus_cumulative_side_by_side(
     assert 'obs_cache_requests_total{cache_name="kpi",cache_result="hit"} 2' in scrape(status)
 
 
-def test_a_taken_port_turns_metrics_off_not_the_service(
-    start_obs: StartObs, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import socket
-
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that something else listens on for the test's duration."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        status = start_obs(
-            metrics_exporter="prometheus", prometheus_host="127.0.0.1", prometheus_port=port
-        )
+        yield int(taken.getsockname()[1])
+
+
+def test_a_taken_port_turns_metrics_off_not_the_service(
+    start_obs: StartObs, taken_port: int
+) -> None:
+    status = start_obs(
+        metrics_exporter="prometheus", prometheus_host="127.0.0.1", prometheus_port=taken_port
+    )
     assert not status["metrics"].on
     assert "Address already in use" in status["metrics"].detail
     obs.cache.hit("kpi")  # still harmless
 
 
 def test_a_taken_port_leaves_otlp_metrics_running(
-    start_obs: StartObs, otlp: GrpcReceiver, caplog: pytest.LogCaptureFixture
+    start_obs: StartObs, otlp: GrpcReceiver, caplog: pytest.LogCaptureFixture, taken_port: int
 ) -> None:
-    import socket
-    import threading
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        status = start_obs(
-            metrics_exporter="otlp,prometheus", prometheus_host="127.0.0.1", prometheus_port=port
-        )
+    status = start_obs(
+        metrics_exporter="otlp,prometheus", prometheus_host="127.0.0.1", prometheus_port=taken_port
+    )
     # a second pre-fork worker finds the port taken: it still exports over OTLP
     assert status["metrics"].on
     assert "Prometheus" not in status["metrics"].detail
@@ -98,20 +96,12 @@ def test_a_taken_port_leaves_otlp_metrics_running(
 
 
 def test_prometheus_only_with_a_taken_port_starts_no_export_thread(
-    start_obs: StartObs,
+    start_obs: StartObs, taken_port: int
 ) -> None:
-    import socket
-    import threading
-
     before = {t.ident for t in threading.enumerate()}
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        status = start_obs(
-            metrics_exporter="prometheus",
-            prometheus_host="127.0.0.1",
-            prometheus_port=taken.getsockname()[1],
-        )
+    status = start_obs(
+        metrics_exporter="prometheus", prometheus_host="127.0.0.1", prometheus_port=taken_port
+    )
     assert not status["metrics"].on
     started = [t.name for t in threading.enumerate() if t.ident not in before]
     assert "OtelPeriodicExportingMetricReader" not in started

@@ -7,8 +7,7 @@ counts, spans and resource attributes.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,15 +124,6 @@ class Receiver:
                                 )
                             )
         return out
-
-    def wait_for(self, check: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Poll ``check`` until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if result or time.monotonic() > deadline:
-                return result
-            time.sleep(0.05)
 
 
 def _points(metric: Any, resource: dict[str, Any]) -> Iterator[Point]:

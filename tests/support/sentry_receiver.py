@@ -8,9 +8,10 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from support.waiting import wait_for
 
 
 class SentryReceiver:
@@ -77,11 +78,10 @@ class SentryReceiver:
         self.server.server_close()
 
     def wait_for_events(self, n: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def arrived() -> bool:
             with self._lock:
-                if len(self.events) >= n:
-                    return list(self.events)
-            time.sleep(0.05)
+                return len(self.events) >= n
+
+        wait_for(arrived, timeout)
         with self._lock:
             return list(self.events)
