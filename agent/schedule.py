@@ -59,7 +59,6 @@ class JobState:
     errors: int = 0
     failing_for: int = 0  # consecutive failures
     unreachable: bool = False
-    last_error: str | None = None
 
 
 class Runner:
@@ -125,7 +124,6 @@ class Runner:
                         job.target or "the agent",
                         error,
                     )
-            state.last_error = error
             self.store.replace(STATUS_JOB, self._status_points())
         return error
 

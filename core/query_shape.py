@@ -42,28 +42,6 @@ _FILTER_OF = {
 }
 EXPR_PREFIX = "$expr."  # "$expr.$eq": an $expr comparison of the field with a variable
 EQUALITY_OPERATORS = frozenset({"$eq", "$in", "$expr.$eq"})
-RANGE_OPERATORS = frozenset(
-    {
-        "$gt",
-        "$gte",
-        "$lt",
-        "$lte",
-        "$ne",
-        "$nin",
-        "$regex",
-        "$exists",
-        "$type",
-        "$elemMatch",
-        "$size",
-        "$all",
-        "$mod",
-        "$not",
-        "$expr.$gt",
-        "$expr.$gte",
-        "$expr.$lt",
-        "$expr.$lte",
-    }
-)
 _EXPR_COMPARISONS = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte"})
 _JOIN_STAGES = ("$lookup", "$graphLookup", "$unionWith")
 # Stages mongod moves into the query layer when they lead the pipeline.

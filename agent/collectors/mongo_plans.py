@@ -127,7 +127,6 @@ class PlanCache:
         self.max_shapes = max_shapes
         self.ttl = ttl
         self.clock = clock
-        self.explains = 0
         self.failures = 0
         self._failing = False
         self._plans: OrderedDict[str, tuple[float, str]] = OrderedDict()
@@ -156,7 +155,6 @@ class PlanCache:
         target = explainable(command)
         if target is None or self.per_minute <= 0 or not self._take_token():
             return None
-        self.explains += 1
         plan = self._explained(shape, target[1])
         self._plans[shape.fingerprint] = (now, plan)
         self._plans.move_to_end(shape.fingerprint)
