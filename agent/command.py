@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _otlp_settings() -> Any:
     """obs's OTLP and resource settings; a bad one that concerns metrics is fatal here."""
-    from obs.settings import Feature, load
+    from obs.runtime.settings import Feature, load
 
     settings, problems = load()
     fatal = [str(p) for p in problems if Feature.METRICS in p.features]
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"obs agent: {exc}", file=sys.stderr)
         return 1
-    from obs.otel import make_resource
+    from obs.lifecycle.providers import make_resource
 
     resource = make_resource(settings)
     if args.once:

@@ -41,7 +41,7 @@ from pydantic_settings import (
 )
 
 from obs.agent.targets import MongoTarget, RedisTarget
-from obs.settings import parse_list
+from obs.runtime.settings import parse_list
 
 ENV_PREFIX = "OBS_AGENT_"
 
@@ -125,7 +125,7 @@ class ScheduleOverride(BaseModel):
 
 
 def _schedule(what: str) -> Any:
-    # Typed Any (like obs.settings' fields) so that mypy, without pydantic's plugin,
+    # Typed Any (like obs.runtime.settings' fields) so that mypy, without pydantic's plugin,
     # does not take the field for a required constructor argument.
     return Field(ScheduleOverride.model_construct(), description=f"Schedule of {what}")
 

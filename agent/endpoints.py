@@ -1,7 +1,7 @@
 """The agent's HTTP endpoints: ``/metrics`` (Prometheus text), ``/healthz`` (the process
 answers) and ``/readyz`` (every target collected at least once; 503 lists those not yet).
 
-Served by :class:`obs.route_server.RouteServer`.
+Served by :class:`obs.export.http_server.RouteServer`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from obs.agent import prometheus
-from obs.route_server import RouteServer
+from obs.export import prometheus_text as prometheus
+from obs.export.http_server import RouteServer
 
 
 class Endpoints(RouteServer):

@@ -39,9 +39,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from obs import __version__, catalog
 from obs.agent.otlp import Encoded, GrpcExporter, HttpExporter, RequestEncoder
 from obs.agent.points import Point
-from obs.agent.prometheus import Renderer
 from obs.agent.store import Family, Store
 from obs.catalog import Emitter, Kind
+from obs.export.prometheus_text import Renderer
 
 SCOPE = "obs.agent"
 log = logging.getLogger("obs.agent")

@@ -289,9 +289,9 @@ class HttpExporter(SdkHttpExporter):
 def otlp_exporter(settings: Any) -> GrpcExporter | HttpExporter:
     """The OTLP exporter obs's settings name (protocol, endpoint, headers), able to send
     the agent's pre-encoded requests."""
-    # The keyword arguments obs.otel gives the SDK's exporters, so both read the same
+    # The keyword arguments obs.lifecycle.providers gives the SDK's exporters, so both read the same
     # settings the same way.
-    from obs.otel import exporter_kwargs
+    from obs.lifecycle.providers import exporter_kwargs
 
     kwargs = exporter_kwargs(settings, "metrics")
     if settings.otlp_protocol == "http/protobuf":

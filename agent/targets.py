@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from obs.scrub import scrub_text
+from obs.privacy.scrub import scrub_text
 
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")

@@ -25,9 +25,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client.parser import text_string_to_metric_families
 
 from obs import catalog
-from obs.agent.prometheus import render
 from obs.catalog import attr
 from obs.dashboards import queues
+from obs.export.prometheus_text import render
 from obs.preview.mapping import SampleNames
 from obs.preview.model import dashboard_model
 from obs.preview.scrape import parse

@@ -17,7 +17,7 @@ from obs.instrumentation import cache
 from obs.instrumentation.jobs import job
 
 if TYPE_CHECKING:
-    from obs.status_report import Status
+    from obs.runtime.status import Status
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "cache", "flush", "init", "job", "shutdown", "status"]
@@ -34,7 +34,7 @@ def init(*, strict: bool = False, **overrides: Any) -> Status:
         >>> import obs
         >>> obs.init(service_name="api", cache_prefixes={"kpi:": "kpi"})  # doctest: +SKIP
     """
-    from obs import runtime
+    from obs.lifecycle import process as runtime
 
     return runtime.init(strict=strict, overrides=overrides)
 
@@ -45,20 +45,20 @@ def status() -> Status:
     Example:
         >>> print(obs.status())  # doctest: +SKIP
     """
-    from obs import runtime
+    from obs.lifecycle import process as runtime
 
     return runtime.status()
 
 
 def flush(timeout: float = 5.0) -> bool:
     """Export everything recorded so far; True when every exporter finished in time."""
-    from obs import runtime
+    from obs.lifecycle import process as runtime
 
     return runtime.flush(timeout)
 
 
 def shutdown(timeout: float = 5.0) -> None:
     """Flush and stop exporting; instrumentation goes quiet until the next ``init()``."""
-    from obs import runtime
+    from obs.lifecycle import process as runtime
 
     runtime.shutdown(timeout)

@@ -20,7 +20,10 @@ from obs import __version__
 
 # name -> (module, one-line help). The module documents the command in its docstring.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "settings": ("obs.settings_command", "show the settings obs.init() would use, and problems"),
+    "settings": (
+        "obs.lifecycle.settings_command",
+        "show the settings obs.init() would use, and problems",
+    ),
     "provision": ("obs.provision.command", "plan and apply Datadog dashboards and monitors"),
     "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
     "demo": ("obs.demo.command", "run the whole bundle on embedded servers, with the preview"),

@@ -22,7 +22,21 @@ obs's own dashboards live in :mod:`obs.dashboards.shipped`.
 """
 
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard, TemplateVariable
-from obs.dashboards.query import (
+from obs.dashboards.widgets import (
+    Axis,
+    Distribution,
+    Formula,
+    Group,
+    Heatmap,
+    Layout,
+    Marker,
+    Note,
+    QueryValue,
+    Timeseries,
+    Toplist,
+    Widget,
+)
+from obs.metric_query.tree import (
     BinOp,
     Call,
     Expr,
@@ -41,20 +55,6 @@ from obs.dashboards.query import (
     query,
     rate,
     total,
-)
-from obs.dashboards.widgets import (
-    Axis,
-    Distribution,
-    Formula,
-    Group,
-    Heatmap,
-    Layout,
-    Marker,
-    Note,
-    QueryValue,
-    Timeseries,
-    Toplist,
-    Widget,
 )
 
 __all__ = [

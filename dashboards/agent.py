@@ -6,8 +6,8 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, Dashboard
-from obs.dashboards.query import count, maximum, p95, query
 from obs.dashboards.widgets import Group, Heatmap, Timeseries, Toplist
+from obs.metric_query.tree import count, maximum, p95, query
 
 _VARS = ("env",)
 

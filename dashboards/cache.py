@@ -6,8 +6,8 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard, TemplateVariable
-from obs.dashboards.query import avg, count, maximum, rate, total
 from obs.dashboards.widgets import Formula, Group, QueryValue, Timeseries
+from obs.metric_query.tree import avg, count, maximum, rate, total
 
 CACHE = TemplateVariable("cache", attr.CACHE_NAME)
 _CLIENT = ("env", "service", "cache")

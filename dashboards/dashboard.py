@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from obs.dashboards.query import Query
 from obs.dashboards.widgets import Graph, Group, Widget
+from obs.metric_query.tree import Query
 
 
 @dataclass(frozen=True)

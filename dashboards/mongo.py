@@ -6,7 +6,6 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard
-from obs.dashboards.query import avg, call, count, maximum, p50, p95, p99, rate
 from obs.dashboards.widgets import (
     Distribution,
     Formula,
@@ -16,6 +15,7 @@ from obs.dashboards.widgets import (
     Timeseries,
     Toplist,
 )
+from obs.metric_query.tree import avg, call, count, maximum, p50, p95, p99, rate
 
 _CLIENT = ("env", "service")
 _SERVER = ("env",)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, Dashboard, TemplateVariable
-from obs.dashboards.query import count, maximum, p95, rate, total
 from obs.dashboards.widgets import Formula, Group, QueryValue, Timeseries, Toplist
+from obs.metric_query.tree import count, maximum, p95, rate, total
 
 QUEUE = TemplateVariable("queue", attr.QUEUE_NAME)
 _AGENT = ("env", "queue")

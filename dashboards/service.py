@@ -5,8 +5,8 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard
-from obs.dashboards.query import call, count, p95
 from obs.dashboards.widgets import Formula, Group, QueryValue, Timeseries
+from obs.metric_query.tree import call, count, p95
 
 _VARS = ("env", "service")
 _DURATION = catalog.DB_CLIENT_OPERATION_DURATION

@@ -1,14 +1,14 @@
 """Dashboard widgets as values: timeseries, query value, toplist, distribution, heatmap,
 note, and groups of them.
 
-Each graph takes ``series``: expressions over catalog queries (see :mod:`obs.dashboards.query`),
+Each graph takes ``series``: expressions over catalog queries (see :mod:`obs.metric_query.tree`),
 optionally wrapped in :class:`Formula` for an alias or a top-N limit. Fields left ``None``
 take Datadog's defaults and are not sent.
 
 Example:
     >>> from obs import catalog
     >>> from obs.catalog import attr
-    >>> from obs.dashboards.query import p95
+    >>> from obs.metric_query.tree import p95
     >>> w = Timeseries("p95 latency", (p95(catalog.DB_CLIENT_OPERATION_DURATION,
     ...                                    by=(attr.DB_COLLECTION_NAME,)),))
     >>> [f.expr.text() for f in w.formulas()]
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from obs.dashboards.query import Expr, Query
+from obs.metric_query.tree import Expr, Query
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from obs import state
 from obs.catalog import attr
+from obs.runtime import state
 
 P = ParamSpec("P")
 R = TypeVar("R")

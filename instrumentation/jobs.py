@@ -27,11 +27,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from obs import state
 from obs.catalog import attr
+from obs.runtime import state
 
 if TYPE_CHECKING:
-    from obs.instruments import Instruments
+    from obs.runtime.instruments import Instruments
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -25,10 +25,11 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo import monitoring
 
-from obs import catalog, state
+from obs import catalog
 from obs.catalog import attr
 from obs.instrumentation import query_smells
-from obs.query_text import masked_text
+from obs.mongo_queries.masking import masked_text
+from obs.runtime import state
 
 FEATURE = "pymongo"
 

@@ -16,8 +16,8 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from obs import state
 from obs.instrumentation import cache
+from obs.runtime import state
 
 FEATURE = "redis"
 _SINGLE_KEY = frozenset({"GET", "GETEX", "HGET", "HGETALL"})

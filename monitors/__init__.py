@@ -15,10 +15,10 @@
     )
 
 obs's own monitors live in :mod:`obs.monitors.shipped`. The query helpers are those of
-:mod:`obs.dashboards.query`, re-exported here.
+:mod:`obs.metric_query.tree`, re-exported here.
 """
 
-from obs.dashboards.query import (
+from obs.metric_query.tree import (
     Query,
     Tag,
     avg,

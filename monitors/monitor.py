@@ -7,7 +7,7 @@ environment (``obs provision --env prod``).
 
 Example:
     >>> from obs import catalog
-    >>> from obs.dashboards.query import p95
+    >>> from obs.metric_query.tree import p95
     >>> m = Monitor("demo.latency", "Slow queries", p95(catalog.DB_CLIENT_OPERATION_DURATION),
     ...             ">", Thresholds(critical=0.5, warning=0.25), "Queries are slow.")
     >>> m.query_text(m.thresholds)
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from obs.dashboards.query import Expr, Query, format_number
+from obs.metric_query.tree import Expr, Query, format_number
 
 Comparator = Literal[">", ">=", "<", "<="]
 TimeAggregation = Literal["avg", "sum", "min", "max", "last", "percentile"]

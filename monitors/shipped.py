@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from obs import catalog
 from obs.catalog import attr
-from obs.dashboards.query import avg, count, maximum, p95, query, total
+from obs.metric_query.tree import avg, count, maximum, p95, query, total
 from obs.monitors.monitor import Monitor, Thresholds
 
 _QUEUE = (attr.QUEUE_NAME,)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import obs
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.sentry_receiver import SentryReceiver
 from support.servers import MongoServer, RedisServer

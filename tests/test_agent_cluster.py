@@ -22,7 +22,7 @@ from obs.agent.collectors.bullmq import (
 )
 from obs.agent.config import load
 from obs.catalog import attr
-from obs.otel import Resource
+from obs.lifecycle.providers import Resource
 from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.redis_topologies import LocalCluster
 

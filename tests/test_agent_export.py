@@ -13,17 +13,18 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.resources import Resource
 
-from obs import catalog, otel
-from obs.agent import prometheus
+from obs import catalog
 from obs.agent.collectors.bullmq import STATES
 from obs.agent.export import Exporter, OtlpLoop
 from obs.agent.otlp import RequestEncoder, otlp_exporter
 from obs.agent.points import Point
-from obs.agent.prometheus import render
 from obs.agent.rows import rows_of
 from obs.agent.store import Store
 from obs.catalog import attr
-from obs.settings import Settings
+from obs.export import prometheus_text as prometheus
+from obs.export.prometheus_text import render
+from obs.lifecycle import providers as otel
+from obs.runtime.settings import Settings
 from support.otlp_receiver import GrpcReceiver, HttpReceiver, Receiver
 
 

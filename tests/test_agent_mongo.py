@@ -23,7 +23,7 @@ from obs.agent.collectors.mongo_stats import StatsCollector
 from obs.agent.collectors.mongo_status import ServerStatusCollector
 from obs.agent.points import Collected, Point
 from obs.catalog import attr
-from obs.query_shape import shape_of
+from obs.mongo_queries.shape import shape_of
 from support.servers import MongoServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mongod"
@@ -266,7 +266,7 @@ def test_explains_are_rate_limited(client: Any, app_db: Any) -> None:
 def test_the_agent_never_changes_the_profiler_unless_asked(mongo: MongoServer, app_db: Any) -> None:
     from obs.agent.app import collect_once
     from obs.agent.config import load
-    from obs.otel import Resource
+    from obs.lifecycle.providers import Resource
 
     app_db.command("profile", 0)
     config = load(flags={"mongo": [mongo.uri]}, environ={"OBS_AGENT_LISTEN": ""})

@@ -19,8 +19,8 @@ from obs.agent.otlp import otlp_exporter
 from obs.agent.points import Collected
 from obs.agent.schedule import Job, Runner, backoff
 from obs.agent.store import Store
-from obs.otel import Resource
-from obs.settings import Settings
+from obs.lifecycle.providers import Resource
+from obs.runtime.settings import Settings
 from support.bullmq_states import Layout, make_queue, run
 from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer, free_port

@@ -17,7 +17,7 @@ import obs
 from obs import catalog
 from obs.catalog import CATALOG, Emitter, Kind
 from obs.instrumentation import query_smells
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import wait_for_checkout
 from support.servers import MongoServer

@@ -30,7 +30,7 @@ from obs.dashboards import (
     query,
     rate,
 )
-from obs.provision.query_parse import QueryParseError, parse_expression, parse_formula
+from obs.metric_query.parse import QueryParseError, parse_expression, parse_formula
 from obs.provision.render_dashboard import render_dashboard
 
 DURATION = catalog.DB_CLIENT_OPERATION_DURATION

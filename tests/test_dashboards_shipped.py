@@ -10,10 +10,10 @@ import pytest
 
 from obs import catalog
 from obs.dashboards import Dashboard, Query
-from obs.dashboards.query import RESOURCE_TAGS
 from obs.dashboards.shipped import DASHBOARDS
+from obs.metric_query.parse import parse_expression, parse_monitor_query
+from obs.metric_query.tree import RESOURCE_TAGS
 from obs.monitors.shipped import MONITORS
-from obs.provision.query_parse import parse_expression, parse_monitor_query
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.render_monitor import render_monitor
 from obs.provision.validate import validate_all

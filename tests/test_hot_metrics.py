@@ -13,9 +13,10 @@ from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
 import obs
-from obs import catalog, hot_metrics
-from obs.hot_metrics import Family, HotMetrics
-from obs.status_report import Status
+from obs import catalog
+from obs.runtime import hot_metrics
+from obs.runtime.hot_metrics import Family, HotMetrics
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 
 StartObs = Callable[..., Status]

@@ -18,7 +18,7 @@ from obs.index_check.model import Observed, Problem, Thresholds
 from obs.index_check.plan import PlanFacts, read_plan
 from obs.index_check.profile_source import sample_from_profile
 from obs.index_check.verdict import judge
-from obs.query_shape import shape_of
+from obs.mongo_queries.shape import shape_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

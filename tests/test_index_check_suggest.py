@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from obs.index_check.suggest import Need, merged_suggestions, served_by, suggest
-from obs.query_shape import shape_of
+from obs.mongo_queries.shape import shape_of
 
 
 def keys(command: dict[str, Any], existing: list[Any] | None = None) -> list[Any]:

@@ -13,7 +13,7 @@ import pymongo
 import pytest
 
 import obs
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer
 

@@ -11,7 +11,7 @@ import pytest
 from bullmq import Queue, Worker
 
 import obs
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.servers import RedisServer
 

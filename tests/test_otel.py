@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import obs
-from obs.resource import container_id
-from obs.status_report import Status
+from obs.export.resource import container_id
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.servers import python_env
 

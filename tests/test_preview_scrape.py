@@ -11,8 +11,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from obs import catalog
-from obs.agent.prometheus import render
 from obs.catalog import Kind
+from obs.export.prometheus_text import render
 from obs.preview.mapping import SampleNames
 from obs.preview.scrape import Histogram, Reading, Scrape, ScrapeError, parse, read
 from obs.preview.store import Store

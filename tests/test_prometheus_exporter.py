@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import obs
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 
 StartObs = Callable[..., Status]

@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 import obs
 from obs.instrumentation import pymongo as listener
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import wait_for_checkout
 from support.servers import MongoServer

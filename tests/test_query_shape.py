@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-import obs.query_shape
-from obs.query_shape import Predicate, shape_of
+import obs.mongo_queries.shape
+from obs.mongo_queries.shape import Predicate, shape_of
 
 
 def fingerprint(command: dict[str, object], database: str = "app") -> str:
@@ -185,4 +185,4 @@ def test_summary_is_short_and_masked() -> None:
 
 
 def test_docstring_examples() -> None:
-    assert doctest.testmod(obs.query_shape).failed == 0
+    assert doctest.testmod(obs.mongo_queries.shape).failed == 0

@@ -10,7 +10,7 @@ from bson import ObjectId, Regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obs.query_text import MAX_TEXT, masked_command, masked_text
+from obs.mongo_queries.masking import MAX_TEXT, masked_command, masked_text
 
 
 def test_find_keeps_structure_and_drops_values() -> None:

@@ -12,7 +12,7 @@ import redis
 import redis.asyncio
 
 import obs
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer
 

@@ -14,7 +14,7 @@ import redis
 import obs
 from obs.instrumentation import query_smells
 from obs.instrumentation import redis as redis_instrumentation
-from obs.status_report import Status
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer, free_port
 

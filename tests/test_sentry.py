@@ -14,8 +14,8 @@ import pytest
 import sentry_sdk
 
 import obs
-from obs.scrub import scrub, scrub_text
-from obs.status_report import Status
+from obs.privacy.scrub import scrub, scrub_text
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.sentry_receiver import SentryReceiver
 from support.servers import MongoServer

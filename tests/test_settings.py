@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import obs
-from obs import settings
-from obs.settings import Feature, SettingsError, load
-from obs.settings_command import markdown_table
-from obs.status_report import Status
+from obs.lifecycle.settings_command import markdown_table
+from obs.runtime import settings
+from obs.runtime.settings import Feature, SettingsError, load
+from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.sentry_receiver import SentryReceiver
 
@@ -128,8 +128,8 @@ def test_strict_failure_part_way_leaves_nothing_started(
 ) -> None:
     import redis
 
-    from obs import sentry as sentry_setup
     from obs.instrumentation import pymongo as listener
+    from obs.lifecycle import sentry as sentry_setup
 
     def broken(settings: object) -> str:
         raise RuntimeError("sentry could not start")
@@ -147,7 +147,7 @@ def test_strict_failure_part_way_leaves_nothing_started(
     assert not obs.status().initialised
     assert not listener._enabled
     assert redis.Redis.execute_command is original
-    assert obs.state.current is None
+    assert obs.runtime.state.current is None
 
 
 def test_init_with_a_bad_value_warns_once_and_runs_the_rest(

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from obs.query_shape import QueryShape
+from obs.mongo_queries.shape import QueryShape
 
 log = logging.getLogger("obs.agent")
 COLLSCAN = "COLLSCAN"

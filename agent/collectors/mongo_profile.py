@@ -25,7 +25,7 @@ from obs.agent.collectors.mongo import APP_NAME, operation_name, watched_databas
 from obs.agent.collectors.mongo_plans import COLLSCAN, PlanCache, plan_of_summary
 from obs.agent.points import AttributeValue, Collected, Point
 from obs.catalog import attr
-from obs.query_shape import QueryShape, shape_of
+from obs.mongo_queries.shape import QueryShape, shape_of
 
 SHAPE_TEXT_LIMIT = 256
 OTHER_SHAPES = "(other shapes)"

@@ -13,7 +13,7 @@ from typing import Any
 
 from obs import catalog
 from obs.catalog import attr
-from obs.dashboards.query import count, maximum, p95
+from obs.metric_query.tree import count, maximum, p95
 
 P95_LATENCY = p95(catalog.DB_CLIENT_OPERATION_DURATION)
 WAITING = maximum(

@@ -17,7 +17,7 @@ from obs.index_check.model import ExecStats, Observed, Problem, Sample, Threshol
 from obs.index_check.plan import PlanFacts
 from obs.index_check.suggest import Need, open_needs
 from obs.index_check.verdict import judge
-from obs.query_shape import QueryShape, shape_of
+from obs.mongo_queries.shape import QueryShape, shape_of
 
 _MAX_SOURCES = 5
 

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the gate; see the module docstring for the exit codes."""
     from pymongo.errors import PyMongoError
 
-    from obs.scrub import scrub_text
+    from obs.privacy.scrub import scrub_text
 
     uri = args.mongo_uri or os.environ.get(URI_VARIABLE)
     if not uri:

@@ -24,8 +24,8 @@ from typing import Any
 
 from obs.index_check.plan import PlanFacts, read_plan
 from obs.index_check.suggest import IndexKeys
-from obs.query_shape import EXPR_PREFIX, QueryShape
-from obs.query_text import DRIVER_FIELDS
+from obs.mongo_queries.masking import DRIVER_FIELDS
+from obs.mongo_queries.shape import EXPR_PREFIX, QueryShape
 
 MASK = "?"
 EXECUTION_STATS = "executionStats"
@@ -98,7 +98,7 @@ def probe_filter(shape: QueryShape) -> dict[str, Any]:
     planner to pick the plan it would pick for the real query.
 
     Example:
-        >>> from obs.query_shape import Predicate
+        >>> from obs.mongo_queries.shape import Predicate
         >>> probe_filter(QueryShape("find", "app.u", (Predicate("a", "$eq"),
         ...     Predicate("b", "$expr.$gt"), Predicate("c", "$regex"))))
         {'a': 0, 'b': {'$gt': 0}, 'c': {'$regex': '^a'}}
@@ -133,7 +133,7 @@ class Explainer:
         Raises ExplainError with the server's message when it refuses."""
         from pymongo.errors import OperationFailure
 
-        from obs.scrub import scrub_text
+        from obs.privacy.scrub import scrub_text
 
         body = readable(database, command)
         verbosities = [self._verbosity]

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from obs.index_check.suggest import IndexSuggestion, Need, merged_suggestions
-from obs.query_shape import QueryShape
+from obs.mongo_queries.shape import QueryShape
 
 
 class Problem(StrEnum):

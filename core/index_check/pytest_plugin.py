@@ -117,7 +117,7 @@ class _Gate:
     def _examine_new(self) -> None:
         from obs.index_check.check import examine
         from obs.index_check.explainer import Explainer
-        from obs.scrub import scrub_text
+        from obs.privacy.scrub import scrub_text
 
         self._recorder.paused = True
         try:

@@ -23,7 +23,7 @@ from pymongo import monitoring
 
 from obs.index_check.check import Recorded
 from obs.index_check.model import Sample
-from obs.query_shape import shape_of
+from obs.mongo_queries.shape import shape_of
 
 
 class Recorder(monitoring.CommandListener):

@@ -25,7 +25,7 @@ from typing import Any
 from obs.index_check.check import Recorded
 from obs.index_check.model import Sample
 from obs.index_check.profile_source import sample_from_profile
-from obs.query_text import masked_command
+from obs.mongo_queries.masking import masked_command
 
 
 class ShapesFileError(Exception):

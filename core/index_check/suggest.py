@@ -9,7 +9,7 @@ starts with its keys (equality fields in any order, sort directions as given or 
 reversed, range fields in any order).
 
 Example:
-    >>> from obs.query_shape import shape_of
+    >>> from obs.mongo_queries.shape import shape_of
     >>> shape = shape_of("app", {"find": "cars", "filter": {"manufacturer": "Ford",
     ...                  "cost": {"$gt": 10000}}, "sort": {"model": 1}})
     >>> [s.keys for s in suggest(shape, existing=[])]
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from obs.query_shape import EQUALITY_OPERATORS, Predicate, QueryShape
+from obs.mongo_queries.shape import EQUALITY_OPERATORS, Predicate, QueryShape
 
 IndexKeys = tuple[tuple[str, int], ...]
 ID_INDEX: IndexKeys = (("_id", 1),)
@@ -76,7 +76,7 @@ def needs(shape: QueryShape) -> list[Need]:
     field, one per branch (mongod answers each branch with its own index).
 
     Example:
-        >>> from obs.query_shape import shape_of
+        >>> from obs.mongo_queries.shape import shape_of
         >>> [sorted(n.equality) for n in needs(shape_of("app", {"find": "u",
         ...     "filter": {"$or": [{"a": 1}, {"b": 2}]}}))]
         [['a'], ['b']]

@@ -20,7 +20,7 @@ Rules (docs/index-check.md explains each):
 
 Example:
     >>> from obs.index_check.plan import PlanFacts
-    >>> from obs.query_shape import shape_of
+    >>> from obs.mongo_queries.shape import shape_of
     >>> shape = shape_of("app", {"find": "logs", "filter": {"level": "error"}})
     >>> facts = PlanFacts("app.logs", collection_scans=("app.logs",))
     >>> [f.problem.value for f in judge(shape, facts, (), {}, (), thresholds=Thresholds())]
@@ -35,7 +35,7 @@ from dataclasses import replace
 from obs.index_check.model import Finding, Observed, Problem, Thresholds
 from obs.index_check.plan import PlanFacts
 from obs.index_check.suggest import ID_INDEX, IndexKeys, needs, served_by, usable
-from obs.query_shape import QueryShape
+from obs.mongo_queries.shape import QueryShape
 
 
 def judge(

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> str | None:
     from urllib.parse import urlsplit
 
-    from obs.scrub import scrub_text
+    from obs.privacy.scrub import scrub_text
 
     for url in args.sources:
         parts = urlsplit(url)
@@ -154,7 +154,7 @@ def _preview(args: argparse.Namespace, dashboards: Sequence[Dashboard], port: in
 
 
 def _sources_line(preview: Preview) -> str:
-    from obs.scrub import scrub_text
+    from obs.privacy.scrub import scrub_text
 
     return ", ".join(scrub_text(s) for s in preview.scraper.sources)
 

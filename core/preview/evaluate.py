@@ -1,4 +1,4 @@
-"""Evaluate one typed :class:`~obs.dashboards.query.Query` over the store's series.
+"""Evaluate one typed :class:`~obs.metric_query.tree.Query` over the store's series.
 
 Time is cut into steps, each a span of rounds ``(after, through]``. Per series and step:
 
@@ -16,7 +16,7 @@ Datadog's distributions compute it), ``avg`` is sum / count, ``count`` the obser
 
 Example:
     >>> from obs import catalog
-    >>> from obs.dashboards.query import rate
+    >>> from obs.metric_query.tree import rate
     >>> from obs.preview.store import Entry, SeriesView
     >>> hits = SeriesView(catalog.REDIS_KEYSPACE_HITS, (),
     ...                   (Entry(0, 0.0, 100.0), Entry(1, 10.0, 150.0), Entry(2, 20.0, 30.0)))
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from obs.catalog import Kind
-from obs.dashboards.query import Query, Tag
+from obs.metric_query.tree import Query, Tag
 from obs.preview.mapping import Tags
 from obs.preview.quantile import quantile
 from obs.preview.scrape import Histogram, Value

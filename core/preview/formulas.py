@@ -6,7 +6,7 @@ every group of the other. A division by zero, or any missing operand, gives no v
 
 Example:
     >>> from obs import catalog
-    >>> from obs.dashboards.query import count
+    >>> from obs.metric_query.tree import count
     >>> hits = count(catalog.CACHE_REQUESTS, where={"cache.result": "hit"})
     >>> lookups = count(catalog.CACHE_REQUESTS)
     >>> results = {hits: {(): [3.0, 0.0]}, lookups: {(): [4.0, 0.0]}}
@@ -20,7 +20,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 
-from obs.dashboards.query import BinOp, Call, Expr, Number, Query
+from obs.metric_query.tree import BinOp, Call, Expr, Number, Query
 from obs.preview.evaluate import Grouped, PreviewError, Values, aggregate
 
 _OPERATORS: dict[str, Callable[[float, float], float]] = {

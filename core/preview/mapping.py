@@ -1,6 +1,6 @@
 """Which catalog metric and attribute keys a Prometheus sample stands for.
 
-The exposition obs writes (:mod:`obs.agent.prometheus`, used by the agent and by services
+The exposition obs writes (:mod:`obs.export.prometheus_text`, used by the agent and by services
 with ``OTEL_METRICS_EXPORTER=prometheus``) derives each sample name from a catalog entry's
 name, unit and kind, and each label from an attribute key with ``.`` turned into ``_``.
 This module inverts that, from the catalog alone: a sample name no catalog entry produces
@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from obs.agent.prometheus import prometheus_label, prometheus_name
 from obs.catalog import Kind, Metric
+from obs.export.prometheus_text import prometheus_label, prometheus_name
 
 Role = Literal["value", "bucket", "sum", "count"]
 Tags = tuple[tuple[str, str], ...]

@@ -25,7 +25,6 @@ from typing import Any
 
 from obs.catalog import Metric
 from obs.dashboards.dashboard import Dashboard, TemplateVariable
-from obs.dashboards.query import Expr, Query, Tag, Var
 from obs.dashboards.widgets import (
     Distribution,
     Formula,
@@ -38,6 +37,7 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
+from obs.metric_query.tree import Expr, Query, Tag, Var
 from obs.preview.evaluate import Grouped, PreviewError, Step, Values, distribution, evaluate
 from obs.preview.formulas import combine, reduce
 from obs.preview.layout import Box, place
@@ -90,7 +90,7 @@ def bind(expr: Expr, variables: Sequence[TemplateVariable], choices: Mapping[str
     Example:
         >>> from obs import catalog
         >>> from obs.dashboards.dashboard import ENV
-        >>> from obs.dashboards.query import avg
+        >>> from obs.metric_query.tree import avg
         >>> bind(avg(catalog.REDIS_MEMORY_USED, variables=("env",)), [ENV], {"env": "prod"}).text()
         'avg:redis.memory.used{env:prod}'
     """

@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from obs.catalog import Metric
 from obs.preview.mapping import TARGET_INFO, SampleNames, Tags, resource_tags
-from obs.scrub import scrub_text
+from obs.privacy.scrub import scrub_text
 
 MAX_BYTES = 32 * 1024 * 1024
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from obs.catalog import Kind, Metric
 from obs.preview.mapping import Tags
 from obs.preview.scrape import Histogram, Reading, Scrape, Value
-from obs.scrub import scrub_text
+from obs.privacy.scrub import scrub_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from obs.catalog import Kind
-from obs.dashboards.query import Expr, Query
+from obs.metric_query.tree import Expr, Query
 
 NO_DATA = "no data"
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
@@ -66,7 +66,7 @@ def unit_of(expr: Expr) -> str | None:
 
     Example:
         >>> from obs import catalog
-        >>> from obs.dashboards.query import count, p95, rate
+        >>> from obs.metric_query.tree import count, p95, rate
         >>> unit_of(p95(catalog.DB_CLIENT_OPERATION_DURATION))
         's'
         >>> unit_of(rate(catalog.REDIS_KEYSPACE_HITS))

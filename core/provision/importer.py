@@ -1,7 +1,7 @@
 """``obs provision import``: live Datadog dashboards and monitors to Python definitions.
 
 Each object is read as raw JSON and turned into obs values (queries become catalog metrics,
-parsed by :mod:`obs.provision.query_parse`). Before any source is written, each value is
+parsed by :mod:`obs.metric_query.parse`). Before any source is written, each value is
 rendered again and compared with the live object under the same normalisation ``plan`` uses:
 if anything would differ (a widget type or field obs does not model, a metric outside the
 catalog), the import stops and names it, so that an import followed by ``plan`` shows no
@@ -22,7 +22,6 @@ from typing import Any
 
 from obs import catalog
 from obs.dashboards.dashboard import Dashboard, TemplateVariable
-from obs.dashboards.query import Expr, Query
 from obs.dashboards.widgets import (
     Axis,
     Distribution,
@@ -37,6 +36,13 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
+from obs.metric_query.parse import (
+    QueryParseError,
+    parse_expression,
+    parse_formula,
+    parse_monitor_query,
+)
+from obs.metric_query.tree import Expr, Query
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.client import DatadogClient
 from obs.provision.identity import (
@@ -46,12 +52,6 @@ from obs.provision.identity import (
 )
 from obs.provision.normalize import normalize_dashboard, normalize_monitor
 from obs.provision.problems import ProvisionError
-from obs.provision.query_parse import (
-    QueryParseError,
-    parse_expression,
-    parse_formula,
-    parse_monitor_query,
-)
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.render_monitor import render_monitor
 from obs.provision.source import module_source

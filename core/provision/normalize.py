@@ -25,14 +25,14 @@ from typing import Any
 
 from obs import catalog
 from obs.catalog import Emitter, Kind, Metric
-from obs.dashboards.query import Query, format_number
-from obs.provision.identity import is_ownership_tag, strip_marker
-from obs.provision.query_parse import (
+from obs.metric_query.parse import (
     QueryParseError,
     parse_expression,
     parse_formula,
     parse_monitor_query,
 )
+from obs.metric_query.tree import Query, format_number
+from obs.provision.identity import is_ownership_tag, strip_marker
 
 DASHBOARD_READ_ONLY = frozenset(
     {"id", "author_handle", "author_name", "created_at", "modified_at", "url", "deleted_at"}

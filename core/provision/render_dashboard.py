@@ -74,7 +74,6 @@ from datadog_api_client.v1.model.widget_layout_type import WidgetLayoutType
 from datadog_api_client.v1.model.widget_marker import WidgetMarker
 
 from obs.dashboards.dashboard import Dashboard, TemplateVariable
-from obs.dashboards.query import Query
 from obs.dashboards.widgets import (
     Axis,
     Distribution,
@@ -89,6 +88,7 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
+from obs.metric_query.tree import Query
 from obs.provision.identity import Identity, with_marker
 from obs.provision.models import as_json, build
 

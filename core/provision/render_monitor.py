@@ -21,7 +21,7 @@ from datadog_api_client.v1.model.monitor import Monitor as MonitorModel
 from datadog_api_client.v1.model.monitor_options import MonitorOptions
 from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
 
-from obs.dashboards.query import Query, Tag
+from obs.metric_query.tree import Query, Tag
 from obs.monitors.monitor import Monitor
 from obs.provision.identity import Identity, monitor_tags
 from obs.provision.models import as_json, build

@@ -6,7 +6,7 @@ their defaults are left out; lines are wrapped to stay readable.
 
 Example:
     >>> from obs import catalog
-    >>> from obs.dashboards.query import p95
+    >>> from obs.metric_query.tree import p95
     >>> python_expr(p95(catalog.CACHE_REQUESTS, by=("cache.name",)))
     'Query(metric=catalog.CACHE_REQUESTS, aggregation="p95", by=(attr.CACHE_NAME,))'
 """
@@ -22,8 +22,8 @@ from typing import Any
 from obs import catalog
 from obs.catalog import Metric, attr
 from obs.dashboards.dashboard import Dashboard
-from obs.dashboards.query import BinOp, Number, Query, Rollup, Tag, Var
 from obs.dashboards.widgets import Formula, Layout
+from obs.metric_query.tree import BinOp, Number, Query, Rollup, Tag, Var
 from obs.monitors.monitor import Monitor
 
 _WIDTH = 96

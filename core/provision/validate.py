@@ -23,7 +23,8 @@ from typing import Any
 from obs import catalog
 from obs.catalog import Kind
 from obs.dashboards.dashboard import Dashboard
-from obs.dashboards.query import (
+from obs.dashboards.widgets import Distribution, Graph, Group, Note, QueryValue, Widget
+from obs.metric_query.tree import (
     AGGREGATIONS,
     RESOURCE_TAGS,
     ROLLUP_METHODS,
@@ -32,7 +33,6 @@ from obs.dashboards.query import (
     Tag,
     Var,
 )
-from obs.dashboards.widgets import Distribution, Graph, Group, Note, QueryValue, Widget
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.identity import KEY_PATTERN, is_ownership_tag
 from obs.provision.problems import Problem

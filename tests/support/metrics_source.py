@@ -1,7 +1,7 @@
 """A Prometheus text endpoint whose series a test writes, for ``obs preview`` tests.
 
 Instruments are made from catalog entries with the OpenTelemetry SDK and the exposition is
-rendered by obs's own writer (:mod:`obs.agent.prometheus`, the one the agent and
+rendered by obs's own writer (:mod:`obs.export.prometheus_text`, the one the agent and
 ``OTEL_METRICS_EXPORTER=prometheus`` serve), so the names and labels are exactly what obs
 emits. Before each scrape ``on_scrape(n)`` records that scrape's increments, and every
 sample carries the timestamp ``start + n * step`` seconds: the scraper sees exactly
@@ -20,8 +20,8 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from obs.agent.prometheus import CONTENT_TYPE, render
 from obs.catalog import Kind, Metric
+from obs.export.prometheus_text import CONTENT_TYPE, render
 
 Attributes = Mapping[str, str]
 _NONE: Attributes = {}

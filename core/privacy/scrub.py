@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from obs.query_text import mask
+from obs.mongo_queries.masking import mask
 
 FILTERED = "[Filtered]"
 _SECRET_KEY = re.compile(

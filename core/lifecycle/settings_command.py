@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 
-from obs import settings as obs_settings
+from obs.runtime import settings as obs_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

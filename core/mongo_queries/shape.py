@@ -8,8 +8,9 @@ shaped stage by stage, ``$lookup`` sub-pipelines included; only the leading ``$m
 served by an index. ``$expr`` comparisons of a field with a variable or constant (``$eq``,
 ``$lt``, ``$lte``, ``$gt``, ``$gte``; what a ``$lookup`` sub-pipeline correlates on) are
 predicates on that field, as mongod 5.0+ can use an index for them. The masked text is
-:func:`obs.query_text.masked_command`, so a shape's text is what the instrumentation puts in
-``db.query.text``; :attr:`QueryShape.summary` is a one-line form for tables and metrics.
+:func:`obs.mongo_queries.masking.masked_command`, so a shape's text is what the
+instrumentation puts in ``db.query.text``; :attr:`QueryShape.summary` is a one-line form for
+tables and metrics.
 
 Used by the unindexed-query gate (``obs index-check``) and by the agent's profiler reader.
 
@@ -31,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from obs.query_text import masked_command
+from obs.mongo_queries.masking import masked_command
 
 # Commands that read or write by a filter, and where their filter is.
 _FILTER_OF = {

@@ -13,10 +13,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from obs import __version__, catalog, state
-from obs.failures import Failures
-from obs.settings import Feature, Problem, Settings, load
-from obs.status_report import FeatureStatus, Status
+from obs import __version__, catalog
+from obs.runtime import state
+from obs.runtime.failures import Failures
+from obs.runtime.settings import Feature, Problem, Settings, load
+from obs.runtime.status import FeatureStatus, Status
 
 logger = logging.getLogger("obs")
 
@@ -28,7 +29,7 @@ class _Run:
     problems: tuple[Problem, ...]
     failures: Failures
     features: dict[Feature, FeatureStatus] = field(default_factory=dict)
-    providers: Any = None  # obs.otel.Providers, once OpenTelemetry started
+    providers: Any = None  # obs.lifecycle.providers.Providers, once OpenTelemetry started
     installed: Any = None  # obs.instrumentation.installed.Enabled
     stops: list[Any] = field(default_factory=list)  # undo steps, run in reverse
 
@@ -149,7 +150,7 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
     """Providers, obs's tracer and instruments; (None, None) when both signals are off."""
     if run.is_off(Feature.TRACES) and run.is_off(Feature.METRICS):
         return None, None
-    from obs import otel
+    from obs.lifecycle import providers as otel
 
     providers = otel.Providers()
     run.providers = providers
@@ -176,7 +177,7 @@ def _start_opentelemetry(run: _Run, strict: bool) -> tuple[Any, Any]:
         tracer = providers.tracer_provider.get_tracer(otel.SCOPE, __version__)
     if not run.is_off(Feature.METRICS):
         from obs.instrumentation.pymongo import POOL_OBSERVERS
-        from obs.instruments import Instruments
+        from obs.runtime.instruments import Instruments
 
         meter = providers.meter_provider.get_meter(otel.SCOPE, __version__)
         readers = providers.readers
@@ -217,7 +218,7 @@ def _start_jobs(run: _Run) -> str:
 
 
 def _start_sentry(run: _Run) -> str:
-    from obs import sentry as sentry_setup
+    from obs.lifecycle import sentry as sentry_setup
 
     detail = sentry_setup.start(run.settings)
     run.stops.append(lambda: sentry_setup.stop(2.0))
@@ -255,7 +256,7 @@ def flush(timeout: float) -> bool:
     if run.providers is not None:
         ok = run.providers.flush(timeout)
     if run.features.get(Feature.SENTRY, FeatureStatus("", False, "")).on:
-        from obs import sentry as sentry_setup
+        from obs.lifecycle import sentry as sentry_setup
 
         sentry_setup.flush(timeout)
     return ok

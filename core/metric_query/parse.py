@@ -1,4 +1,4 @@
-"""Read Datadog metric query text back into :mod:`obs.dashboards.query` values.
+"""Read Datadog metric query text back into :mod:`obs.metric_query.tree` values.
 
 Used by ``obs provision import`` (live JSON to Python) and by the normaliser, which rewrites
 both sides of a diff into one canonical text so that spacing or redundant parentheses never
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from obs.catalog import Metric
-from obs.dashboards.query import (
+from obs.metric_query.tree import (
     AGGREGATIONS,
     BinOp,
     Call,

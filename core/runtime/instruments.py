@@ -1,7 +1,7 @@
 """The instruments of obs's in-process metrics, built from the catalog.
 
 Histograms and counters recorded on request threads are hot-path families
-(:mod:`obs.hot_metrics`), exported by obs's own metric reader; when the application owns
+(:mod:`obs.runtime.hot_metrics`), exported by obs's own metric reader; when the application owns
 the MeterProvider they record through SDK instruments instead. Pool gauges are observed
 at export time. Nothing else in the instrumentation creates instruments, so everything
 recorded in-process is a catalog entry (tests/test_catalog.py checks what arrives).
@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from obs import catalog
-from obs.hot_metrics import Family, HotMetrics, SdkFamily
+from obs.runtime.hot_metrics import Family, HotMetrics, SdkFamily
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
 Families = Family | SdkFamily

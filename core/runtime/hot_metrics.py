@@ -8,9 +8,10 @@ the same: an attribute set is bound to a cell once (callers cache the cell), and
 is a lock, a bisect and three additions.
 
 The cells leave the process with everything else: obs's metric reader
-(:class:`obs.otel.ObsMetricReader`) adds them to each SDK collection as ordinary SDK metric
-data, in the temporality the exporter asks for. When the application brought its own
-MeterProvider, :class:`SdkFamily` records through SDK instruments instead (slower, same data).
+(:class:`obs.lifecycle.providers.ObsMetricReader`) adds them to each SDK collection as
+ordinary SDK metric data, in the temporality the exporter asks for. When the application
+brought its own MeterProvider, :class:`SdkFamily` records through SDK instruments instead
+(slower, same data).
 
 Example:
     >>> from obs import catalog

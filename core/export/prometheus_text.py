@@ -28,9 +28,10 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Metric, MetricsData, Sum
 
 from obs import catalog
-from obs.agent.points import Attributes
-from obs.agent.store import Family
 from obs.catalog import Kind
+
+Attributes = Sequence[tuple[str, Any]]
+Family = tuple[catalog.Metric, Sequence[tuple[Attributes, float]]]  # a metric, its readings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _INVALID_NAME = re.compile(r"[^a-zA-Z0-9_:]+")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-    from obs.failures import Failures
-    from obs.instruments import Instruments
-    from obs.settings import Settings
+    from obs.runtime.failures import Failures
+    from obs.runtime.instruments import Instruments
+    from obs.runtime.settings import Settings
 
 
 @dataclass(slots=True, frozen=True)

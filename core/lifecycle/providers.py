@@ -42,10 +42,11 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from obs import log_limits, resource
-from obs.hot_metrics import HotMetrics
-from obs.prometheus_endpoint import PrometheusEndpoint
-from obs.settings import Settings
+from obs.export import resource
+from obs.lifecycle import log_limits
+from obs.lifecycle.prometheus_endpoint import PrometheusEndpoint
+from obs.runtime.hot_metrics import HotMetrics
+from obs.runtime.settings import Settings
 
 logger = logging.getLogger("obs")
 SCOPE = "obs"
@@ -126,7 +127,7 @@ def otlp_exporter(settings: Settings, signal: str) -> Any:
 
 
 class _HotMerge:
-    """Adds obs's hot-path families (:mod:`obs.hot_metrics`) to what the SDK collected.
+    """Adds obs's hot-path families (:mod:`obs.runtime.hot_metrics`) to what the SDK collected.
 
     The SDK calls ``_receive_metrics`` only when its own instruments have data; obs always
     has some (``obs.instrumentation.errors`` reports a zero per hook), so the hot families

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from obs.scrub import scrub_text
+from obs.privacy.scrub import scrub_text
 
 
 class Feature(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""Sentry: error capture with environment and release, scrubbed events (:mod:`obs.scrub`),
+"""Sentry: error capture with environment and release, scrubbed events (:mod:`obs.privacy.scrub`),
 and the active OpenTelemetry trace id on every event.
 
 Sentry's own pymongo integration is switched off: it deep-copies every command on every
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from obs import scrub
-from obs.settings import Settings
+from obs.privacy import scrub
+from obs.runtime.settings import Settings
 
 _linking = False
 

@@ -1,0 +1,1 @@
+"""Datadog metric queries as typed values built from the catalog, and their text form."""

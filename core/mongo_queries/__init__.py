@@ -1,0 +1,1 @@
+"""What obs knows about MongoDB commands: masked statements and query shapes."""
