@@ -58,23 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _otlp_settings() -> Any:
-    """obs's OTLP and resource settings; a bad one that concerns metrics is fatal here."""
-    from obs.runtime.settings import Feature, load
-
-    settings, problems = load()
-    fatal = [str(p) for p in problems if Feature.METRICS in p.features]
-    if fatal:
-        from obs.agent.config import ConfigError
-
-        raise ConfigError(fatal)
-    if settings.service_name is None:
-        settings = settings.model_copy(update={"service_name": "obs-agent"})
-    return settings
-
-
 def run(args: argparse.Namespace) -> int:
     from obs.agent.config import ConfigError, load
+    from obs.agent.otlp_settings import load_otlp
 
     flags = {
         "mongo": args.mongo,
@@ -84,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         config = load(flags=flags, file=args.config)
-        settings = _otlp_settings()
+        settings = load_otlp()
     except ConfigError as exc:
         print(f"obs agent: {exc}", file=sys.stderr)
         return 1
-    from obs.lifecycle.providers import make_resource
-
-    resource = make_resource(settings)
+    except ValueError as exc:
+        print(f"obs agent: bad OpenTelemetry settings:\n  {exc}", file=sys.stderr)
+        return 1
+    resource = settings.resource()
     if args.once:
         return _once(config, resource, args.format)
     return _serve(config, resource, settings)
@@ -110,9 +97,7 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
     from obs.agent.otlp import otlp_exporter
     from obs.agent.targets import uri_label
 
-    otlp = None
-    if settings.metrics and "otlp" in settings.metrics_exporter and not settings.sdk_disabled:
-        otlp = otlp_exporter(settings)
+    otlp = otlp_exporter(settings) if settings.exports_otlp else None
     agent = Agent(config, resource, otlp=otlp)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -124,7 +109,7 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
     gc.freeze()
     targets = ", ".join(t.label for t in (*config.mongo, *config.redis))
     endpoints = f"http://{config.listen}/metrics" if agent.endpoints else "off"
-    endpoint = uri_label(settings.otlp_endpoint) if settings.otlp_endpoint else None
+    endpoint = uri_label(settings.endpoint) if settings.endpoint else None
     exporting = (endpoint or "the default OTLP endpoint") if otlp else "off"
     log.info("watching %s; /metrics: %s; OTLP: %s", targets, endpoints, exporting)
     stop.wait()

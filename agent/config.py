@@ -41,7 +41,7 @@ from pydantic_settings import (
 )
 
 from obs.agent.targets import MongoTarget, RedisTarget
-from obs.runtime.settings import parse_list
+from obs.export.otel_env import parse_list
 
 ENV_PREFIX = "OBS_AGENT_"
 

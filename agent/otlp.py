@@ -24,7 +24,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
@@ -48,9 +47,11 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from obs.agent.otlp_settings import OtlpSettings
 from obs.agent.points import Attributes, AttributeValue
 from obs.agent.store import Family
 from obs.catalog import Kind, Metric
+from obs.export.otel_env import exporter_kwargs
 
 _LENGTH_DELIMITED, _FIXED64 = 2, 1
 _DATA_POINTS = pb2.Gauge.DESCRIPTOR.fields_by_name["data_points"].number
@@ -286,14 +287,12 @@ class HttpExporter(SdkHttpExporter):
         return result
 
 
-def otlp_exporter(settings: Any) -> GrpcExporter | HttpExporter:
-    """The OTLP exporter obs's settings name (protocol, endpoint, headers), able to send
-    the agent's pre-encoded requests."""
-    # The keyword arguments obs.lifecycle.providers gives the SDK's exporters, so both read the same
-    # settings the same way.
-    from obs.lifecycle.providers import exporter_kwargs
-
-    kwargs = exporter_kwargs(settings, "metrics")
-    if settings.otlp_protocol == "http/protobuf":
+def otlp_exporter(settings: OtlpSettings) -> GrpcExporter | HttpExporter:
+    """The OTLP exporter the settings name (protocol, endpoint, headers), able to send the
+    agent's pre-encoded requests."""
+    kwargs = exporter_kwargs(
+        settings.endpoint, settings.protocol, settings.plain_headers(), "metrics"
+    )
+    if settings.protocol == "http/protobuf":
         return HttpExporter(**kwargs)
     return GrpcExporter(**kwargs)

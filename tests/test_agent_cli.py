@@ -30,7 +30,7 @@ def agent(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env=python_env(OTEL_METRICS_EXPORTER="none", **env),
+        env=python_env(**{"OTEL_METRICS_EXPORTER": "none", **env}),
         check=False,
     )
 
@@ -122,6 +122,18 @@ def test_bad_configuration_fails_at_start_naming_the_field() -> None:
     assert done.returncode == 1
     assert "--mongo (mongo[0].uri): expected a MongoDB URI" in done.stderr
     assert PASSWORD not in done.stderr
+    # The agent reads its own OpenTelemetry settings, never a service's OBS_* ones.
+    done = agent(
+        "--redis",
+        "redis://r",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"ftp://u:{PASSWORD}@collector",
+        OTEL_METRICS_EXPORTER="otlp",
+        OBS_MONGO_SKIP_THRESHOLD="0",
+    )
+    assert done.returncode == 1
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// or https:// URL" in done.stderr
+    assert PASSWORD not in done.stderr
+    assert "OBS_MONGO_SKIP_THRESHOLD" not in done.stderr
 
 
 def test_the_daemon_serves_its_endpoints_and_stops_on_sigterm(secured_redis: RedisServer) -> None:

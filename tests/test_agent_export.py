@@ -11,26 +11,35 @@ from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+    OTLPMetricExporter as GrpcMetricExporter,
+)
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+    OTLPMetricExporter as HttpMetricExporter,
+)
 from opentelemetry.sdk.resources import Resource
 
 from obs import catalog
 from obs.agent.collectors.bullmq import STATES
 from obs.agent.export import Exporter, OtlpLoop
 from obs.agent.otlp import RequestEncoder, otlp_exporter
+from obs.agent.otlp_settings import OtlpSettings
 from obs.agent.points import Point
 from obs.agent.rows import rows_of
 from obs.agent.store import Store
 from obs.catalog import attr
 from obs.export import prometheus_text as prometheus
+from obs.export.otel_env import exporter_kwargs
 from obs.export.prometheus_text import render
-from obs.lifecycle import providers as otel
-from obs.runtime.settings import Settings
 from support.otlp_receiver import GrpcReceiver, HttpReceiver, Receiver
 
 
 # The agent's exporter (requests it encodes itself) and the SDK's (encodes a snapshot).
-def sdk_exporter(settings: Settings) -> Any:
-    return otel.otlp_exporter(settings, "metrics")
+def sdk_exporter(settings: OtlpSettings) -> Any:
+    kwargs = exporter_kwargs(settings.endpoint, settings.protocol, {}, "metrics")
+    if settings.protocol == "http/protobuf":
+        return HttpMetricExporter(**kwargs)
+    return GrpcMetricExporter(**kwargs)
 
 
 EXPORTERS = pytest.mark.parametrize("make_exporter", [otlp_exporter, sdk_exporter])
@@ -104,22 +113,24 @@ def assert_exported(receiver: Receiver) -> None:
 
 @EXPORTERS
 def test_rows_and_otlp_carry_the_same_numbers(
-    otlp: GrpcReceiver, make_exporter: Callable[[Settings], Any]
+    otlp: GrpcReceiver, make_exporter: Callable[[OtlpSettings], Any]
 ) -> None:
     exporter = exporter_with_data()
     rows = {r["name"]: r for r in rows_of(exporter.snapshot())}
     assert rows["bullmq.queue.jobs"]["value"] == 7
     assert rows["obs.agent.collection.duration"]["count"] == 3
     assert rows["obs.agent.collection.duration"]["value"] == 7.203
-    loop = OtlpLoop(exporter, make_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
+    loop = OtlpLoop(exporter, make_exporter(OtlpSettings(endpoint=otlp.endpoint)), 60)
     assert loop.export_once()
     assert_exported(otlp)
     loop.otlp.shutdown()
 
 
 @EXPORTERS
-def test_otlp_over_http(otlp_http: HttpReceiver, make_exporter: Callable[[Settings], Any]) -> None:
-    settings = Settings(otlp_endpoint=otlp_http.endpoint, otlp_protocol="http/protobuf")
+def test_otlp_over_http(
+    otlp_http: HttpReceiver, make_exporter: Callable[[OtlpSettings], Any]
+) -> None:
+    settings = OtlpSettings(endpoint=otlp_http.endpoint, protocol="http/protobuf")
     loop = OtlpLoop(exporter_with_data(), make_exporter(settings), 60)
     assert loop.export_once()
     assert_exported(otlp_http)
@@ -195,13 +206,13 @@ def test_a_failing_receiver_is_logged_once(
     otlp: GrpcReceiver,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
-    make_exporter: Callable[[Settings], Any],
+    make_exporter: Callable[[OtlpSettings], Any],
 ) -> None:
     caplog.set_level(logging.INFO, logger="obs.agent")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")  # the exporter's own retries
     otlp.fail_with = 14
     exporter = exporter_with_data()
-    loop = OtlpLoop(exporter, make_exporter(Settings(otlp_endpoint=otlp.endpoint)), 60)
+    loop = OtlpLoop(exporter, make_exporter(OtlpSettings(endpoint=otlp.endpoint)), 60)
     assert not loop.export_once()
     assert not loop.export_once()
     otlp.fail_with = None

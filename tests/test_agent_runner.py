@@ -16,11 +16,11 @@ from obs import catalog
 from obs.agent.app import Agent
 from obs.agent.config import Collector, Schedule, load
 from obs.agent.otlp import otlp_exporter
+from obs.agent.otlp_settings import OtlpSettings
 from obs.agent.points import Collected
 from obs.agent.schedule import Job, Runner, backoff
 from obs.agent.store import Store
 from obs.lifecycle.providers import Resource
-from obs.runtime.settings import Settings
 from support.bullmq_states import Layout, make_queue, run
 from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer, free_port
@@ -89,7 +89,7 @@ def agent(queue_redis: RedisServer, otlp: GrpcReceiver) -> Iterator[Agent]:
             "OBS_AGENT_EXPORT_INTERVAL": "0.3",
         },
     )
-    exporter = otlp_exporter(Settings(otlp_endpoint=otlp.endpoint))  # what obs agent runs
+    exporter = otlp_exporter(OtlpSettings(endpoint=otlp.endpoint))  # what obs agent runs
     running = Agent(config, Resource.create({}), otlp=exporter)
     running.start()
     yield running

@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from obs.export import resource
+from obs.export import otel_env, resource
 from obs.lifecycle import log_limits
 from obs.lifecycle.prometheus_endpoint import PrometheusEndpoint
 from obs.runtime.hot_metrics import HotMetrics
@@ -87,20 +87,9 @@ def sampler(settings: Settings) -> Sampler:
 
 
 def exporter_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
-    """The OTLP exporter arguments the settings imply for ``signal`` (headers, endpoint);
-    the exporters read everything else (timeout, compression, TLS) from the environment."""
-    kwargs: dict[str, Any] = {}
-    if settings.otlp_headers:
-        kwargs["headers"] = {k: v.get_secret_value() for k, v in settings.otlp_headers.items()}
-    # A signal-specific endpoint variable is more precise than the generic one: leave it
-    # to the exporter, which reads it itself.
-    specific = f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
-    if settings.otlp_endpoint and specific not in os.environ:
-        endpoint = settings.otlp_endpoint
-        if settings.otlp_protocol == "http/protobuf":
-            endpoint = endpoint.rstrip("/") + f"/v1/{signal}"
-        kwargs["endpoint"] = endpoint
-    return kwargs
+    """The OTLP exporter arguments the settings imply for ``signal`` (headers, endpoint)."""
+    headers = {k: v.get_secret_value() for k, v in settings.otlp_headers.items()}
+    return otel_env.exporter_kwargs(settings.otlp_endpoint, settings.otlp_protocol, headers, signal)
 
 
 # signal -> (HTTP/protobuf exporter, gRPC exporter), as "module:class"

@@ -19,11 +19,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from obs.export.otel_env import check_endpoint, parse_list, parse_pairs
 from obs.privacy.scrub import scrub_text
 
 
@@ -43,44 +44,6 @@ ALL_FEATURES = tuple(Feature)
 _OTLP = (Feature.TRACES, Feature.METRICS)
 
 
-def parse_pairs(value: object) -> object:
-    """Parse ``k=v,k2=v2`` (the OTel list format, percent-decoded) into a dict.
-
-    Example:
-        >>> parse_pairs("kpi:=kpi, lb:=leaderboard")
-        {'kpi:': 'kpi', 'lb:': 'leaderboard'}
-    """
-    if not isinstance(value, str):
-        return value
-    pairs: dict[str, str] = {}
-    for number, item in enumerate(value.split(","), 1):
-        if not item.strip():
-            continue
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            # The position, not the text: the value may be a secret (OTLP headers).
-            raise ValueError(f"item {number} is not key=value (items are separated by commas)")
-        pairs[unquote(key.strip())] = unquote(val.strip())
-    return pairs
-
-
-def parse_list(value: object) -> object:
-    """Parse ``a, b,c`` into ``['a', 'b', 'c']``."""
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
-def _check_endpoint(value: object) -> object:
-    if isinstance(value, str):
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected an http:// or https:// URL with a host")
-        if parts.port is None and ":" in parts.netloc.rsplit("@", 1)[-1].strip("[]"):
-            raise ValueError("the port is not a number")
-    return value
-
-
 def _check_dsn(value: object) -> object:
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     if isinstance(raw, str) and raw:
@@ -94,7 +57,7 @@ def _check_dsn(value: object) -> object:
 
 Pairs = Annotated[dict[str, str], NoDecode, BeforeValidator(parse_pairs)]
 Names = Annotated[list[str], NoDecode, BeforeValidator(parse_list)]
-Endpoint = Annotated[str, BeforeValidator(_check_endpoint)]
+Endpoint = Annotated[str, BeforeValidator(check_endpoint)]
 Dsn = Annotated[SecretStr, BeforeValidator(_check_dsn)]
 MetricsExporter = Literal["otlp", "prometheus", "none"]
 Sampler = Literal[
