@@ -1,8 +1,10 @@
 # The obs agent sidecar. Build from the repository root:
 #   docker build -t obs-agent .
 #   docker run --rm -p 9465:9465 obs-agent --redis redis://redis:6379/0
-# Stage 1 installs obs into a virtualenv with the same step as the README (`pip install .`);
-# stage 2 copies only that virtualenv onto a slim base and runs it as a non-root user.
+# Stage 1 installs obs with only the agent's part (`pip install '.[agent]'`, README
+# "Installing") into a virtualenv; stage 2 copies only that virtualenv onto a slim base and
+# runs it as a non-root user. The agent exports OTLP/HTTP; for OTLP over gRPC install
+# '.[agent,grpc]' instead.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -10,7 +12,7 @@ WORKDIR /src
 COPY . /src
 RUN python -m venv /opt/obs
 ENV PATH=/opt/obs/bin:$PATH
-RUN pip install .
+RUN pip install ".[agent]"
 
 FROM python:3.11-slim AS agent
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin obs

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: test relink lint typecheck unit bench demo clean chromium
+.PHONY: test relink lint typecheck tests unit bench demo clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 relink: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=strict
 
+# ruff, and the import contract: the layers of the package point one way
+# (pyproject.toml [tool.importlinter], docs/architecture.md).
 lint: relink
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # mypy reads the installed link tree, where the folders carry their import names (obs.*).
 typecheck: relink
@@ -32,10 +35,15 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 	    chromium fonts-dejavu-core; }
 
-unit: relink chromium
+tests: relink chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck unit
+# Everything: what .ci/run calls.
+test: lint typecheck tests
+
+# The fast inner loop: the tests that start no server, process or browser (seconds).
+unit: relink
+	$(BIN)/pytest -m "not servers" -q $(PYTEST_ARGS)
 
 # `make bench` runs every benchmark; `make bench BENCH=pymongo_overhead` one of them.
 bench: relink

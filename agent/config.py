@@ -75,7 +75,7 @@ DEFAULT_SCHEDULES = {
     Collector.BULLMQ: Schedule(15.0, 10.0),
     Collector.PROCESS: Schedule(15.0, 1.0),
 }
-# The promise to the watched servers: serverStatus no more often than every 10 s,
+# obs's promise to the watched servers: serverStatus no more often than every 10 s,
 # collStats / $indexStats no more often than every 5 minutes.
 MINIMUM_INTERVALS = {
     Collector.MONGO_STATUS: (10.0, "serverStatus runs at most every 10 s"),

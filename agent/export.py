@@ -36,12 +36,13 @@ from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from obs import __version__, catalog
-from obs.agent.otlp import Encoded, GrpcExporter, HttpExporter, RequestEncoder
+from obs import catalog
+from obs.agent.otlp import Encoded, RequestEncoder
 from obs.agent.points import Point
 from obs.agent.store import Family, Store
 from obs.catalog import Emitter, Kind
 from obs.export.prometheus_text import Renderer
+from obs.version import __version__
 
 SCOPE = "obs.agent"
 log = logging.getLogger("obs.agent")
@@ -143,11 +144,11 @@ class OtlpLoop:
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
         try:
-            if isinstance(self.otlp, GrpcExporter | HttpExporter):
+            export_encoded = getattr(self.otlp, "export_encoded", None)
+            if export_encoded is not None:  # obs's own exporters (obs.agent.otlp_*)
                 success = MetricExportResult.SUCCESS
                 # One request after the other; the first that fails ends this export.
-                sent = (self.otlp.export_encoded(r) is success for r in self.exporter.encoded())
-                ok = all(sent)
+                ok = all(export_encoded(r) is success for r in self.exporter.encoded())
             else:  # any other MetricExporter
                 ok = self.otlp.export(self.exporter.snapshot()) is MetricExportResult.SUCCESS
         except Exception as exc:  # an exporter bug must not stop the agent

@@ -24,14 +24,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-    OTLPMetricExporter as SdkGrpcExporter,
-)
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-    OTLPMetricExporter as SdkHttpExporter,
-)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -51,7 +46,7 @@ from obs.agent.otlp_settings import OtlpSettings
 from obs.agent.points import Attributes, AttributeValue
 from obs.agent.store import Family
 from obs.catalog import Kind, Metric
-from obs.export.otel_env import exporter_kwargs
+from obs.export.otel_env import GrpcMissing, exporter_kwargs
 
 _LENGTH_DELIMITED, _FIXED64 = 2, 1
 _DATA_POINTS = pb2.Gauge.DESCRIPTOR.fields_by_name["data_points"].number
@@ -257,42 +252,29 @@ class RequestEncoder:
         self._attributes = seen  # what this export used; attributes now gone are dropped
 
 
-class GrpcExporter(SdkGrpcExporter):
-    """The SDK's OTLP/gRPC metric exporter, which also sends an :class:`Encoded` request
-    (with its retries, backoff and reconnection)."""
+class OtlpSender(Protocol):
+    """An SDK metric exporter that also sends an :class:`Encoded` request."""
 
-    def _translate_data(self, data: MetricsData | Encoded) -> ExportMetricsServiceRequest:
-        if isinstance(data, Encoded):
-            return data.request
-        return super()._translate_data(data)
+    def export_encoded(self, encoded: Encoded) -> MetricExportResult: ...
 
-    def _count_data(self, data: MetricsData | Encoded) -> int:
-        if isinstance(data, Encoded):
-            return data.points
-        count: int = super()._count_data(data)
-        return count
+    def export(self, metrics_data: MetricsData, **kwargs: Any) -> MetricExportResult: ...
 
-    def export_encoded(self, encoded: Encoded) -> MetricExportResult:
-        result: MetricExportResult = self._export(encoded)  # type: ignore[arg-type]
-        return result
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None: ...
 
 
-class HttpExporter(SdkHttpExporter):
-    """The SDK's OTLP/HTTP metric exporter, which also sends an :class:`Encoded` request."""
-
-    def export_encoded(self, encoded: Encoded) -> MetricExportResult:
-        if self._shutdown:
-            return MetricExportResult.FAILURE
-        result: MetricExportResult = self._export_batch(encoded.request)
-        return result
-
-
-def otlp_exporter(settings: OtlpSettings) -> GrpcExporter | HttpExporter:
+def otlp_exporter(settings: OtlpSettings) -> OtlpSender:
     """The OTLP exporter the settings name (protocol, endpoint, headers), able to send the
-    agent's pre-encoded requests."""
+    agent's pre-encoded requests. Only the chosen protocol's modules are imported: gRPC
+    costs the agent memory it does not need when OTLP/HTTP is used."""
     kwargs = exporter_kwargs(
         settings.endpoint, settings.protocol, settings.plain_headers(), "metrics"
     )
     if settings.protocol == "http/protobuf":
+        from obs.agent.otlp_http import HttpExporter
+
         return HttpExporter(**kwargs)
+    try:
+        from obs.agent.otlp_grpc import GrpcExporter
+    except ModuleNotFoundError as exc:
+        raise GrpcMissing() from exc
     return GrpcExporter(**kwargs)

@@ -3,9 +3,9 @@ OTLP, and who it is (the resource). The agent's own settings, apart from a servi
 ``obs.init()`` ones, so one process reads one configuration system.
 
 Example:
-    >>> s = load_otlp({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"})
+    >>> s = load_otlp({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     >>> s.endpoint, s.protocol, s.exports_otlp
-    ('http://collector:4317', 'grpc', True)
+    ('http://collector:4318', 'http/protobuf', True)
     >>> load_otlp({"OTEL_METRICS_EXPORTER": "none"}).exports_otlp
     False
 """
@@ -50,7 +50,7 @@ class OtlpSettings(BaseSettings):
         None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
     protocol: Literal["grpc", "http/protobuf"] = Field(
-        "grpc",
+        "http/protobuf",
         validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
     )
     headers: Annotated[dict[str, SecretStr], NoDecode, BeforeValidator(parse_pairs)] = Field(

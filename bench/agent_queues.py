@@ -136,6 +136,7 @@ def footprint(redis_server: RedisProcess, prometheus: bool) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "DD_"))}
     env.update(
         OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OBS_AGENT_BULLMQ_PREFIXES=PREFIX,
         OBS_AGENT_EXPORT_INTERVAL="15",
     )

@@ -102,6 +102,7 @@ def _end_to_end(uri: str, sink_endpoint: str) -> dict[str, tuple[float, float]]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "SENTRY"))}
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink_endpoint
+    env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     for round_number in range(ROUNDS):
         for name, setup in CONFIGS.items():  # interleaved, so drift hits every config alike
@@ -194,6 +195,7 @@ def main() -> None:
                 f"(x{request / base:.3f})  background {background:5.1f} us/op"
             )
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
         print("Hooks alone: obs's listener work per command (started + succeeded)")
         for name, value in _hooks_alone().items():
             print(

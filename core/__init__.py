@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obs.instrumentation import cache
-from obs.instrumentation.jobs import job
+from obs.version import __version__
 
 if TYPE_CHECKING:
+    from obs.instrumentation import cache
+    from obs.instrumentation.jobs import job
     from obs.runtime.status import Status
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "cache", "flush", "init", "job", "shutdown", "status"]
 
 
@@ -62,3 +62,17 @@ def shutdown(timeout: float = 5.0) -> None:
     from obs.lifecycle import process as runtime
 
     runtime.shutdown(timeout)
+
+
+def __getattr__(name: str) -> Any:
+    # ``obs.cache`` and ``obs.job`` load on first use, so that importing any part of obs
+    # (the agent, a command) does not load the in-process instrumentation.
+    if name == "cache":
+        from obs.instrumentation import cache
+
+        return cache
+    if name == "job":
+        from obs.instrumentation.jobs import job
+
+        return job
+    raise AttributeError(f"module 'obs' has no attribute {name!r}")

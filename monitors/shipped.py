@@ -1,7 +1,7 @@
 """The monitors obs ships; ``obs provision`` applies them unless ``--no-defaults``.
 
-Thresholds are starting points for the stack in the brief (admin APIs over large Mongo
-collections, a 30 s KPI cache in Redis, BullMQ export/notification queues); override them
+Thresholds are starting points for admin APIs over large Mongo collections, a 30 s KPI
+cache in Redis and BullMQ export/notification queues; override them
 per environment with ``env_thresholds`` in your own copy, or add your own monitors beside.
 """
 

@@ -15,6 +15,18 @@ from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.sentry_receiver import SentryReceiver
 from support.servers import MongoServer, RedisServer
 
+pytest_plugins = ["support.outside_reads"]
+# Fixtures that start a server process: a test using one (directly or through another
+# fixture) is marked `servers`, which `make unit` leaves out.
+SERVER_FIXTURES = frozenset({"mongo", "redis_server", "redis_client"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
 _ENV_PREFIXES = ("OTEL_", "OBS_", "SENTRY_", "DD_")
 
 
@@ -98,6 +110,8 @@ def start_obs(otlp: GrpcReceiver) -> Iterator[Callable[..., Status]]:
 
     def start(**overrides: Any) -> Status:
         overrides.setdefault("otlp_endpoint", otlp.endpoint)
+        if "OTEL_EXPORTER_OTLP_PROTOCOL" not in os.environ:  # a test may set a bad one
+            overrides.setdefault("otlp_protocol", "grpc")
         return obs.init(**overrides)
 
     yield start

@@ -25,6 +25,8 @@ from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.redis_topologies import RedisliteServer
 from support.servers import RedisServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 QUEUES = [
     ("bull", "mail", Layout()),
     ("bull", "reports:daily:eu", Layout(paused=True)),  # ':' in the name, paused

@@ -20,6 +20,8 @@ from support.bullmq_states import job_counts, make_queue, run
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer, RedisServer, free_port, python_env
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 OBS = str(Path(sys.executable).with_name("obs"))
 PASSWORD = "cli-s3cret"
 
@@ -178,6 +180,7 @@ def test_the_daemon_exports_over_otlp(secured_redis: RedisServer, otlp: GrpcRece
         text=True,
         env=python_env(
             OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
             OBS_AGENT_REDIS_INFO__INTERVAL="0.2",
             OBS_AGENT_EXPORT_INTERVAL="0.3",
         ),

@@ -26,6 +26,8 @@ from obs.lifecycle.providers import Resource
 from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.redis_topologies import LocalCluster
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:

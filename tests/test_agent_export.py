@@ -33,6 +33,8 @@ from obs.export.otel_env import exporter_kwargs
 from obs.export.prometheus_text import render
 from support.otlp_receiver import GrpcReceiver, HttpReceiver, Receiver
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 
 # The agent's exporter (requests it encodes itself) and the SDK's (encodes a snapshot).
 def sdk_exporter(settings: OtlpSettings) -> Any:
@@ -120,7 +122,9 @@ def test_rows_and_otlp_carry_the_same_numbers(
     assert rows["bullmq.queue.jobs"]["value"] == 7
     assert rows["obs.agent.collection.duration"]["count"] == 3
     assert rows["obs.agent.collection.duration"]["value"] == 7.203
-    loop = OtlpLoop(exporter, make_exporter(OtlpSettings(endpoint=otlp.endpoint)), 60)
+    loop = OtlpLoop(
+        exporter, make_exporter(OtlpSettings(endpoint=otlp.endpoint, protocol="grpc")), 60
+    )
     assert loop.export_once()
     assert_exported(otlp)
     loop.otlp.shutdown()
@@ -212,7 +216,9 @@ def test_a_failing_receiver_is_logged_once(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")  # the exporter's own retries
     otlp.fail_with = 14
     exporter = exporter_with_data()
-    loop = OtlpLoop(exporter, make_exporter(OtlpSettings(endpoint=otlp.endpoint)), 60)
+    loop = OtlpLoop(
+        exporter, make_exporter(OtlpSettings(endpoint=otlp.endpoint, protocol="grpc")), 60
+    )
     assert not loop.export_once()
     assert not loop.export_once()
     otlp.fail_with = None

@@ -26,6 +26,8 @@ from obs.catalog import attr
 from obs.mongo_queries.shape import shape_of
 from support.servers import MongoServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 FIXTURES = Path(__file__).parent / "fixtures" / "mongod"
 TARGET = {attr.SERVER_ADDRESS: "mongo1", attr.SERVER_PORT: 27017}
 

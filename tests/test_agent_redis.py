@@ -16,6 +16,8 @@ from obs.agent.points import Collected
 from obs.agent.store import Store
 from support.servers import RedisServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 
 def value(collected: Collected, metric: catalog.Metric, **attributes: Any) -> float | None:
     for point in collected.readings:

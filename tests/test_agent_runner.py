@@ -26,6 +26,8 @@ from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer, free_port
 from support.waiting import wait_for
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 PASSWORD = "s3cret-pw"
 
 
@@ -89,7 +91,9 @@ def agent(queue_redis: RedisServer, otlp: GrpcReceiver) -> Iterator[Agent]:
             "OBS_AGENT_EXPORT_INTERVAL": "0.3",
         },
     )
-    exporter = otlp_exporter(OtlpSettings(endpoint=otlp.endpoint))  # what obs agent runs
+    exporter = otlp_exporter(
+        OtlpSettings(endpoint=otlp.endpoint, protocol="grpc")
+    )  # what obs agent runs
     running = Agent(config, Resource.create({}), otlp=exporter)
     running.start()
     yield running

@@ -22,6 +22,8 @@ from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import wait_for_checkout
 from support.servers import MongoServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 ROOT = Path(__file__).parents[1]
 _OTLP_KIND = {

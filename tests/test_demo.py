@@ -18,6 +18,8 @@ import pytest
 
 from support.servers import python_env
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 SUMMARY = re.compile(
     r"p95 Mongo latency (?P<latency>[\d.]+) ms \| deepest queue (?P<queue>\S+): "
     r"(?P<waiting>\d+) waiting \| cache hits (?P<hits>\d+)%"

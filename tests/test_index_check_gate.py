@@ -1,4 +1,4 @@
-"""The gate against a real database (SecantusDB): the seed's collections with realistic
+"""The gate against a real database (SecantusDB): an admin API's collections with realistic
 indexes, shapes with known verdicts, the baseline and the exit codes of `obs index-check`."""
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from obs.index_check.model import Sample, Thresholds
 from obs.index_check.shapes_file import write_shapes
 from support.servers import MongoServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 
 @pytest.fixture(scope="module")
 def seeded(mongo: MongoServer) -> Iterator[tuple[Any, str]]:
-    """The seed's collections, a little data each, the indexes an admin API would have."""
+    """An admin API's collections, a little data each, the indexes an admin API would have."""
     client: Any = MongoClient(mongo.uri)
     name = f"seed_{uuid.uuid4().hex[:8]}"
     db = client[name]

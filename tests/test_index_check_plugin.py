@@ -9,7 +9,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from support.servers import MongoServer, python_env
+
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
 
 SAMPLE_APP = Path(__file__).parent / "sample_app"
 OFFENDERS = {

@@ -17,6 +17,8 @@ from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 
 

@@ -15,6 +15,8 @@ from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.servers import RedisServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 
 

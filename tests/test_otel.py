@@ -21,6 +21,8 @@ from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.servers import python_env
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 
 
@@ -159,7 +161,7 @@ def test_exit_flushes_without_an_explicit_shutdown(otlp: GrpcReceiver, tmp_path:
     script = tmp_path / "service.py"
     script.write_text(
         "import obs\n"
-        f"obs.init(otlp_endpoint={otlp.endpoint!r}, service_name='exiting')\n"
+        f"obs.init(otlp_endpoint={otlp.endpoint!r}, otlp_protocol='grpc', service_name='exiting')\n"
         "with obs.job('at-exit'):\n    pass\n"
     )
     subprocess.run([sys.executable, str(script)], check=True, env=python_env(), timeout=60)

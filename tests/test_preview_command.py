@@ -22,6 +22,8 @@ from obs.preview import command
 from obs.preview.formulas import FUNCTIONS
 from support.metrics_source import MetricsSource
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 OBS = [sys.executable, "-m", "obs.cli", "preview"]
 
 

@@ -26,6 +26,8 @@ from obs.dashboards.shipped import DASHBOARDS
 from obs.preview.snapshot import dump_dom
 from support.metrics_source import MetricsSource
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 LIVE_SCRAPES = 4  # 3 steps of increments
 STEPS = LIVE_SCRAPES - 1
 _D = catalog.DB_CLIENT_OPERATION_DURATION

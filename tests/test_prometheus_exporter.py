@@ -14,6 +14,8 @@ import obs
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 
 

@@ -23,6 +23,8 @@ from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import wait_for_checkout
 from support.servers import MongoServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 DURATION = "db.client.operation.duration"
 

@@ -16,6 +16,8 @@ from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 PREFIXES = {"kpi:": "kpi", "kpi:daily:": "kpi_daily", "lb:": "leaderboard"}
 

@@ -18,6 +18,8 @@ from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer, free_port
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 
 

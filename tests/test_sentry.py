@@ -20,6 +20,8 @@ from support.otlp_receiver import GrpcReceiver
 from support.sentry_receiver import SentryReceiver
 from support.servers import MongoServer
 
+pytestmark = pytest.mark.servers  # starts servers, processes or a browser
+
 StartObs = Callable[..., Status]
 
 

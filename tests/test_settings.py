@@ -140,6 +140,7 @@ def test_strict_failure_part_way_leaves_nothing_started(
         obs.init(
             strict=True,
             otlp_endpoint=otlp.endpoint,
+            otlp_protocol="grpc",
             sentry_dsn=sentry_receiver.dsn,
             cache_prefixes={"kpi:": "kpi"},
         )

@@ -1,9 +1,10 @@
 """Run the whole obs bundle on embedded servers, with no account and nothing installed:
-SecantusDB (a MongoDB-compatible server) and a private Redis as child processes, the
-performance plan's collections seeded, a service's traffic through `obs.init()`
-(indexed and unindexed queries, an offset-paginated admin listing, KPI lookups cached in
-Redis for 30 s, BullMQ export and notification queues with failing and retrying jobs),
-`obs agent` watching all of it, and `obs preview` drawing the shipped dashboards.
+SecantusDB (a MongoDB-compatible server) and a private Redis as child processes, an admin
+API's collections seeded (users, transactions, payouts, logs, clicks), a service's traffic
+through `obs.init()` (indexed and unindexed queries, an offset-paginated admin listing, KPI
+lookups cached in Redis for 30 s, BullMQ export and notification queues with failing and
+retrying jobs), `obs agent` watching all of it, and `obs preview` drawing the shipped
+dashboards.
 
 Ctrl-C stops everything; the data lives in a temporary folder unless --data DIR.
 

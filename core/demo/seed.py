@@ -1,5 +1,5 @@
-"""The demo's data: the performance plan's collections at a modest size, with the indexes a
-team would have before the plan's index rollout (some queries stay unindexed on purpose).
+"""The demo's data: an admin API's high-volume collections at a modest size, with the indexes
+a team would have before an index rollout (some queries stay unindexed on purpose).
 
 Example:
     >>> SIZES["users"] > 0 and set(SIZES) == set(INDEXES) | {"logs", "clicks"}

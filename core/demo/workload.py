@@ -17,7 +17,7 @@ from typing import Any
 
 from obs.demo.seed import CAMPAIGNS, SIZES
 
-KPI_TTL_SECONDS = 30  # the performance plan's cached KPI lookups
+KPI_TTL_SECONDS = 30  # KPI lookups are cached for 30 s
 QUEUES = ("exports", "notifications")
 
 

@@ -18,6 +18,16 @@ from urllib.parse import unquote, urlsplit
 Protocol = str  # "grpc" or "http/protobuf"
 
 
+class GrpcMissing(RuntimeError):
+    """OTLP over gRPC was asked for, and its exporter is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "OTLP over gRPC needs the grpc extra (pip install 'obs[grpc]'); or export over "
+            "HTTP: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+        )
+
+
 def parse_pairs(value: object) -> object:
     """Parse ``k=v,k2=v2`` (the OTel list format, percent-decoded) into a dict.
 

@@ -13,11 +13,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from obs import __version__, catalog
+from obs import catalog
 from obs.runtime import state
 from obs.runtime.failures import Failures
 from obs.runtime.settings import Feature, Problem, Settings, load
 from obs.runtime.status import FeatureStatus, Status
+from obs.version import __version__
 
 logger = logging.getLogger("obs")
 

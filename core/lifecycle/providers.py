@@ -112,7 +112,13 @@ def otlp_exporter(settings: Settings, signal: str) -> Any:
 
     http, grpc = _EXPORTERS[signal]
     module, _, name = (http if settings.otlp_protocol == "http/protobuf" else grpc).partition(":")
-    return getattr(importlib.import_module(module), name)(**exporter_kwargs(settings, signal))
+    try:
+        exporter_class = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        if settings.otlp_protocol == "grpc":
+            raise otel_env.GrpcMissing() from exc
+        raise
+    return exporter_class(**exporter_kwargs(settings, signal))
 
 
 class _HotMerge:
@@ -186,7 +192,7 @@ def _with(scopes: Sequence[ScopeMetrics], extra: list[Metric]) -> list[ScopeMetr
 
 
 def _scope(metrics: list[Metric]) -> ScopeMetrics:
-    from obs import __version__
+    from obs.version import __version__
 
     return ScopeMetrics(InstrumentationScope(SCOPE, __version__), metrics, "")
 

@@ -176,14 +176,14 @@ class Settings(BaseSettings):
     )
     otlp_endpoint: Endpoint | None = _setting(
         None,
-        "OTLP endpoint; default http://localhost:4317 (grpc) or :4318 (http/protobuf). "
+        "OTLP endpoint; default http://localhost:4318 (http/protobuf) or :4317 (grpc). "
         "Signal-specific OTEL_EXPORTER_OTLP_*_ENDPOINT variables still apply.",
         env=("OTEL_EXPORTER_OTLP_ENDPOINT",),
         features=_OTLP,
     )
     otlp_protocol: Literal["grpc", "http/protobuf"] = _setting(
-        "grpc",
-        "`grpc` or `http/protobuf`.",
+        "http/protobuf",
+        "`http/protobuf` (the OpenTelemetry default) or `grpc` (needs `obs[grpc]`).",
         env=("OTEL_EXPORTER_OTLP_PROTOCOL",),
         features=_OTLP,
     )

@@ -1,4 +1,4 @@
-"""A small admin API's data access over the seed's collections (users, transactions,
+"""A small admin API's data access over its collections (users, transactions,
 payouts, logs, clicks). Some reads are indexed, some are not: the gate must tell which."""
 
 from __future__ import annotations

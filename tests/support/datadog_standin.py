@@ -1,8 +1,8 @@
 """A stateful local stand-in for Datadog's dashboard and monitor API (v1).
 
-Every request is validated against Datadog's published OpenAPI spec
-(``../shared/datadog/openapi-v1.yaml``, read at test time with openapi-core), plus the rules
-the spec does not state: dashboard tags only ``team:<name>`` (at most 5), read-only fields
+Every request is validated against Datadog's published OpenAPI spec (the part the tests
+need, vendored in ``tests/datadog_api/``, read with openapi-core), plus the rules the spec
+does not state: dashboard tags only ``team:<name>`` (at most 5), read-only fields
 must not be sent, a monitor's query threshold must equal ``options.thresholds.critical``, and
 warning/recovery thresholds must sit on the right side of critical.
 
@@ -40,8 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO.parent / "shared" / "datadog" / "openapi-v1.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "datadog_api" / "openapi-v1.yaml"
 API_KEY = "standin-api-key-0123456789"
 APP_KEY = "standin-app-key-0123456789"
 
