@@ -45,6 +45,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from obs.export import otel_env, resource
 from obs.lifecycle import log_limits
 from obs.lifecycle.prometheus_endpoint import PrometheusEndpoint
+from obs.privacy.span_exceptions import ScrubbedSpanExporter
 from obs.runtime.hot_metrics import HotMetrics
 from obs.runtime.settings import Settings
 
@@ -298,7 +299,8 @@ def start_traces(settings: Settings, providers: Providers, res: Resource) -> Non
         providers.tracer_provider = current
         return
     provider = TracerProvider(resource=res, sampler=sampler(settings))
-    provider.add_span_processor(BatchSpanProcessor(otlp_exporter(settings, "traces")))
+    exporter = ScrubbedSpanExporter(otlp_exporter(settings, "traces"), settings.exception_detail)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     providers.tracer_provider = provider
     providers.owns_tracer_provider = True
     _adopt(provider, current, placeholders, trace.set_tracer_provider)

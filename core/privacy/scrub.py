@@ -87,7 +87,7 @@ LIBRARY_MODULES = (
     "secantus",
 )
 # Modules whose exception messages are server text that may echo values.
-_MONGO_MODULES = ("pymongo", "bson", "gridfs", "motor")
+MONGO_MODULES = ("pymongo", "bson", "gridfs", "motor")
 
 _URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://[^\s:/@]*):\S*@", re.IGNORECASE)
 _SECRET_ASSIGNMENT = re.compile(
@@ -155,7 +155,7 @@ def server_message(text: str) -> str:
 
 
 def _is_mongo(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(_MONGO_MODULES)
+    return type(exc).__module__.startswith(MONGO_MODULES)
 
 
 def exception_message(exc: BaseException) -> str:
@@ -208,7 +208,7 @@ def _scrub_exception_values(value: dict[Any, Any]) -> None:
     """Messages of pymongo exceptions in a Sentry event lose their literals."""
     module = value.get("module")
     text = value.get("value")
-    if isinstance(module, str) and module.startswith(_MONGO_MODULES) and isinstance(text, str):
+    if isinstance(module, str) and module.startswith(MONGO_MODULES) and isinstance(text, str):
         value["value"] = server_message(text)
 
 
