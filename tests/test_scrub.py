@@ -69,10 +69,12 @@ def test_scrub_text_keeps_innocent_text() -> None:
         assert scrub_text(text) == text
 
 
-def test_a_server_message_keeps_its_text_up_to_the_first_literal() -> None:
+def test_a_server_message_keeps_its_leading_description() -> None:
     assert server_message(f"Failed to parse number '{SECRET}' in $convert") == (
         "Failed to parse number …"
     )
+    assert server_message(f"Unknown type name alias: {SECRET}") == "Unknown type name alias…"
+    assert server_message(f"hint '{SECRET}' does not correspond to an existing index") == ("hint …")
     message = (
         "Plan executor error during findAndModify :: caused by :: Cannot apply $inc to a "
         f"value of non-numeric type. {{_id: '{SECRET}'}} has the field 'n'"
@@ -161,4 +163,4 @@ def test_exception_text_of_a_pymongo_error_is_cut_at_its_first_literal() -> None
         trace = exception_stacktrace(outer)
     assert SECRET not in trace
     assert "pymongo.errors.OperationFailure: Failed to parse number …" in trace
-    assert "RuntimeError: job failed: Failed to parse number …" in trace
+    assert "RuntimeError: job failed…" in trace

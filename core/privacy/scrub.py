@@ -104,8 +104,9 @@ _TO_END_OF_LINE = re.compile(
     r"\b(?:InsertOne|UpdateOne|UpdateMany|ReplaceOne|DeleteOne|DeleteMany)\(|"
     r"(?<![\w'\"\\])b(?=['\"]))[^\n]*"
 )
-# The first literal of a server message: a quoted string, a document, an array.
-_LITERAL = re.compile(r"['\"{\[(]")
+# Where a server message starts quoting what it was given: the first quoted string,
+# document or array, or the first "description: value" separator ("::" joins messages).
+_LITERAL = re.compile(r"['\"{\[]|(?<!:): (?!:)")
 # A line holding a pymongo error's text (its message, then ", full error: " and the reply).
 _SERVER_ERROR_LINE = re.compile(r"[^\n]*full error: [^\n]*")
 _MAX_DEPTH = 30
@@ -144,8 +145,10 @@ def _cut_at_literal(line: str) -> str:
 
 
 def server_message(text: str) -> str:
-    """A MongoDB server's error message up to its first quoted or bracketed literal (where
-    it starts echoing names or values), then :func:`scrub_text`.
+    """A MongoDB server's error message up to where it starts quoting what it was given
+    (its first quoted string, document, array or ``description: value`` separator), then
+    :func:`scrub_text`. Server messages echo values quoted and unquoted
+    (``Unknown type name alias: <value>``): only their leading description is kept.
 
     Example:
         >>> server_message("Failed to parse number 'hunter2' in $convert")
@@ -159,7 +162,7 @@ def _is_mongo(exc: BaseException) -> bool:
 
 
 def exception_message(exc: BaseException) -> str:
-    """``str(exc)`` scrubbed: a pymongo error's message cut at its first literal.
+    """``str(exc)`` scrubbed: a pymongo error's message is its :func:`server_message`.
 
     Example:
         >>> exception_message(ValueError("bad uri mongodb://u:pw@h"))

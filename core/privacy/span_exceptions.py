@@ -16,7 +16,7 @@ Example:
     >>> from pymongo.errors import DuplicateKeyError
     >>> error = DuplicateKeyError('E11000 duplicate key error dup key: { email: "a@b" }', 11000)
     >>> exception_attributes(error)["exception.message"]
-    'E11000 duplicate key error dup key: { ? }'
+    'E11000 duplicate key error dup key…'
     >>> exception_attributes(error, "type")
     {'exception.type': 'pymongo.errors.DuplicateKeyError'}
 """
@@ -79,6 +79,16 @@ def _event_attributes(attributes: Mapping[str, Any], detail: Detail) -> dict[str
     return out
 
 
+def _description(description: str | None, mongo: bool) -> str | None:
+    """A status description, ``Type: message`` as instrumentations write it for errors."""
+    if not description:
+        return None
+    name, separator, message = description.partition(": ")
+    if mongo and separator:
+        return f"{name}: {server_message(message)}"
+    return server_message(description) if mongo else scrub_text(description)
+
+
 def scrubbed_span(span: ReadableSpan, detail: Detail = "scrubbed") -> ReadableSpan:
     """``span`` with its exception events and status description scrubbed (the span
     itself when it has neither)."""
@@ -92,7 +102,8 @@ def scrubbed_span(span: ReadableSpan, detail: Detail = "scrubbed") -> ReadableSp
         else e
         for e in events
     ]
-    status = Status(span.status.status_code, scrub_text(description) if description else None)
+    mongo = any(str((e.attributes or {}).get(TYPE, "")).startswith(MONGO_MODULES) for e in events)
+    status = Status(span.status.status_code, _description(description, mongo))
     return ReadableSpan(
         name=span.name,
         context=span.context,
