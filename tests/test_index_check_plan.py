@@ -288,3 +288,37 @@ def test_masked_commands_become_explainable() -> None:
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(f"obs.index_check.{name}")
     assert doctest.testmod(module).failed == 0
+
+
+class _Refusing:
+    """A client whose server refuses every explain with mongod's message for a bad
+    ``$size``, which quotes the value it was given."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __getitem__(self, name: str) -> Any:
+        return self
+
+    def command(self, body: Any) -> Any:
+        from pymongo.errors import OperationFailure
+
+        message = f'Failed to parse $size. Expected a number in: $size: "{self.value}"'
+        raise OperationFailure(
+            message, 9, {"ok": 0, "errmsg": message, "code": 9, "codeName": "FailedToParse"}
+        )
+
+
+def test_explain_errors_do_not_echo_the_commands_values() -> None:
+    from obs.index_check import render
+    from obs.index_check.baseline import Baseline, gate
+    from obs.index_check.check import check
+    from obs.index_check.model import Sample
+
+    value = "unusual-value-4f2a"
+    sample = Sample("app", {"find": "users", "filter": {"age": {"$size": value}}}, "t")
+    verdicts = check([sample], explainer.Explainer(_Refusing(value)), Thresholds())
+    assert verdicts[0].error == "FailedToParse: Failed to parse $size. Expected a number in…"
+    outcome = gate(verdicts, Baseline())
+    for text in (render.table(outcome), render.to_json(outcome), render.to_junit(outcome)):
+        assert value not in text
