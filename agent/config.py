@@ -300,6 +300,10 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
+# Settings whose command-line flag is not the field's name (repeatable flags are singular).
+_FLAGS = {"bullmq_prefixes": "--bullmq-prefix"}
+
+
 def _where(
     loc: tuple[Any, ...],
     flags: Mapping[str, Any],
@@ -309,7 +313,7 @@ def _where(
 ) -> str:
     field = str(loc[0]) if loc else ""
     if field in flags:
-        return "--" + field.replace("_", "-").removesuffix("s")
+        return _FLAGS.get(field, "--" + field.replace("_", "-"))
     present = _env_names(environ)
     if len(loc) > 1 and isinstance(loc[1], str):
         nested = f"{ENV_PREFIX}{field.upper()}__{loc[1].upper()}"

@@ -24,6 +24,7 @@ from obs.agent.faults import unreachable
 from obs.agent.points import Collected, Point
 from obs.agent.store import Store
 from obs.catalog import attr
+from obs.privacy.scrub import exception_message
 
 log = logging.getLogger("obs.agent")
 STATUS_JOB = "agent:status"
@@ -90,7 +91,7 @@ class Runner:
         try:
             collected = job.collect()
         except Exception as exc:  # any failure of a target is contained here
-            error = job.scrub(f"{type(exc).__name__}: {exc}")
+            error = job.scrub(f"{type(exc).__name__}: {exception_message(exc)}")
             cut_off = unreachable(exc)
             self.store.clear(job.key)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +137,42 @@ def test_bad_configuration_fails_at_start_naming_the_field() -> None:
     assert "OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// or https:// URL" in done.stderr
     assert PASSWORD not in done.stderr
     assert "OBS_MONGO_SKIP_THRESHOLD" not in done.stderr
+
+
+@pytest.mark.parametrize("mark", ["/", "#", "?", "@"])
+def test_an_unescaped_password_is_one_clean_error_in_both_modes(mark: str) -> None:
+    secret = f"pa{mark}{PASSWORD}"
+    port = free_port()
+    targets = [("--mongo", f"mongodb://app:{secret}@127.0.0.1:{port}/app")]
+    if mark != "@":  # redis-py reads an @ in a password as pymongo does not
+        targets.append(("--redis", f"redis://:{secret}@127.0.0.1:{port}/0"))
+    for flag, uri in targets:
+        modes = [("--once",)]
+        if mark == "/":  # the daemon reads the same configuration
+            modes.append(("--listen", f"127.0.0.1:{free_port()}"))
+        for mode in modes:
+            done = agent(*mode, flag, uri)
+            assert done.returncode == 1, (flag, mode, done.stderr)
+            assert "Traceback" not in done.stderr
+            assert PASSWORD not in done.stdout + done.stderr
+            assert "must be percent-escaped" in done.stderr
+            assert done.stderr.count("\n") == 2  # the heading and the one problem
+
+
+def test_a_daemon_that_cannot_start_says_why_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = agent(
+            "--redis", f"redis://:{PASSWORD}@127.0.0.1:1/0", "--listen", f"127.0.0.1:{port}"
+        )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("obs agent: could not start: OSError: ")
+    assert "in use" in last
+    assert "Traceback" not in done.stderr
+    assert PASSWORD not in done.stderr
 
 
 def test_the_daemon_serves_its_endpoints_and_stops_on_sigterm(secured_redis: RedisServer) -> None:

@@ -146,3 +146,31 @@ def test_targets_print_without_credentials() -> None:
     assert redis.label == "rediss://cache:6380/2"
     message = f"failed: {mongo.uri} said pem-secret hunter2"
     assert mongo.scrub(message) == "failed: mongodb://db:27017/app said *** ***"
+
+
+def test_scrubbing_masks_the_uris_secrets_and_nothing_else() -> None:
+    mongo = MongoTarget(
+        uri="mongodb://app:hunter2@db:27017/app?serverSelectionTimeoutMS=20000"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:t0ken&tlsCertificateKeyFilePassword=pem"
+    )
+    message = (
+        "db:27017: timed out (configured timeouts: socketTimeoutMS: 20000.0ms, "
+        "connectTimeoutMS: 20000.0ms), app hunter2 t0ken pem"
+    )
+    assert mongo.scrub(message) == (
+        "db:27017: timed out (configured timeouts: socketTimeoutMS: 20000.0ms, "
+        "connectTimeoutMS: 20000.0ms), app *** *** ***"
+    )
+
+
+@pytest.mark.parametrize("mark", ["/", "#", "?"])
+def test_an_unescaped_password_is_named_without_echoing_it(mark: str) -> None:
+    for flag, uri in (
+        ("redis", f"redis://:pa{mark}hunter2@cache:6379/0"),
+        ("mongo", f"mongodb://app:pa{mark}hunter2@db:27017/app"),
+    ):
+        (found,) = problems(flags={flag: [uri]}, environ={})
+        assert "must be percent-escaped" in found
+        assert "hunter2" not in found
+    (found,) = problems(flags={"redis": ["redis://:pw@cache:63x79/0"]}, environ={})
+    assert found.startswith("--redis (redis[0].url): the Redis URI cannot be read: ValueError")

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import traceback
 from collections.abc import Mapping
@@ -157,12 +158,42 @@ def server_message(text: str) -> str:
     return scrub_text("\n".join(_cut_at_literal(line) for line in text.splitlines()))
 
 
-def _is_mongo(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(MONGO_MODULES)
+def is_server_error(module: str, name: str) -> bool:
+    """Whether exceptions of the class ``module.name`` carry text that quotes values: a
+    MongoDB server's message (pymongo's OperationFailure family: write errors, duplicate
+    keys, ...) or bson's (it quotes the object it could not encode). pymongo's own
+    connection and configuration errors do not.
+
+    Example:
+        >>> is_server_error("pymongo.errors", "DuplicateKeyError")
+        True
+        >>> is_server_error("pymongo.errors", "ServerSelectionTimeoutError")
+        False
+    """
+    if module.startswith("bson"):
+        return True
+    return module.startswith(MONGO_MODULES) and name in _server_error_names()
+
+
+@functools.cache
+def _server_error_names() -> frozenset[str]:
+    # Imported only once a pymongo exception is at hand (the agent may not load pymongo).
+    from pymongo import errors
+
+    return frozenset(
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.OperationFailure)
+    )
+
+
+def _is_server_error(exc: BaseException) -> bool:
+    return is_server_error(type(exc).__module__, type(exc).__name__)
 
 
 def exception_message(exc: BaseException) -> str:
-    """``str(exc)`` scrubbed: a pymongo error's message is its :func:`server_message`.
+    """``str(exc)`` scrubbed: a server error's (:func:`is_server_error`) message is its
+    :func:`server_message`.
 
     Example:
         >>> exception_message(ValueError("bad uri mongodb://u:pw@h"))
@@ -172,7 +203,7 @@ def exception_message(exc: BaseException) -> str:
         text = str(exc)
     except Exception:
         return ""
-    return server_message(text) if _is_mongo(exc) else scrub_text(text)
+    return server_message(text) if _is_server_error(exc) else scrub_text(text)
 
 
 def exception_stacktrace(exc: BaseException) -> str:
@@ -208,10 +239,9 @@ def _pair_name(item: Any) -> str | None:
 
 
 def _scrub_exception_values(value: dict[Any, Any]) -> None:
-    """Messages of pymongo exceptions in a Sentry event lose their literals."""
-    module = value.get("module")
-    text = value.get("value")
-    if isinstance(module, str) and module.startswith(MONGO_MODULES) and isinstance(text, str):
+    """A server error's message in a Sentry event is its :func:`server_message`."""
+    module, name, text = (str(value.get(key) or "") for key in ("module", "type", "value"))
+    if text and is_server_error(module, name):
         value["value"] = server_message(text)
 
 

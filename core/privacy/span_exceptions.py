@@ -31,9 +31,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Span, Status
 
 from obs.privacy.scrub import (
-    MONGO_MODULES,
     exception_message,
     exception_stacktrace,
+    is_server_error,
     scrub_text,
     server_message,
 )
@@ -65,8 +65,13 @@ def record_exception(span: Span, exc: BaseException, detail: Detail = "scrubbed"
     span.add_event("exception", exception_attributes(exc, detail))
 
 
+def _server_error(attributes: Mapping[str, Any]) -> bool:
+    module, _, name = str(attributes.get(TYPE, "")).rpartition(".")
+    return is_server_error(module, name)
+
+
 def _event_attributes(attributes: Mapping[str, Any], detail: Detail) -> dict[str, Any]:
-    mongo = str(attributes.get(TYPE, "")).startswith(MONGO_MODULES)
+    mongo = _server_error(attributes)
     out = dict(attributes)
     for key in (MESSAGE, STACKTRACE):
         value = out.get(key)
@@ -102,7 +107,7 @@ def scrubbed_span(span: ReadableSpan, detail: Detail = "scrubbed") -> ReadableSp
         else e
         for e in events
     ]
-    mongo = any(str((e.attributes or {}).get(TYPE, "")).startswith(MONGO_MODULES) for e in events)
+    mongo = any(_server_error(e.attributes or {}) for e in events if e.name == "exception")
     status = Status(span.status.status_code, _description(description, mongo))
     return ReadableSpan(
         name=span.name,
