@@ -353,11 +353,24 @@ def test_unreachable_database_hides_the_password(
 ) -> None:
     shapes = tmp_path / "shapes.jsonl"
     shapes.write_text('{"database": "app", "command": {"find": "u", "filter": {"a": 1}}}\n')
-    uri = "mongodb://app:hunter2@127.0.0.1:9/?serverSelectionTimeoutMS=300&directConnection=true"
+    uri = (
+        "mongodb://app:hunter2@127.0.0.1:9/?serverSelectionTimeoutMS=300&directConnection=true"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:t0ken-value"
+        "&tlsCertificateKeyFilePassword=pem-passw0rd"
+    )
     assert run_cli("--mongo-uri", uri, "--shapes", shapes, "--baseline", tmp_path / "b") == 1
     captured = capsys.readouterr()
+    for secret in ("hunter2", "t0ken-value", "pem-passw0rd", "authMechanismProperties"):
+        assert secret not in captured.err + captured.out
+    assert "obs index-check: MongoDB at mongodb://127.0.0.1:9: ServerSelectionTimeout" in (
+        captured.err
+    )
+    # a password whose / moves the URI's structure is named as that, not as a bad port
+    unescaped = "mongodb://app:hunter2/x@127.0.0.1:9/app"
+    assert run_cli("--mongo-uri", unescaped, "--shapes", shapes, "--baseline", tmp_path / "b") == 1
+    captured = capsys.readouterr()
     assert "hunter2" not in captured.err + captured.out
-    assert "obs index-check: MongoDB at" in captured.err
+    assert "must be percent-escaped" in captured.err
 
 
 def test_unexplainable_shape_is_an_error(

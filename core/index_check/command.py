@@ -128,19 +128,30 @@ def run(args: argparse.Namespace) -> int:
     """Run the gate; see the module docstring for the exit codes."""
     from pymongo.errors import PyMongoError
 
-    from obs.privacy.scrub import scrub_text
+    from obs.privacy.scrub import exception_message
+    from obs.privacy.uris import credential_problem, redact, uri_label
 
     uri = args.mongo_uri or os.environ.get(URI_VARIABLE)
     if not uri:
         return _fail(f"give --mongo-uri or set {URI_VARIABLE}")
     if args.since is None and not args.shapes:
         return _fail("nothing to check: give --since DURATION (profiler) and/or --shapes FILE")
+    problem = credential_problem(uri)
+    if problem is not None:
+        return _fail(f"the MongoDB URI cannot be read: {problem}")
     try:
         return _run(args, uri)
-    except PyMongoError as exc:
-        return _fail(f"MongoDB at {scrub_text(uri)}: {scrub_text(str(exc))}")
+    except (PyMongoError, _UnreadableUri) as exc:
+        # The label, never the URI: its options can hold tokens and key passwords.
+        cause = exc.__cause__ if isinstance(exc, _UnreadableUri) and exc.__cause__ else exc
+        message = redact(f"{type(cause).__name__}: {exception_message(cause)}", uri)
+        return _fail(f"MongoDB at {uri_label(uri)}: {message}")
     except OSError as exc:  # writing the baseline or a report
         return _fail(f"{exc.filename}: {exc.strerror}")
+
+
+class _UnreadableUri(Exception):
+    """pymongo refused the URI itself (a ValueError or a ConfigurationError)."""
 
 
 def _run(args: argparse.Namespace, uri: str) -> int:
@@ -165,10 +176,13 @@ def _run(args: argparse.Namespace, uri: str) -> int:
     options: dict[str, Any] = {"appname": "obs index-check"}
     if "serverselectiontimeoutms" not in uri.lower():  # the URI's own setting wins
         options["serverSelectionTimeoutMS"] = 10_000
-    client: Any = MongoClient(uri, **options)
+    try:
+        client: Any = MongoClient(uri, **options)
+        default = uri_parser.parse_uri(uri).get("database")
+    except ValueError as exc:  # pymongo's InvalidURI and ConfigurationError are PyMongoErrors
+        raise _UnreadableUri() from exc
     try:
         if args.since is not None:
-            default = uri_parser.parse_uri(uri).get("database")
             databases = args.database or ([default] if default else [])
             profile = read_profile(client, databases, since=args.since)
             samples += profile.samples
