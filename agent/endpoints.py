@@ -1,5 +1,7 @@
 """The agent's HTTP endpoints: ``/metrics`` (Prometheus text), ``/healthz`` (the process
-answers) and ``/readyz`` (every target collected at least once; 503 lists those not yet).
+answers and every collector's thread runs; 503 lists the threads that are gone, so a
+liveness probe restarts the agent) and ``/readyz`` (every target collected at least once;
+503 lists those not yet).
 
 Served by :class:`obs.export.http_server.RouteServer`.
 """
@@ -21,11 +23,16 @@ class Endpoints(RouteServer):
         address: tuple[str, int],
         prometheus_text: Callable[[], list[bytes]],
         not_ready: Callable[[], list[str]],
+        dead: Callable[[], list[str]] = list,
     ) -> None:
         def metrics() -> tuple[int, str, list[bytes]]:
             return 200, prometheus.CONTENT_TYPE, prometheus_text()
 
         def healthz() -> tuple[int, str, list[bytes]]:
+            gone = dead()
+            if gone:
+                body = json.dumps({"healthy": False, "threads_gone": gone}).encode()
+                return 503, "application/json", [body]
             return 200, "text/plain", [b"ok\n"]
 
         def readyz() -> tuple[int, str, list[bytes]]:
