@@ -17,7 +17,7 @@ from typing import Any
 import pymongo
 import pytest
 
-from support.bullmq_states import job_counts, make_queue, run
+from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer, RedisServer, free_port, python_env
 
@@ -102,6 +102,26 @@ def test_once_prints_the_numbers_the_servers_hold(
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["metric", "value", "unit", "attributes"]
     assert any(line.startswith("redis.keyspace.hits") for line in lines)
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_once_json_stays_json_when_a_job_holds_no_finite_time(secured_redis: RedisServer) -> None:
+    url = secured_redis.url.replace("redis://", f"redis://:{PASSWORD}@")
+    run(make_queue(url, "odd", layout=Layout(flows=0)))
+    cache = secured_redis.client(password=PASSWORD)
+    oldest = cache.lindex("bull:odd:wait", -1).decode()
+    cache.hset(f"bull:odd:{oldest}", "timestamp", "-inf")  # the oldest waiting job's time
+    done = agent("--once", "--format", "json", "--redis", url)
+    assert done.returncode == 0, done.stderr
+    rows = _strict_json(done.stdout)["metrics"]
+    (age,) = by_name(rows, "obs.bullmq.queue.oldest_waiting.age")
+    assert age["value"] == 0  # unknown, not infinitely old
 
 
 def test_once_exits_1_when_a_target_does_not_answer(secured_redis: RedisServer) -> None:

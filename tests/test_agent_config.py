@@ -82,7 +82,8 @@ def test_each_bad_field_is_named_where_it_was_written(tmp_path: Path) -> None:
         "(did you mean OBS_AGENT_SLOW_OPERATION_SECONDS?)",
         "--mongo (mongo[1].uri): expected a MongoDB URI starting with mongodb:// or mongodb+srv://",
         f"{file}: redis[0].bogus: Extra inputs are not permitted (got 1)",
-        'OBS_AGENT_BULLMQ__TIMEOUT (bullmq.timeout): Input should be greater than 0 (got "-1")',
+        "OBS_AGENT_BULLMQ__TIMEOUT (bullmq.timeout): "
+        'Input should be greater than or equal to 0.01 (got "-1")',
     ]
     assert "hunter2" not in "\n".join(found)
 
@@ -174,3 +175,41 @@ def test_an_unescaped_password_is_named_without_echoing_it(mark: str) -> None:
         assert "hunter2" not in found
     (found,) = problems(flags={"redis": ["redis://:pw@cache:63x79/0"]}, environ={})
     assert found.startswith("--redis (redis[0].url): the Redis URI cannot be read: ValueError")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("OBS_AGENT_BULLMQ__TIMEOUT", "inf", "Input should be a finite number"),
+        ("OBS_AGENT_BULLMQ__INTERVAL", "nan", "Input should be a finite number"),
+        ("OBS_AGENT_REDIS_INFO__INTERVAL", "1e-300", "greater than or equal to 0.1"),
+        ("OBS_AGENT_REDIS_INFO__TIMEOUT", "1e-300", "greater than or equal to 0.01"),
+        ("OBS_AGENT_EXPORT_INTERVAL", "inf", "Input should be a finite number"),
+        ("OBS_AGENT_BACKOFF_MAX", "1e9", "less than or equal to 86400"),
+        ("OBS_AGENT_BULLMQ_DISCOVERY_INTERVAL", "1e-300", "greater than or equal to 0.1"),
+        ("OBS_AGENT_SLOW_OPERATION_SECONDS", "nan", "Input should be a finite number"),
+    ],
+)
+def test_seconds_are_finite_and_bounded(variable: str, value: str, reason: str) -> None:
+    (found,) = problems(flags={"redis": ["redis://r"]}, environ={variable: value})
+    assert found.startswith(variable)
+    assert reason in found
+
+
+def test_files_that_are_not_utf8_or_nest_too_deeply_are_one_line_errors(tmp_path: Path) -> None:
+    latin1 = tmp_path / "agent.toml"
+    latin1.write_bytes(b'redis = ["redis://r"]\n# caf\xe9\n')
+    deep_yaml = tmp_path / "agent.yaml"
+    deep_yaml.write_text("redis: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    deep_toml = tmp_path / "deep.toml"
+    deep_toml.write_text("redis = [" + "{a = " * 3000 + "1" + "}" * 3000 + "]\n")
+    assert problems(flags={}, file=latin1, environ={}) == [
+        f"--config {latin1}: not UTF-8 text (byte 27)"
+    ]
+    for file in (deep_yaml, deep_toml):
+        assert problems(flags={}, file=file, environ={}) == [
+            f"--config {file}: nested too deeply to be settings"
+        ]
+    (found,) = problems(flags={}, environ={"OBS_AGENT_REDIS": "[" * 5000 + "]" * 5000})
+    assert found.startswith("OBS_AGENT_REDIS: a JSON list nested too deeply (got ")
+    assert len(found) < 150  # the value is echoed cut short

@@ -40,6 +40,7 @@ primary); BullMQ itself needs ``{tag}`` prefixes there, which keep a queue on on
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections import Counter
@@ -197,10 +198,13 @@ class QueueState:
 
 
 def _since(timestamp: Any, delay: Any) -> float | None:
+    """A job's enqueue (+ delay) time in ms; None when it is not a finite number (a job
+    hash holding ``-inf`` would make the oldest waiting age infinite)."""
     try:
-        return float(timestamp) + float(delay or 0) if timestamp is not None else None
+        since = float(timestamp) + float(delay or 0) if timestamp is not None else None
     except ValueError:
         return None
+    return since if since is not None and math.isfinite(since) else None
 
 
 def _oldest_sorted(reply: Any) -> float | None:
