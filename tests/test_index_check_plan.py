@@ -322,3 +322,41 @@ def test_explain_errors_do_not_echo_the_commands_values() -> None:
     outcome = gate(verdicts, Baseline())
     for text in (render.table(outcome), render.to_json(outcome), render.to_junit(outcome)):
         assert value not in text
+
+
+def test_unreadable_files_and_thresholds_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from obs.cli import main
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"database": "app", "command": {"find": "u", "filter": {"a": 1}}}\n')
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"database": "app", "command": {"find": "caf\xe9"}}\n')
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"database": "app", "command": ' + "[" * 100_000 + "\n")
+    nested = tmp_path / "nested.jsonl"
+    body = '{"$and": [' * 150 + "{}" + "]}" * 150
+    nested.write_text('{"database": "app", "command": {"find": "u", "filter": ' + body + "}}\n")
+    baseline_latin1 = tmp_path / "b1.json"
+    baseline_latin1.write_bytes(b'{"version": 1, "offenders": [], "about": "\xff"}')
+    baseline_deep = tmp_path / "b2.json"
+    baseline_deep.write_text("[" * 100_000)
+    uri = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=100"  # never reached
+    cases = [
+        (["--shapes", latin1], f"{latin1}:1: not UTF-8 text (byte 44)"),
+        (["--shapes", deep], f"{deep}:1: nested too deeply to be a command"),
+        (["--shapes", nested], f"{nested}:1: nested deeper than 100 levels"),
+        (["--shapes", good, "--baseline", baseline_latin1], f"{baseline_latin1}: not UTF-8"),
+        (["--shapes", good, "--baseline", baseline_deep], f"{baseline_deep}: nested too deeply"),
+    ]
+    for args, expected in cases:
+        code = main(["index-check", "--mongo-uri", uri, *(str(a) for a in args)])
+        err = capsys.readouterr().err
+        assert code == 1, args
+        assert expected in err
+        assert len(err.strip().splitlines()) == 1, err
+    for bad in ("inf", "nan"):
+        with pytest.raises(SystemExit):
+            main(["index-check", "--shapes", str(good), "--max-docs-per-returned", bad])
+        assert "not a positive finite number" in capsys.readouterr().err

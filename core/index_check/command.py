@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import math
 import os
 import sys
 from pathlib import Path
@@ -119,8 +120,8 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    if not (0 < value < math.inf):  # nan and inf too: a ratio above nan flags nothing
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive finite number")
     return value
 
 
