@@ -215,7 +215,8 @@ class AgentConfig(BaseSettings):
     )
     listen: str = Field(
         DEFAULT_LISTEN,
-        description="host:port of /metrics, /healthz and /readyz; empty turns them off.",
+        description="host:port of /metrics, /healthz and /readyz (`[::]:9465` for IPv6, "
+        "`:9465` for every IPv4 address); empty turns them off.",
     )
     export_interval: Interval = Field(15.0, description="Seconds between OTLP exports.")
     backoff_max: Interval = Field(
@@ -420,11 +421,12 @@ def load(
             "or `mongo` / `redis` in the --config file"
         )
     if config.listen:
-        host, _, port = config.listen.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        separator, port = config.listen.rpartition(":")[1:]
+        if not separator or not port.isdigit() or not 0 <= int(port) < 65536:
             where = _where(("listen",), flags, env, file, file_values)
             problems.append(
-                f"{where}: expected host:port, e.g. 0.0.0.0:9465 (got {config.listen!r})"
+                f"{where}: expected host:port, e.g. 0.0.0.0:9465, [::]:9465 or :9465 "
+                f"(got {config.listen!r})"
             )
     if problems:
         raise ConfigError(problems)

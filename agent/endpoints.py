@@ -3,7 +3,8 @@ answers and every collector's thread runs; 503 lists the threads that are gone, 
 liveness probe restarts the agent) and ``/readyz`` (every target collected at least once;
 503 lists those not yet).
 
-Served by :class:`obs.export.http_server.RouteServer`.
+Served by :class:`obs.export.http_server.RouteServer` (bounded connections, timeouts,
+gzip); ``/metrics`` is rendered at most once a second however often it is asked.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Callable
 
 from obs.export import prometheus_text as prometheus
-from obs.export.http_server import RouteServer
+from obs.export.http_server import RouteServer, cached
 
 
 class Endpoints(RouteServer):
@@ -40,4 +41,6 @@ class Endpoints(RouteServer):
             body = json.dumps({"ready": not waiting, "waiting_for": waiting}).encode()
             return (503 if waiting else 200), "application/json", [body]
 
-        super().__init__(address, {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz})
+        # Collections refresh the page every few seconds: one rendering a second is plenty.
+        routes = {"/metrics": cached(metrics), "/healthz": healthz, "/readyz": readyz}
+        super().__init__(address, routes)

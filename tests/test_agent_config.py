@@ -132,7 +132,11 @@ def test_listen_address() -> None:
     )
     assert load(flags=base, environ={"OBS_AGENT_LISTEN": ""}).listen_address is None
     (found,) = problems(flags={**base, "listen": "localhost"}, environ={})
-    assert found == "--listen: expected host:port, e.g. 0.0.0.0:9465 (got 'localhost')"
+    assert found == (
+        "--listen: expected host:port, e.g. 0.0.0.0:9465, [::]:9465 or :9465 (got 'localhost')"
+    )
+    assert load(flags={**base, "listen": ":9465"}, environ={}).listen_address == ("0.0.0.0", 9465)
+    assert load(flags={**base, "listen": "[::]:9465"}, environ={}).listen_address == ("::", 9465)
 
 
 def test_targets_print_without_credentials() -> None:
