@@ -360,3 +360,38 @@ def test_unreadable_files_and_thresholds_are_one_line_errors(
         with pytest.raises(SystemExit):
             main(["index-check", "--shapes", str(good), "--max-docs-per-returned", bad])
         assert "not a positive finite number" in capsys.readouterr().err
+
+
+class _Profiler:
+    """A client whose one database's system.profile holds ``entries``."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+
+    def __getitem__(self, name: str) -> Any:
+        return self
+
+    def find(self, query: Any) -> Any:
+        return self
+
+    def sort(self, *args: Any) -> list[dict[str, Any]]:
+        return self.entries
+
+
+def test_the_profiler_source_leaves_obs_own_operations_out() -> None:
+    from obs.index_check.profile_source import read_profile
+
+    find = {"find": "orders", "filter": {"sku": "s1"}}
+    entries = [
+        {"op": "query", "ns": "app.orders", "command": find, "appName": "obs-agent"},
+        {"op": "query", "ns": "app.orders", "command": find, "appName": "obs index-check"},
+        {
+            "op": "command",
+            "ns": "app.orders",
+            "command": {"aggregate": "orders", "pipeline": [{"$indexStats": {}}], "cursor": {}},
+        },
+        {"op": "query", "ns": "app.orders", "command": find, "appName": "shop-api"},
+    ]
+    read = read_profile(_Profiler(entries), ["app"])
+    assert (read.entries, read.own, len(read.samples)) == (4, 3, 1)
+    assert read.samples[0].command == find

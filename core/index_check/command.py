@@ -1,7 +1,8 @@
 """Fail a build on new unindexed query shapes.
 
-Reads recorded commands from a database's profiler (--since, read-only) and/or from JSON
-Lines files of recorded shapes (--shapes, e.g. written by `pytest --obs-index-check
+Reads recorded commands from a database's profiler (read-only: the whole capped
+collection, or the entries newer than --since; obs's own operations left out) and/or from
+JSON Lines files of recorded shapes (--shapes, e.g. written by `pytest --obs-index-check
 --obs-index-check-shapes FILE`), explains each distinct shape against --mongo-uri, and
 flags collection scans (also of $lookup joins), in-memory sorts, and documents or keys
 examined far beyond those returned. Offenders listed in the baseline file are accepted;
@@ -30,6 +31,7 @@ from obs.index_check.baseline import DEFAULT_PATH
 from obs.index_check.explainer import EXECUTION_STATS, QUERY_PLANNER
 from obs.index_check.model import Thresholds
 from obs.index_check.profile_source import parse_duration
+from obs.mongo_queries.own_operations import INDEX_CHECK_APP_NAME
 
 URI_VARIABLE = "OBS_INDEX_CHECK_URI"
 _DEFAULTS = Thresholds()
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_duration,
         default=None,
         metavar="DURATION",
-        help="read system.profile entries newer than this (90s, 30m, 24h, 7d)",
+        help="read only system.profile entries newer than this (90s, 30m, 24h, 7d); without "
+        "it and without --shapes, the whole profiler collection is read (it is capped)",
     )
     parser.add_argument(
         "--database",
@@ -135,8 +138,6 @@ def run(args: argparse.Namespace) -> int:
     uri = args.mongo_uri or os.environ.get(URI_VARIABLE)
     if not uri:
         return _fail(f"give --mongo-uri or set {URI_VARIABLE}")
-    if args.since is None and not args.shapes:
-        return _fail("nothing to check: give --since DURATION (profiler) and/or --shapes FILE")
     problem = credential_problem(uri)
     if problem is not None:
         return _fail(f"the MongoDB URI cannot be read: {problem}")
@@ -174,7 +175,7 @@ def _run(args: argparse.Namespace, uri: str) -> int:
             samples += read_shapes(path)
     except (BaselineError, ShapesFileError) as exc:
         return _fail(str(exc))
-    options: dict[str, Any] = {"appname": "obs index-check"}
+    options: dict[str, Any] = {"appname": INDEX_CHECK_APP_NAME}  # its explains are skipped
     if "serverselectiontimeoutms" not in uri.lower():  # the URI's own setting wins
         options["serverSelectionTimeoutMS"] = 10_000
     try:
@@ -183,13 +184,14 @@ def _run(args: argparse.Namespace, uri: str) -> int:
     except ValueError as exc:  # pymongo's InvalidURI and ConfigurationError are PyMongoErrors
         raise _UnreadableUri() from exc
     try:
-        if args.since is not None:
+        if args.since is not None or not args.shapes:
             databases = args.database or ([default] if default else [])
             profile = read_profile(client, databases, since=args.since)
             samples += profile.samples
             print(
-                f"index-check: {profile.entries} profiler entries in {', '.join(profile.databases)}"
-                f" ({profile.skipped} without a usable command)",
+                f"index-check: {profile.entries} profiler entries in "
+                f"{', '.join(profile.databases)} ({profile.skipped} without a usable command, "
+                f"{profile.own} of obs's own)",
                 file=sys.stderr,
             )
         samples = [s for s in samples if not _excluded(s, args.exclude)]
