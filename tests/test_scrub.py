@@ -33,6 +33,9 @@ def _leaks(value: object) -> bool:
         # a value containing "} " past the dup key's closing brace
         f'E11000 duplicate key error collection: app.u index: e_1 dup key: {{ e: "a}} {SECRET}" }}',
         f'dup key: {{ a: {{ b: "{SECRET}" }} }}',
+        # values holding line breaks: the elision runs to the end of the text, not the line
+        f'dup key: {{ e: "a\n{SECRET}" }}',
+        f"Failed to parse number 'a\n{SECRET}' in $convert, full error: {{'ok': 0.0}}",
         # the whole reply after "full error:"
         f"Unrecognized expression '$bogus', full error: {{'errmsg': 'x', 'v': '{SECRET}'}}",
         f"Failed to parse number '{SECRET}' in $convert, full error: {{'ok': 0.0}}",
@@ -74,6 +77,8 @@ def test_a_server_message_keeps_its_leading_description() -> None:
         "Failed to parse number …"
     )
     assert server_message(f"Unknown type name alias: {SECRET}") == "Unknown type name alias…"
+    # found by the property tests: a value that starts with ":" after the separator
+    assert server_message(f"Unknown type name alias: :{SECRET}") == "Unknown type name alias…"
     assert server_message(f"hint '{SECRET}' does not correspond to an existing index") == ("hint …")
     message = (
         "Plan executor error during findAndModify :: caused by :: Cannot apply $inc to a "

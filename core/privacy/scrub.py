@@ -99,17 +99,17 @@ _SECRET_ASSIGNMENT = re.compile(
     r"(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|[^\s,;&'\"}\])]+)",
     re.IGNORECASE,
 )
-# From each of these to the end of its line, everything may be a value: elided.
-_TO_END_OF_LINE = re.compile(
+# From each of these to the end of the text, everything may be a value (of any length,
+# holding any quote, brace or line break a parser would trust): elided.
+_TO_THE_END = re.compile(
     r"(?P<mark>full error: |dup key: |\\*['\"]?keyValue\\*['\"]?:\s*|\\*['\"]op\\*['\"]:\s*(?=\{)|"
     r"\b(?:InsertOne|UpdateOne|UpdateMany|ReplaceOne|DeleteOne|DeleteMany)\(|"
-    r"(?<![\w'\"\\])b(?=['\"]))[^\n]*"
+    r"(?<![\w'\"\\])b(?=['\"])).*",
+    re.DOTALL,
 )
 # Where a server message starts quoting what it was given: the first quoted string,
 # document or array, or the first "description: value" separator ("::" joins messages).
-_LITERAL = re.compile(r"['\"{\[]|(?<!:): (?!:)")
-# A line holding a pymongo error's text (its message, then ", full error: " and the reply).
-_SERVER_ERROR_LINE = re.compile(r"[^\n]*full error: [^\n]*")
+_LITERAL = re.compile(r"['\"{\[]|(?<!:):(?!:) ")
 _MAX_DEPTH = 30
 
 
@@ -135,14 +135,14 @@ def scrub_text(text: str) -> str:
     """
     text = _URL_CREDENTIALS.sub(r"\1:***@", text)
     text = _SECRET_ASSIGNMENT.sub(r"\1***", text)
-    if "full error: " in text:
-        text = _SERVER_ERROR_LINE.sub(lambda line: _cut_at_literal(line[0]), text)
-    return _TO_END_OF_LINE.sub(_elide, text)
+    if "full error: " in text:  # a pymongo error's text: its message quotes values too
+        text = _cut_at_literal(text)
+    return _TO_THE_END.sub(_elide, text, count=1)
 
 
-def _cut_at_literal(line: str) -> str:
-    found = _LITERAL.search(line)
-    return line if found is None else line[: found.start()] + ELIDED
+def _cut_at_literal(text: str) -> str:
+    found = _LITERAL.search(text)
+    return text if found is None else text[: found.start()] + ELIDED
 
 
 def server_message(text: str) -> str:
@@ -155,7 +155,7 @@ def server_message(text: str) -> str:
         >>> server_message("Failed to parse number 'hunter2' in $convert")
         'Failed to parse number …'
     """
-    return scrub_text("\n".join(_cut_at_literal(line) for line in text.splitlines()))
+    return scrub_text(_cut_at_literal(text))
 
 
 def is_server_error(module: str, name: str) -> bool:
@@ -221,7 +221,8 @@ def exception_stacktrace(exc: BaseException) -> str:
         if raw:
             text = text.replace(raw, exception_message(current))
         current = current.__cause__ or current.__context__
-    return scrub_text(text)
+    # Line by line: a mark in one line of code must not take the rest of the trace with it.
+    return "\n".join(scrub_text(line) for line in text.split("\n"))
 
 
 def _is_library_frame(frame: Mapping[str, Any]) -> bool:
