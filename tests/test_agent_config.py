@@ -4,11 +4,15 @@ the field where the user wrote it; URIs never echoed."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from obs.agent.config import Collector, ConfigError, Schedule, load
 from obs.agent.targets import MongoTarget, RedisTarget
+from support.generated import TOKEN, tokens
 
 
 def problems(**kwargs: object) -> list[str]:
@@ -217,3 +221,28 @@ def test_files_that_are_not_utf8_or_nest_too_deeply_are_one_line_errors(tmp_path
     (found,) = problems(flags={}, environ={"OBS_AGENT_REDIS": "[" * 5000 + "]" * 5000})
     assert found.startswith("OBS_AGENT_REDIS: a JSON list nested too deeply (got ")
     assert len(found) < 150  # the value is echoed cut short
+
+
+_password_noise = st.text(alphabet="/#?@:%&=+ !$'\"\\{}é", max_size=4)
+passwords = st.builds(lambda a, t, b: a + t + b, _password_noise, tokens, _password_noise)
+
+
+@settings(max_examples=200, deadline=None)
+@given(passwords, st.sampled_from(["mongodb://app:{}@db:27017/app", "redis://:{}@cache:6379/0"]))
+def test_a_password_of_any_characters_is_never_printed(password: str, template: str) -> None:
+    token = TOKEN.search(password)
+    assert token is not None
+    flag = "mongo" if template.startswith("mongodb") else "redis"
+    escaped = template.format(quote(password, safe=""))
+    (target,) = getattr(load(flags={flag: [escaped]}, environ={}), flag)
+    message = f"could not reach {escaped}: auth failed for {password!r} ({quote(password)})"
+    for text in (target.label, repr(target), target.scrub(message)):
+        assert token[0] not in text
+    # Unescaped: read as the driver reads it, or one error naming the escaping.
+    shown: str
+    try:
+        (raw,) = getattr(load(flags={flag: [template.format(password)]}, environ={}), flag)
+        shown = raw.label + raw.scrub(message)
+    except ConfigError as exc:
+        shown = str(exc)
+    assert token[0] not in shown

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, quote_plus, unquote
 
 # Options whose values describe the connection, never a secret: they stay in messages.
 _PLAIN_OPTIONS = frozenset(
@@ -120,17 +120,27 @@ def credential_problem(uri: str) -> str | None:
         >>> credential_problem("mongodb://app:p@ss@db/app") is not None
         True
     """
-    scheme, userinfo, _, rest = _split(uri)
+    scheme, userinfo, hosts, rest = _split(uri)
     before_fragment, _, fragment = rest.partition("#")
     path, _, query = before_fragment.partition("?")
     if "@" in path or "@" in fragment:
         return ESCAPING
     if any("@" in part.partition("=")[0] for part in query.split("&")):
         return ESCAPING  # "?ss@host/db": a password's tail read as options
+    if "@" in rest and not all(_is_host(host) for host in hosts.split(",")):
+        return ESCAPING  # ":pa?=@host": the password's head read as a host
     strict = scheme.startswith("mongodb")
     if strict and ("@" in userinfo or userinfo.count(":") > 1 or _PERCENT.search(userinfo)):
         return ESCAPING
     return None
+
+
+def _is_host(host: str) -> bool:
+    """``host``, ``host:port`` or ``[v6]:port`` with a numeric port."""
+    name, separator, port = host.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        return True
+    return not separator or (port.isdigit() and bool(name))
 
 
 def uri_secrets(uri: str) -> list[str]:
@@ -141,7 +151,7 @@ def uri_secrets(uri: str) -> list[str]:
 
     Example:
         >>> uri_secrets("mongodb://u:pw%21@h/?authSource=admin&tlsCertificateKeyFilePassword=k1")
-        ['u:pw%21', 'pw%21', 'u:pw!', 'pw!', 'k1']
+        ['u%3Apw%21', 'u:pw%21', 'pw%21', 'u:pw!', 'pw!', 'k1']
     """
     found: list[str] = []
     if credential_problem(uri):
@@ -158,7 +168,10 @@ def uri_secrets(uri: str) -> list[str]:
             if value and name.lower() not in _PLAIN_OPTIONS:
                 # authMechanismProperties=SERVICE_NAME:x,AWS_SESSION_TOKEN:t: each value too
                 found += [value, *(p.partition(":")[2] for p in value.split(","))]
-    found += [unquote(piece) for piece in found]
+    # and every spelling a message may quote them in: unescaped, escaped, as a repr
+    plain = [unquote(piece) for piece in found]
+    for piece in plain:
+        found += [piece, quote(piece, safe=""), quote(piece), quote_plus(piece), repr(piece)[1:-1]]
     unique = {piece for piece in found if piece}
     return sorted(unique, key=lambda piece: (-len(piece), found.index(piece)))
 
