@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from obs import catalog
 from obs.agent.app import redis_client
@@ -387,3 +388,15 @@ def test_nested_prefixes_each_queue_once_under_the_longest(
         if p.metric is catalog.BULLMQ_QUEUE_JOBS and dict(p.attributes)[attr.QUEUE_STATE] == "wait"
     ]
     assert waiting == [3.0, 3.0]  # no phantom "eu:mail" of bull counting the same jobs again
+
+
+def test_a_server_without_queues_that_goes_away_is_down() -> None:
+    server = RedisServer().start()
+    try:
+        collector = BullMQCollector(redis_client(server.url, timeout=1), {}, ["bull"])
+        assert queue_names(collector.collect()) == set()
+        server.stop()  # before the next discovery: there is still nothing to read
+        with pytest.raises(redis.exceptions.ConnectionError):
+            collector.collect()
+    finally:
+        server.remove()

@@ -586,7 +586,14 @@ class BullMQCollector:
 
     def collect(self) -> Collected:
         try:
-            states = self._scrape_of(self._queues()).read(self.client)
+            queues = self._queues()
+            if not queues:
+                # Nothing to read until the next discovery: ask every primary what it is
+                # (HELLO, which any user may send), so a server that went away is seen as
+                # down rather than as a server without queues.
+                for _, server in primaries(self.client):
+                    server_of(server)
+            states = self._scrape_of(queues).read(self.client)
         except Exception:
             # The server may have been replaced (another version) or the slots moved:
             # ask the server again and re-route the commands on the next scrape.
