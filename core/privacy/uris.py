@@ -69,6 +69,7 @@ _PLAIN_OPTIONS = frozenset(
     )
 )
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_OPTION = re.compile(r"[A-Za-z_][\w.]*=")  # an option's name: an @ may follow in its value
 
 
 def _split(uri: str) -> tuple[str, str, str, str]:
@@ -125,8 +126,8 @@ def credential_problem(uri: str) -> str | None:
     path, _, query = before_fragment.partition("?")
     if "@" in path or "@" in fragment:
         return ESCAPING
-    if any("@" in part.partition("=")[0] for part in query.split("&")):
-        return ESCAPING  # "?ss@host/db": a password's tail read as options
+    if any("@" in part and not _OPTION.match(part) for part in query.split("&")):
+        return ESCAPING  # "?ss@host/db", "?=@host": a password's tail read as options
     if "@" in rest and not all(_is_host(host) for host in hosts.split(",")):
         return ESCAPING  # ":pa?=@host": the password's head read as a host
     strict = scheme.startswith("mongodb")
