@@ -4,12 +4,14 @@ against Datadog's OpenAPI spec): idempotence, drift, ownership, lost replies, ra
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from obs.provision.client import DatadogClient, Endpoint, OutcomeUnknown
+from obs.monitors import Monitor
 from obs.provision.identity import MANAGED_TAG
 from support.datadog_standin import API_KEY, APP_KEY, DatadogStandIn, RateLimit
 from support.provision_run import provision, write_definitions
@@ -315,3 +317,29 @@ def test_export_writes_the_rendered_json_without_calling_datadog(tmp_path: Path)
     backlog = json.loads((tmp_path / "out" / "monitors" / "obs.queues.backlog.json").read_text())
     assert "env:prod" in backlog["tags"]
     assert "managed-by:obs" in backlog["tags"]
+
+
+@pytest.mark.parametrize("monitor_type", typing.get_args(typing.get_type_hints(Monitor)["type"]))
+def test_plan_after_apply_is_empty_for_every_monitor_type(
+    standin: DatadogStandIn, tmp_path: Path, monitor_type: str
+) -> None:
+    source = write_definitions(
+        tmp_path,
+        TEAM.split("SLOW = ", maxsplit=1)[0]
+        + f"""
+from obs.monitors import avg
+
+TYPED = Monitor(
+    key="team.typed",
+    name="Redis memory",
+    query=avg(catalog.REDIS_MEMORY_USED),
+    comparator=">",
+    thresholds=Thresholds(critical=100),
+    message="Memory.",
+    type={monitor_type!r},
+)
+""",
+    )
+    assert provision(standin, "apply", "--yes", "--no-defaults", "--from", source).rc == 0
+    plan = provision(standin, "plan", "--no-defaults", "--from", source)
+    assert plan.rc == 0, plan.text

@@ -542,6 +542,10 @@ class DatadogStandIn:
             ident = self.state.next_monitor_id
             self.state.next_monitor_id += random.randint(1, 50)
         stored = copy.deepcopy(body)
+        if stored.get("type") == "metric alert":
+            # Datadog stores a classic-query metric alert as a query alert (recorded in
+            # datadog-api-client-python's cassette test_create_a_metric_monitor_returns_ok_response).
+            stored["type"] = "query alert"
         self._fill_defaults(stored, "Monitor")
         options = stored.setdefault("options", {})
         for key, value in _MONITOR_OPTION_FILL.items():
