@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from obs.provision.client import DatadogClient, Endpoint, OutcomeUnknown
 from obs.monitors import Monitor
+from obs.provision.client import DatadogClient, Endpoint, OutcomeUnknown
 from obs.provision.identity import MANAGED_TAG
 from support.datadog_standin import API_KEY, APP_KEY, DatadogStandIn, RateLimit
 from support.provision_run import provision, write_definitions

@@ -55,6 +55,7 @@ from obs.provision.problems import ProvisionError
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.render_monitor import render_monitor
 from obs.provision.source import module_source
+from obs.provision.validate import validate_dashboard, validate_monitor
 
 _NOTE_FIELDS = (
     "background_color",
@@ -81,6 +82,7 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
         kind = "monitor" if ident.isdigit() else "dashboard"
         body = client.get(f"/api/v1/{kind}/{ident}")
         value, env = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        check_valid(value, f"{kind} {ident}")
         check_round_trip(value, body, env)
         if (kind, value.key) in keys:
             if value.adopt_id is None:
@@ -98,6 +100,18 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
         f"Imported from Datadog by `obs provision import {' '.join(ids)}` on {stamp}.{env_note}"
     )
     return module_source(values, header)
+
+
+def check_valid(value: Dashboard | Monitor, where: str) -> None:
+    """Refuse what ``plan`` would reject, naming the first problem's path."""
+    if isinstance(value, Dashboard):
+        problems = validate_dashboard(value)
+    else:
+        problems = validate_monitor(value)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        first = problems[0]
+        raise ImportRefused(f"{where}: {first.field}: {first.message}{more}")
 
 
 def check_round_trip(value: Dashboard | Monitor, live: Mapping[str, Any], env: str | None) -> None:

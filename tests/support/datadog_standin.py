@@ -47,7 +47,7 @@ APP_KEY = "standin-app-key-0123456789"
 _DASHBOARD_READ_ONLY = ("id", "author_handle", "author_name", "created_at", "modified_at", "url")
 _MONITOR_READ_ONLY = ("id", "created", "modified", "creator", "deleted", "multi", "overall_state")
 _MONITOR_QUERY = re.compile(
-    r"^\s*(?P<agg>[a-z_]+)\((?P<window>last_\d+[mhdw])\)\s*:(?P<body>.+?)"
+    r"^\s*(?P<agg>[a-z_]+)\((?P<window>(?:last|current)_\d+[mhdwy])\)\s*:(?P<body>.+?)"
     r"\s*(?P<cmp>>=|<=|>|<|==|!=)\s*(?P<threshold>-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
     re.DOTALL,
 )
@@ -195,6 +195,15 @@ class DatadogStandIn:
         """Create a dashboard directly (as someone in Datadog's UI would); returns its id."""
         with self._lock:
             return str(self._create_dashboard(copy.deepcopy(body))["id"])
+
+    def load_recorded(self, kind: str, body: dict[str, Any]) -> None:
+        """Hold ``body`` exactly as recorded from the real API (a dashboard or monitor, with
+        its id), so obs reads what Datadog really returns."""
+        with self._lock:
+            if kind == "dashboard":
+                self.state.dashboards[str(body["id"])] = copy.deepcopy(body)
+            else:
+                self.state.monitors[int(body["id"])] = copy.deepcopy(body)
 
     def put_monitor(self, body: dict[str, Any]) -> int:
         """Create a monitor directly (as someone in Datadog's UI would); returns its id."""
@@ -544,7 +553,7 @@ class DatadogStandIn:
         stored = copy.deepcopy(body)
         if stored.get("type") == "metric alert":
             # Datadog stores a classic-query metric alert as a query alert (recorded in
-            # datadog-api-client-python's cassette test_create_a_metric_monitor_returns_ok_response).
+            # tests/fixtures/datadog/metric_monitor_create.json).
             stored["type"] = "query alert"
         self._fill_defaults(stored, "Monitor")
         options = stored.setdefault("options", {})
