@@ -629,6 +629,46 @@ def by_name(name: str) -> Metric:
         raise KeyError(f"{name!r} is not in the obs metric catalog") from None
 
 
+# Datadog's OTLP intake stores a metric whose name starts with one of these as ``otel.<name>``,
+# to keep it apart from its own Agent's host metrics (Datadog's "OpenTelemetry metrics
+# mapping" documentation; renameHostMetrics in DataDog/datadog-agent's
+# pkg/opentelemetry-mapping-go/otlp/metrics/metrics_remapping.go).
+_RENAMED_BY_DATADOG = ("system.", "process.")
+
+
+def datadog_name(metric: Metric) -> str:
+    """The name Datadog stores for ``metric`` when obs sends it over OTLP: what a dashboard
+    or monitor must query. A metric outside the catalog keeps its name (it is taken to be a
+    Datadog name already).
+
+    Example:
+        >>> datadog_name(AGENT_CPU_UTILIZATION), datadog_name(REDIS_MEMORY_USED)
+        ('otel.process.cpu.utilization', 'redis.memory.used')
+    """
+    if CATALOG.get(metric.name) is metric and metric.name.startswith(_RENAMED_BY_DATADOG):
+        return f"otel.{metric.name}"
+    return metric.name
+
+
+_BY_DATADOG_NAME: dict[str, Metric] = {datadog_name(m): m for m in CATALOG.values()}
+
+
+def by_datadog_name(name: str) -> Metric:
+    """The catalog entry Datadog stores as ``name`` (see :func:`datadog_name`); KeyError
+    names the unknown metric.
+
+    Example:
+        >>> by_datadog_name("otel.process.memory.usage") is AGENT_MEMORY_RSS
+        True
+    """
+    try:
+        return _BY_DATADOG_NAME[name]
+    except KeyError:
+        stored = _BY_DATADOG_NAME.get(f"otel.{name}")
+        hint = f" (Datadog stores obs's {name} as otel.{name})" if stored else ""
+        raise KeyError(f"{name!r} is not in the obs metric catalog{hint}") from None
+
+
 def emitted_by(emitter: Emitter) -> Iterator[Metric]:
     """Every metric one part of obs emits, in name order."""
     return (m for m in CATALOG.values() if m.emitter is emitter)

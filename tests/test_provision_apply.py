@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from obs import catalog
 from obs.monitors import Monitor
 from obs.provision.client import DatadogClient, Endpoint, OutcomeUnknown
 from obs.provision.identity import MANAGED_TAG
@@ -343,3 +344,18 @@ TYPED = Monitor(
     assert provision(standin, "apply", "--yes", "--no-defaults", "--from", source).rc == 0
     plan = provision(standin, "plan", "--no-defaults", "--from", source)
     assert plan.rc == 0, plan.text
+
+
+def test_shipped_queries_name_what_datadog_stores_for_what_obs_sends(
+    standin: DatadogStandIn,
+) -> None:
+    # Everything in the catalog is sent over OTLP, by obs.init() or the agent.
+    standin.receive_otlp(catalog.CATALOG)
+    assert provision(standin, "apply", "--yes").rc == 0
+    assert standin.unknown_metrics() == {}
+    # The rule, over the whole catalog: Datadog prefixes system.* and process.* with otel.
+    renamed = {m.name for m in catalog.CATALOG.values() if catalog.datadog_name(m) != m.name}
+    assert renamed == {n for n in catalog.CATALOG if n.startswith(("system.", "process."))}
+    assert all(
+        catalog.by_datadog_name(catalog.datadog_name(m)) is m for m in catalog.CATALOG.values()
+    )

@@ -266,7 +266,7 @@ def _series(
     where: str, path: str, request: Mapping[str, Any]
 ) -> tuple[tuple[Formula, ...], list[str | None]]:
     if "q" in request and "queries" not in request:
-        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_name)
+        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_datadog_name)
         return (Formula(expr),), []
     names: dict[str, Query] = {}
     reducers: list[str | None] = []
@@ -274,7 +274,7 @@ def _series(
         if query.get("data_source") != "metrics":
             raise ImportRefused(f"{where}: {path}.queries[{i}]: only metric queries are supported")
         parsed = _parse(
-            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_name
+            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_datadog_name
         )
         if not isinstance(parsed, Query):
             raise ImportRefused(f"{where}: {path}.queries[{i}]: arithmetic belongs in formulas")
@@ -303,7 +303,7 @@ def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Qu
     if not text.startswith("histogram:"):
         raise ImportRefused(f"{where}: {path}: distribution widgets need a histogram: query")
     histogram = "avg:" + text.removeprefix("histogram:")
-    parsed = _parse(where, path, parse_expression, histogram, catalog.by_name)
+    parsed = _parse(where, path, parse_expression, histogram, catalog.by_datadog_name)
     if not isinstance(parsed, Query):
         raise ImportRefused(f"{where}: {path}: expected a single metric query")
     return parsed
@@ -323,7 +323,7 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
             f"{where}: only metric monitors are supported, not {body.get('type')!r}"
         )
     try:
-        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_name)
+        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_datadog_name)
     except QueryParseError as exc:
         raise ImportRefused(f"{where}: query: {exc}") from None
     if parsed.comparator not in (">", ">=", "<", "<="):

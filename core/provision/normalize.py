@@ -139,7 +139,10 @@ def normalize_monitor(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _lenient_metric(name: str) -> Metric:
     # Canonical text only needs the name; metrics outside the catalog still get spacing fixed.
-    return catalog.CATALOG.get(name) or Metric(name, Kind.GAUGE, "", "", (), Emitter.AGENT)
+    try:
+        return catalog.by_datadog_name(name)
+    except KeyError:
+        return Metric(name, Kind.GAUGE, "", "", (), Emitter.AGENT)
 
 
 def canonical_monitor_query(text: str) -> str:

@@ -31,6 +31,7 @@ import string
 import threading
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +52,11 @@ _MONITOR_QUERY = re.compile(
     r"\s*(?P<cmp>>=|<=|>|<|==|!=)\s*(?P<threshold>-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
     re.DOTALL,
 )
+# A metric named in a query: after its space aggregator, before its scope.
+_QUERIED_METRIC = re.compile(r"\b[a-z0-9]+:([A-Za-z][A-Za-z0-9_.]*)\{")
+# Datadog's OTLP intake stores metrics starting with these as otel.<name> (its "OpenTelemetry
+# metrics mapping" documentation), to keep them apart from its own Agent's host metrics.
+_OTLP_RENAMED = ("system.", "process.")
 _TEAM_TAG = re.compile(r"^team:[a-z0-9][a-z0-9._-]*$")
 # Monitor options Datadog's servers return when a create leaves them out.
 _MONITOR_OPTION_FILL = {
@@ -117,6 +123,8 @@ class _State:
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     monitors: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_monitor_id: int = 1000
+    # Metric names the organisation stores, from what was received over OTLP.
+    metrics: set[str] = field(default_factory=set)
 
 
 class StandInError(Exception):
@@ -195,6 +203,30 @@ class DatadogStandIn:
         """Create a dashboard directly (as someone in Datadog's UI would); returns its id."""
         with self._lock:
             return str(self._create_dashboard(copy.deepcopy(body))["id"])
+
+    def receive_otlp(self, names: Iterable[str]) -> None:
+        """Take metrics sent over OTLP under ``names``, stored under the names Datadog
+        gives them."""
+        with self._lock:
+            self.state.metrics.update(
+                f"otel.{n}" if n.startswith(_OTLP_RENAMED) else n for n in names
+            )
+
+    def unknown_metrics(self) -> dict[str, set[str]]:
+        """Per dashboard or monitor, the metrics its queries name that the organisation
+        does not store (the graph or the monitor would show no data)."""
+        with self._lock:
+            found: dict[str, set[str]] = {}
+            objects = [
+                *(f"dashboard {i}: {json.dumps(d)}" for i, d in self.state.dashboards.items()),
+                *(f"monitor {i}: {m.get('query', '')}" for i, m in self.state.monitors.items()),
+            ]
+            for text in objects:
+                where = text.split(":", 1)[0]
+                unknown = set(_QUERIED_METRIC.findall(text)) - self.state.metrics
+                if unknown:
+                    found[where] = unknown
+            return found
 
     def load_recorded(self, kind: str, body: dict[str, Any]) -> None:
         """Hold ``body`` exactly as recorded from the real API (a dashboard or monitor, with
