@@ -45,11 +45,8 @@ from obs.metric_query.parse import (
 from obs.metric_query.tree import Expr, Query
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.client import DatadogClient
-from obs.provision.identity import (
-    Identity,
-    dashboard_identity,
-    monitor_identity,
-)
+from obs.provision.identity import Identity, Kind, mark_of
+from obs.provision.live import checked
 from obs.provision.normalize import normalize_dashboard, normalize_monitor
 from obs.provision.problems import ProvisionError
 from obs.provision.render_dashboard import render_dashboard
@@ -77,11 +74,13 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     """Python source defining the live objects ``ids`` (numbers: monitors)."""
     values: list[Dashboard | Monitor] = []
     envs: set[str | None] = set()
+    projects: set[str | None] = set()
     keys: set[tuple[str, str]] = set()
     for ident in ids:
-        kind = "monitor" if ident.isdigit() else "dashboard"
-        body = client.get(f"/api/v1/{kind}/{ident}")
-        value, env = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        kind: Kind = "monitor" if ident.isdigit() else "dashboard"
+        body = checked(kind, client.get(f"/api/v1/{kind}/{ident}"), f"GET /api/v1/{kind}/{ident}")
+        value, owner = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        env = owner.env if owner else None
         check_valid(value, f"{kind} {ident}")
         check_round_trip(value, body, env)
         if (kind, value.key) in keys:
@@ -91,10 +90,15 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
         keys.add((kind, value.key))
         values.append(value)
         envs.add(env)
+        projects.add(owner.project if owner else None)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     env_note = "".join(
         f"\nPlan them with --env {e} (they were provisioned for it)."
         for e in sorted(envs - {None})  # type: ignore[type-var]
+    )
+    env_note += "".join(
+        f"\nPlan them with --project {p} (they belong to it)."
+        for p in sorted(projects - {None})  # type: ignore[type-var]
     )
     header = (
         f"Imported from Datadog by `obs provision import {' '.join(ids)}` on {stamp}.{env_note}"
@@ -151,13 +155,22 @@ def key_for(title: str, ident: str | int) -> str:
 # --- dashboards -------------------------------------------------------------------------
 
 
-def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]:
-    """The dashboard ``live`` is, and the environment it was provisioned for."""
+def owner_of(kind: Kind, live: Mapping[str, Any]) -> Identity | None:
+    """Whom ``live`` belongs to: its mark's identity, unless the mark was copied from another
+    object (a clone made in Datadog's UI belongs to no definition yet)."""
+    mark = mark_of(kind, live)
+    if mark is None or mark.bound not in (None, str(live.get("id"))):
+        return None
+    return mark.identity
+
+
+def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, Identity | None]:
+    """The dashboard ``live`` is, and whom it belongs to (project, key, environment)."""
     ident = str(live.get("id"))
     where = f"dashboard {ident}"
     if live.get("layout_type") != "ordered":
         raise ImportRefused(f"{where}: only ordered dashboards are supported (not free layout)")
-    identity = dashboard_identity(live.get("description"))
+    identity = owner_of("dashboard", live)
     # The normal form has no server defaults, ids or computed layouts left to carry over.
     body = normalize_dashboard(live)
     fixed = body.get("reflow_type") == "fixed"
@@ -188,7 +201,7 @@ def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]
         reflow="fixed" if fixed else None,
         adopt_id=None if identity else ident,
     )
-    return dashboard, identity.env if identity else None
+    return dashboard, identity
 
 
 def _widgets(where: str, path: str, items: Sequence[Any], fixed: bool) -> tuple[Widget, ...]:
@@ -312,11 +325,11 @@ def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Qu
 # --- monitors ---------------------------------------------------------------------------
 
 
-def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
-    """The monitor ``live`` is, and the environment it was provisioned for."""
+def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None]:
+    """The monitor ``live`` is, and whom it belongs to (project, key, environment)."""
     ident = live.get("id")
     where = f"monitor {ident}"
-    identity: Identity | None = monitor_identity(live.get("tags") or [])
+    identity = owner_of("monitor", live)
     body = normalize_monitor(live)
     if body.get("type") not in ("query alert", "metric alert"):
         raise ImportRefused(
@@ -359,4 +372,4 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
     plain = replace(monitor, time_aggregation=None)
     if plain.effective_time_aggregation() == parsed.time_aggregation:
         monitor = plain
-    return monitor, identity.env if identity else None
+    return monitor, identity

@@ -8,9 +8,13 @@ warning/recovery thresholds must sit on the right side of critical.
 
 It keeps what is created and fills what Datadog's servers fill: ids, authors, timestamps,
 urls, widget ids, widget layouts on ordered dashboards, the spec's ``default:`` values and the
-monitor options Datadog returns. It lists and paginates, sends ``X-RateLimit-*`` headers on
-every reply (429 past the limit), and can be told to answer 429 or 500, or to apply a request
-and drop the connection without replying (a lost response).
+monitor options Datadog returns, and rewrites what Datadog rewrites (a ``metric alert`` is
+stored as a ``query alert``). It lists and paginates (or ignores the paging parameters, as
+some proxies do), clones as Datadog's UI does (description, marker and tags copied), stores
+metrics received over OTLP under Datadog's names (``process.*`` as ``otel.process.*``), sends
+``X-RateLimit-*`` headers on every reply (429 past the limit), and can be told to answer 429
+or 500, or to apply a request and drop the connection without replying (a lost response).
+``load_recorded`` holds bodies recorded from the real API as they are.
 
 Example (in a test):
     standin = DatadogStandIn().start()
@@ -146,6 +150,8 @@ class DatadogStandIn:
         self.openapi, self.document = load_spec()
         self.rate_limit = rate_limit or RateLimit(limit=10_000, period=10)
         self.validate_responses = validate_responses
+        # Some proxies and API versions ignore start/page: every page is the first one.
+        self.ignore_paging = False
         self.state = _State()
         self.log: list[Logged] = []
         self.violations: list[str] = []
@@ -236,6 +242,25 @@ class DatadogStandIn:
                 self.state.dashboards[str(body["id"])] = copy.deepcopy(body)
             else:
                 self.state.monitors[int(body["id"])] = copy.deepcopy(body)
+
+    def clone_dashboard(self, ident: str) -> str:
+        """Clone a dashboard as Datadog's UI does: a new id, "(cloned)" in the title, the rest
+        (description and its marker line included) copied. Returns the clone's id."""
+        with self._lock:
+            source = self.state.dashboards[ident]
+            body = {k: copy.deepcopy(v) for k, v in source.items() if k not in _DASHBOARD_READ_ONLY}
+            body["title"] = f"{source.get('title', '')} (cloned)"
+            return str(self._create_dashboard(body)["id"])
+
+    def clone_monitor(self, ident: int) -> int:
+        """Clone a monitor as Datadog's UI does: a new id, "[Clone]" before the name, tags
+        and options copied. Returns the clone's id."""
+        with self._lock:
+            source = self.state.monitors[ident]
+            keep = ("type", "query", "message", "tags", "options", "priority")
+            body = {k: copy.deepcopy(source[k]) for k in keep if k in source}
+            body["name"] = f"[Clone] {source.get('name', '')}"
+            return int(self._create_monitor(body)["id"])
 
     def put_monitor(self, body: dict[str, Any]) -> int:
         """Create a monitor directly (as someone in Datadog's UI would); returns its id."""
@@ -425,7 +450,7 @@ class DatadogStandIn:
         self, method: str, rest: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, Any]:
         if not rest and method == "GET":
-            start = int(query.get("start", 0))
+            start = 0 if self.ignore_paging else int(query.get("start", 0))
             count = int(query.get("count", 100))
             listed = list(self.state.dashboards.values())[start : start + count]
             return 200, {"dashboards": [_summary(d) for d in listed]}
@@ -456,7 +481,7 @@ class DatadogStandIn:
             listed = [m for m in listed if all(t in m["tags"] for t in wanted)]
             if "page" in query:
                 size = int(query.get("page_size", 100))
-                page = int(query["page"])
+                page = 0 if self.ignore_paging else int(query["page"])
                 listed = listed[page * size : (page + 1) * size]
             return 200, listed
         if rest == ["validate"] and method == "POST":
