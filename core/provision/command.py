@@ -22,7 +22,8 @@ created or what a definition adopts by id; --prune deletes the project's objects
 definition names.
 
 Environment: DD_API_KEY and DD_APP_KEY (required for plan, apply, import), DD_SITE
-(datadoghq.com by default), OBS_DATADOG_API_URL (or --api-url) to override the API base URL.
+(datadoghq.com by default), OBS_DATADOG_API_URL (or --api-url) to override the API base URL,
+OBS_PROVISION_MAX_WAIT: the longest wait for a rate limit, in seconds (default 300).
 """
 
 from __future__ import annotations
@@ -133,7 +134,14 @@ def _desired(args: argparse.Namespace, project: str) -> tuple[list[Any], Any]:
 def _client(args: argparse.Namespace) -> Any:
     from obs.provision.client import DatadogClient, endpoint_from_env
 
-    return DatadogClient(endpoint_from_env(args.api_url, os.environ))
+    raw = os.environ.get("OBS_PROVISION_MAX_WAIT") or "300"
+    try:
+        max_wait = float(raw)
+    except ValueError:
+        max_wait = -1.0
+    if not 0 <= max_wait < float("inf"):
+        raise ProvisionError(f"OBS_PROVISION_MAX_WAIT: {raw!r} is not a number of seconds")
+    return DatadogClient(endpoint_from_env(args.api_url, os.environ), max_wait=max_wait)
 
 
 def _plan_or_apply(args: argparse.Namespace) -> int:
