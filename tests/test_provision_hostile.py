@@ -289,3 +289,37 @@ G = Dashboard("t.g", "G", (Timeseries("x", None),))
     ]
     assert "nothing was sent to Datadog" in lines[-1]
     assert standin.log == []
+
+
+def test_a_definitions_file_that_exits_is_an_error(standin: DatadogStandIn, tmp_path: Path) -> None:
+    quits = write_definitions(tmp_path, "import sys\nsys.exit(0)\n", "quits.py")
+    run = provision(standin, "plan", "--no-defaults", "--from", quits, "--project", "p")
+    assert run.rc == 1
+    assert f"--from {quits}: it called sys.exit(0) while loading" in run.err
+    assert standin.log == []
+
+
+def test_a_folder_under_an_underscore_path_is_searched(
+    standin: DatadogStandIn, tmp_path: Path
+) -> None:
+    folder = tmp_path / "_work" / "orders" / "observability"
+    folder.mkdir(parents=True)
+    write_definitions(
+        folder,
+        "from obs.dashboards import Dashboard, Note\nB = Dashboard('o.b', 'B', (Note('x'),))\n",
+        "boards.py",
+    )
+    write_definitions(folder, "raise RuntimeError('private helpers are skipped')\n", "_private.py")
+    run = provision(standin, "plan", "--no-defaults", "--from", folder, "--project", "p")
+    assert run.rc == 2, run.text
+    assert "+ create dashboard o.b" in run.out
+
+
+def test_export_into_a_file_is_an_error(tmp_path: Path) -> None:
+    target = write_definitions(tmp_path, "not a folder", "out.txt")
+    run = provision(None, "export", target, "--project", "p")
+    assert run.rc == 1
+    assert run.err.strip() == f"obs provision export: export {target}: is a file, not a folder"
+    inside = provision(None, "export", target / "sub", "--project", "p")
+    assert inside.rc == 1
+    assert "Not a directory" in inside.err

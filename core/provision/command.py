@@ -112,9 +112,13 @@ def _desired(args: argparse.Namespace, project: str) -> tuple[list[Any], Any]:
         raise ProvisionError(f"--env {args.env!r}: use lowercase letters, digits, '.', '_', '-'")
     definitions = load(args.sources, defaults=not args.no_defaults)
     problems: list[Problem] = validate_all(definitions.dashboards, definitions.monitors)
+    invalid = {p.definition for p in problems}
     desired: list[Desired] = []
     values: list[Dashboard | Monitor] = [*definitions.dashboards, *definitions.monitors]
     for value in values:
+        kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
+        if f"{kind} {value.key}" in invalid:
+            continue  # rendering reads fields the rules found wrong
         try:
             if isinstance(value, Dashboard):
                 body = render_dashboard(value, args.env, project)
@@ -210,11 +214,18 @@ def _export(args: argparse.Namespace) -> int:
     import json
 
     desired, _ = _desired(args, _project(args).name)
+    if args.directory.exists() and not args.directory.is_dir():
+        raise ProvisionError(f"export {args.directory}: is a file, not a folder")
     for item in desired:
         folder = args.directory / f"{item.kind}s"
-        folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(item.body, indent=2, sort_keys=True, ensure_ascii=False)
-        (folder / f"{item.key}.json").write_text(text + "\n")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{item.key}.json").write_text(text + "\n")
+        except OSError as exc:
+            raise ProvisionError(
+                f"export {args.directory}: {exc.strerror}: {exc.filename}"
+            ) from None
     print(f"Wrote {len(desired)} file(s) under {args.directory}.")
     return 0
 
