@@ -60,6 +60,7 @@ class attr:
     DB_COLLECTION_NAME = "db.collection.name"
     DB_OPERATION_NAME = "db.operation.name"
     ERROR_TYPE = "error.type"
+    DB_RESPONSE_STATUS_CODE = "db.response.status_code"  # a failed command's server code
     SERVER_ADDRESS = "server.address"
     SERVER_PORT = "server.port"
     POOL_NAME = "db.client.connection.pool.name"
@@ -76,6 +77,7 @@ class attr:
     CACHE_RESULT = "cache.result"
     MESSAGING_SYSTEM = "messaging.system"
     MESSAGING_DESTINATION_NAME = "messaging.destination.name"
+    MESSAGING_OPERATION_NAME = "messaging.operation.name"
     JOB_OUTCOME = "obs.job.outcome"
     REDIS_DB = "db"  # redisreceiver's attribute name
     QUEUE_NAME = "bullmq.queue.name"
@@ -173,6 +175,7 @@ DB_CLIENT_OPERATION_DURATION = Metric(
         attr.DB_COLLECTION_NAME,
         attr.DB_OPERATION_NAME,
         attr.ERROR_TYPE,
+        attr.DB_RESPONSE_STATUS_CODE,
         attr.SERVER_ADDRESS,
         attr.SERVER_PORT,
     ),
@@ -258,11 +261,13 @@ MESSAGING_PROCESS_DURATION = Metric(
     (
         attr.MESSAGING_SYSTEM,
         attr.MESSAGING_DESTINATION_NAME,
+        attr.MESSAGING_OPERATION_NAME,
         attr.JOB_OUTCOME,
         attr.ERROR_TYPE,
     ),
     _I,
     buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    fixed=((attr.MESSAGING_OPERATION_NAME, "process"),),
 )
 JOB_WAIT_TIME = Metric(
     "obs.job.wait_time",
