@@ -237,9 +237,17 @@ class Agent:
     backfill: bool = False
     store: Store = field(default_factory=Store)
     clients: list[Any] = field(default_factory=list)
+    # OTLP temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE); cumulative else.
+    delta_counters: bool = False
+    delta_histograms: bool = False
 
     def __post_init__(self) -> None:
-        self.exporter = Exporter(self.store, self.resource)
+        self.exporter = Exporter(
+            self.store,
+            self.resource,
+            delta_counters=self.delta_counters,
+            delta_histograms=self.delta_histograms,
+        )
         jobs = build_jobs(self.config, backfill=self.backfill, clients=self.clients)
         self.runner = Runner(jobs, self.store, self.exporter.observe, self.config.backoff_max)
         self.endpoints: Endpoints | None = None

@@ -98,7 +98,13 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
     from obs.agent.targets import uri_label
 
     otlp = otlp_exporter(settings) if settings.exports_otlp else None
-    agent = Agent(config, resource, otlp=otlp)
+    agent = Agent(
+        config,
+        resource,
+        otlp=otlp,
+        delta_counters=settings.delta_counters,
+        delta_histograms=settings.delta_histograms,
+    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

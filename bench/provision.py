@@ -106,14 +106,15 @@ def main() -> None:
     common = ("--no-defaults", "--from", str(source))
     standin = _TimedStandIn().start()
     try:
-        # Listing stops at the first short page; each monitor written is validated first.
+        # Listing stops at the first short page; each monitor written is validated first;
+        # each create binds the new object's mark to its id (one PUT).
         empty = 2
         pages = N_DASHBOARDS // PAGE + 1 + N_MONITORS // PAGE + 1
         reads = pages + N_DASHBOARDS
         drifted_d, drifted_m = math.ceil(N_DASHBOARDS / 10), math.ceil(N_MONITORS / 10)
         floors = {
             "plan (empty org)": empty + N_MONITORS,
-            "apply (create all)": empty + 2 * N_MONITORS + N_DASHBOARDS,
+            "apply (create all)": empty + 3 * N_MONITORS + 2 * N_DASHBOARDS,
             "plan (no changes)": reads,
             "plan (10% drift)": reads + drifted_m,
             "apply (10% drift)": reads + 2 * drifted_m + drifted_d,

@@ -39,7 +39,8 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Monitor:
-    """A metric monitor (Datadog ``query alert`` or ``metric alert``)."""
+    """A metric monitor (Datadog ``query alert`` or ``metric alert``; Datadog stores the
+    latter as a ``query alert``, and plan compares them as the same)."""
 
     key: str
     name: str

@@ -335,8 +335,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "obs.collector:bullmq": 0.02,
         },
         "Collection errors": {"obs.collector:mongo,obs.target:m1": 1},
-        "Resident memory": {"max:process.memory.usage{$env}": 52428800},
-        "CPU (fraction of one core)": {"max:process.cpu.utilization{$env}": 0.02},
+        "Resident memory": {"max:otel.process.memory.usage{$env}": 52428800},
+        "CPU (fraction of one core)": {"max:otel.process.cpu.utilization{$env}": 0.02},
     },
 }
 

@@ -105,7 +105,7 @@ def standin() -> Iterator[DatadogStandIn]:
 def test_importing_what_obs_applied_plans_with_no_changes(
     standin: DatadogStandIn, tmp_path: Path
 ) -> None:
-    assert provision(standin, "apply", "--yes", "--env", "prod").rc == 0
+    assert provision(standin, "apply", "--yes", "--env", "prod", "--project", "team").rc == 0
     ids = [*standin.state.dashboards, *map(str, standin.state.monitors)]
     source = tmp_path / "imported.py"
     run = provision(standin, "import", *ids, "--output", source)
@@ -114,10 +114,13 @@ def test_importing_what_obs_applied_plans_with_no_changes(
     assert "catalog.DB_CLIENT_OPERATION_DURATION" in text
     assert "attr.DB_COLLECTION_NAME" in text
     assert "Plan them with --env prod" in text
+    assert "Plan them with --project team" in text
     assert "adopt_id" not in text  # obs owns them already
     compile(text, str(source), "exec")
     standin.clear_log()
-    plan = provision(standin, "plan", "--no-defaults", "--from", source, "--env", "prod")
+    plan = provision(
+        standin, "plan", "--no-defaults", "--from", source, "--env", "prod", "--project", "team"
+    )
     assert plan.rc == 0, plan.text
     assert "0 to create, 0 to update, 0 to delete, 16 unchanged" in plan.out
     assert standin.writes() == []

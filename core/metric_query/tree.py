@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypedDict, Unpack
 
-from obs.catalog import Kind, Metric
+from obs.catalog import Kind, Metric, datadog_name
 
 Aggregation = Literal["avg", "sum", "min", "max", "count", "p50", "p75", "p90", "p95", "p99"]
 PERCENTILES: frozenset[str] = frozenset({"p50", "p75", "p90", "p95", "p99"})
@@ -223,7 +223,7 @@ class Query(Expr):
     def text(self, aggregation: str | None = None) -> str:
         """The query; ``aggregation`` overrides the space aggregator (``histogram``)."""
         scope = ",".join(f.text() for f in self.scope) or "*"
-        out = f"{aggregation or self.aggregation}:{self.metric.name}{{{scope}}}"
+        out = f"{aggregation or self.aggregation}:{datadog_name(self.metric)}{{{scope}}}"
         if self.by:
             out += f" by {{{','.join(self.by)}}}"
         if self.as_count:

@@ -12,12 +12,18 @@ or only the latter with --no-defaults. --env ENV tags monitors env:ENV (and scop
 queries to it), picks each monitor's env_thresholds[ENV], and makes ENV the default of the
 dashboards' env variable; each environment's objects are tracked apart.
 
+--project NAME (or OBS_PROVISION_PROJECT; by default the name of the repository holding the
+definitions) is the namespace of the keys: a run sees, updates and prunes only its project's
+objects, so several repositories share one Datadog organisation safely.
+
 Everything is validated (datadog-api-client's models, obs's rules, and for plan/apply
-Datadog's monitor validation) before the first write. obs only touches what it created or
-what a definition adopts by id; --prune deletes obs-owned objects no definition names.
+Datadog's monitor validation) before the first write. obs only touches what its project
+created or what a definition adopts by id; --prune deletes the project's objects no
+definition names.
 
 Environment: DD_API_KEY and DD_APP_KEY (required for plan, apply, import), DD_SITE
-(datadoghq.com by default), OBS_DATADOG_API_URL (or --api-url) to override the API base URL.
+(datadoghq.com by default), OBS_DATADOG_API_URL (or --api-url) to override the API base URL,
+OBS_PROVISION_MAX_WAIT: the longest wait for a rate limit, in seconds (default 300).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from obs.provision.identity import KEY_PATTERN
+from obs.provision.identity import KEY_PATTERN, Kind
 from obs.provision.problems import DefinitionError, Problem, ProvisionError
 
 
@@ -56,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--no-defaults", action="store_true", help="leave out obs's own dashboards/monitors"
         )
         command.add_argument("--env", help="environment: env tag, defaults and thresholds")
+        command.add_argument(
+            "--project",
+            help="the project owning the objects (else OBS_PROVISION_PROJECT, else the name "
+            "of the definitions' repository)",
+        )
     for command in (plan, apply):
         command.add_argument(
             "--prune", action="store_true", help="delete obs-owned objects not in the definitions"
@@ -82,7 +93,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _desired(args: argparse.Namespace) -> tuple[list[Any], Any]:
+def _project(args: argparse.Namespace) -> Any:
+    from obs.provision.project import ENV_VAR, choose_project
+
+    return choose_project(args.project, os.environ.get(ENV_VAR), args.sources)
+
+
+def _desired(args: argparse.Namespace, project: str) -> tuple[list[Any], Any]:
     from obs.dashboards.dashboard import Dashboard
     from obs.monitors.monitor import Monitor
     from obs.provision.loader import load
@@ -95,16 +112,20 @@ def _desired(args: argparse.Namespace) -> tuple[list[Any], Any]:
         raise ProvisionError(f"--env {args.env!r}: use lowercase letters, digits, '.', '_', '-'")
     definitions = load(args.sources, defaults=not args.no_defaults)
     problems: list[Problem] = validate_all(definitions.dashboards, definitions.monitors)
+    invalid = {p.definition for p in problems}
     desired: list[Desired] = []
     values: list[Dashboard | Monitor] = [*definitions.dashboards, *definitions.monitors]
     for value in values:
+        kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
+        if f"{kind} {value.key}" in invalid:
+            continue  # rendering reads fields the rules found wrong
         try:
             if isinstance(value, Dashboard):
-                item = Desired(
-                    "dashboard", value.key, value.title, render_dashboard(value, args.env)
-                )
+                body = render_dashboard(value, args.env, project)
+                item = Desired("dashboard", value.key, value.title, body)
             else:
-                item = Desired("monitor", value.key, value.name, render_monitor(value, args.env))
+                body = render_monitor(value, args.env, project)
+                item = Desired("monitor", value.key, value.name, body)
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
@@ -117,7 +138,14 @@ def _desired(args: argparse.Namespace) -> tuple[list[Any], Any]:
 def _client(args: argparse.Namespace) -> Any:
     from obs.provision.client import DatadogClient, endpoint_from_env
 
-    return DatadogClient(endpoint_from_env(args.api_url, os.environ))
+    raw = os.environ.get("OBS_PROVISION_MAX_WAIT") or "300"
+    try:
+        max_wait = float(raw)
+    except ValueError:
+        max_wait = -1.0
+    if not 0 <= max_wait < float("inf"):
+        raise ProvisionError(f"OBS_PROVISION_MAX_WAIT: {raw!r} is not a number of seconds")
+    return DatadogClient(endpoint_from_env(args.api_url, os.environ), max_wait=max_wait)
 
 
 def _plan_or_apply(args: argparse.Namespace) -> int:
@@ -125,16 +153,18 @@ def _plan_or_apply(args: argparse.Namespace) -> int:
     from obs.provision.live import read_live
     from obs.provision.plan import describe, make_plan
 
-    desired, definitions = _desired(args)
+    project = _project(args)
+    desired, definitions = _desired(args, project.name)
     client = _client(args)
-    live = read_live(
-        client,
-        args.env,
-        [(d.key, d.adopt_id) for d in definitions.dashboards if d.adopt_id],
-        [(m.key, m.adopt_id) for m in definitions.monitors if m.adopt_id],
-    )
-    plan = make_plan(desired, live, prune=args.prune)
+    adopt: list[tuple[Kind, str, str | int]] = [
+        *(("dashboard", d.key, d.adopt_id) for d in definitions.dashboards if d.adopt_id),
+        *(("monitor", m.key, m.adopt_id) for m in definitions.monitors if m.adopt_id),
+    ]
+    live = read_live(client, project.name, args.env, [(d.kind, d.key) for d in desired], adopt)
+    plan = make_plan(desired, live, project.name, args.env, prune=args.prune)
     _validate_remotely(client, plan.changes)
+    env = f", environment {args.env}" if args.env else ""
+    print(f"Project {project.name} ({project.origin}){env}.")
     print(describe(plan))
     if args.action == "plan":
         return 2 if plan.changes else 0
@@ -145,7 +175,11 @@ def _plan_or_apply(args: argparse.Namespace) -> int:
         print("Nothing was applied.", file=sys.stderr)
         return 1
     outcomes = apply_changes(
-        client, plan.changes, args.env, lambda line: print(line, file=sys.stderr, flush=True)
+        client,
+        plan.changes,
+        project.name,
+        args.env,
+        lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(summary(outcomes))
     return 0 if all(o.status == "done" for o in outcomes) else 1
@@ -179,12 +213,19 @@ def _confirmed(count: int) -> bool:
 def _export(args: argparse.Namespace) -> int:
     import json
 
-    desired, _ = _desired(args)
+    desired, _ = _desired(args, _project(args).name)
+    if args.directory.exists() and not args.directory.is_dir():
+        raise ProvisionError(f"export {args.directory}: is a file, not a folder")
     for item in desired:
         folder = args.directory / f"{item.kind}s"
-        folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(item.body, indent=2, sort_keys=True, ensure_ascii=False)
-        (folder / f"{item.key}.json").write_text(text + "\n")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{item.key}.json").write_text(text + "\n")
+        except OSError as exc:
+            raise ProvisionError(
+                f"export {args.directory}: {exc.strerror}: {exc.filename}"
+            ) from None
     print(f"Wrote {len(desired)} file(s) under {args.directory}.")
     return 0
 

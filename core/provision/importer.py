@@ -45,16 +45,14 @@ from obs.metric_query.parse import (
 from obs.metric_query.tree import Expr, Query
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.client import DatadogClient
-from obs.provision.identity import (
-    Identity,
-    dashboard_identity,
-    monitor_identity,
-)
+from obs.provision.identity import Identity, Kind, mark_of
+from obs.provision.live import checked
 from obs.provision.normalize import normalize_dashboard, normalize_monitor
 from obs.provision.problems import ProvisionError
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.render_monitor import render_monitor
 from obs.provision.source import module_source
+from obs.provision.validate import validate_dashboard, validate_monitor
 
 _NOTE_FIELDS = (
     "background_color",
@@ -76,11 +74,14 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     """Python source defining the live objects ``ids`` (numbers: monitors)."""
     values: list[Dashboard | Monitor] = []
     envs: set[str | None] = set()
+    projects: set[str | None] = set()
     keys: set[tuple[str, str]] = set()
     for ident in ids:
-        kind = "monitor" if ident.isdigit() else "dashboard"
-        body = client.get(f"/api/v1/{kind}/{ident}")
-        value, env = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        kind: Kind = "monitor" if ident.isdigit() else "dashboard"
+        body = checked(kind, client.get(f"/api/v1/{kind}/{ident}"), f"GET /api/v1/{kind}/{ident}")
+        value, owner = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        env = owner.env if owner else None
+        check_valid(value, f"{kind} {ident}")
         check_round_trip(value, body, env)
         if (kind, value.key) in keys:
             if value.adopt_id is None:
@@ -89,15 +90,32 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
         keys.add((kind, value.key))
         values.append(value)
         envs.add(env)
+        projects.add(owner.project if owner else None)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     env_note = "".join(
         f"\nPlan them with --env {e} (they were provisioned for it)."
         for e in sorted(envs - {None})  # type: ignore[type-var]
     )
+    env_note += "".join(
+        f"\nPlan them with --project {p} (they belong to it)."
+        for p in sorted(projects - {None})  # type: ignore[type-var]
+    )
     header = (
         f"Imported from Datadog by `obs provision import {' '.join(ids)}` on {stamp}.{env_note}"
     )
     return module_source(values, header)
+
+
+def check_valid(value: Dashboard | Monitor, where: str) -> None:
+    """Refuse what ``plan`` would reject, naming the first problem's path."""
+    if isinstance(value, Dashboard):
+        problems = validate_dashboard(value)
+    else:
+        problems = validate_monitor(value)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        first = problems[0]
+        raise ImportRefused(f"{where}: {first.field}: {first.message}{more}")
 
 
 def check_round_trip(value: Dashboard | Monitor, live: Mapping[str, Any], env: str | None) -> None:
@@ -137,13 +155,22 @@ def key_for(title: str, ident: str | int) -> str:
 # --- dashboards -------------------------------------------------------------------------
 
 
-def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]:
-    """The dashboard ``live`` is, and the environment it was provisioned for."""
+def owner_of(kind: Kind, live: Mapping[str, Any]) -> Identity | None:
+    """Whom ``live`` belongs to: its mark's identity, unless the mark was copied from another
+    object (a clone made in Datadog's UI belongs to no definition yet)."""
+    mark = mark_of(kind, live)
+    if mark is None or mark.bound not in (None, str(live.get("id"))):
+        return None
+    return mark.identity
+
+
+def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, Identity | None]:
+    """The dashboard ``live`` is, and whom it belongs to (project, key, environment)."""
     ident = str(live.get("id"))
     where = f"dashboard {ident}"
     if live.get("layout_type") != "ordered":
         raise ImportRefused(f"{where}: only ordered dashboards are supported (not free layout)")
-    identity = dashboard_identity(live.get("description"))
+    identity = owner_of("dashboard", live)
     # The normal form has no server defaults, ids or computed layouts left to carry over.
     body = normalize_dashboard(live)
     fixed = body.get("reflow_type") == "fixed"
@@ -174,7 +201,7 @@ def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]
         reflow="fixed" if fixed else None,
         adopt_id=None if identity else ident,
     )
-    return dashboard, identity.env if identity else None
+    return dashboard, identity
 
 
 def _widgets(where: str, path: str, items: Sequence[Any], fixed: bool) -> tuple[Widget, ...]:
@@ -252,7 +279,7 @@ def _series(
     where: str, path: str, request: Mapping[str, Any]
 ) -> tuple[tuple[Formula, ...], list[str | None]]:
     if "q" in request and "queries" not in request:
-        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_name)
+        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_datadog_name)
         return (Formula(expr),), []
     names: dict[str, Query] = {}
     reducers: list[str | None] = []
@@ -260,7 +287,7 @@ def _series(
         if query.get("data_source") != "metrics":
             raise ImportRefused(f"{where}: {path}.queries[{i}]: only metric queries are supported")
         parsed = _parse(
-            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_name
+            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_datadog_name
         )
         if not isinstance(parsed, Query):
             raise ImportRefused(f"{where}: {path}.queries[{i}]: arithmetic belongs in formulas")
@@ -289,7 +316,7 @@ def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Qu
     if not text.startswith("histogram:"):
         raise ImportRefused(f"{where}: {path}: distribution widgets need a histogram: query")
     histogram = "avg:" + text.removeprefix("histogram:")
-    parsed = _parse(where, path, parse_expression, histogram, catalog.by_name)
+    parsed = _parse(where, path, parse_expression, histogram, catalog.by_datadog_name)
     if not isinstance(parsed, Query):
         raise ImportRefused(f"{where}: {path}: expected a single metric query")
     return parsed
@@ -298,18 +325,18 @@ def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Qu
 # --- monitors ---------------------------------------------------------------------------
 
 
-def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
-    """The monitor ``live`` is, and the environment it was provisioned for."""
+def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None]:
+    """The monitor ``live`` is, and whom it belongs to (project, key, environment)."""
     ident = live.get("id")
     where = f"monitor {ident}"
-    identity: Identity | None = monitor_identity(live.get("tags") or [])
+    identity = owner_of("monitor", live)
     body = normalize_monitor(live)
     if body.get("type") not in ("query alert", "metric alert"):
         raise ImportRefused(
             f"{where}: only metric monitors are supported, not {body.get('type')!r}"
         )
     try:
-        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_name)
+        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_datadog_name)
     except QueryParseError as exc:
         raise ImportRefused(f"{where}: query: {exc}") from None
     if parsed.comparator not in (">", ">=", "<", "<="):
@@ -345,4 +372,4 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
     plain = replace(monitor, time_aggregation=None)
     if plain.effective_time_aggregation() == parsed.time_aggregation:
         monitor = plain
-    return monitor, identity.env if identity else None
+    return monitor, identity

@@ -3,7 +3,7 @@ folders or importable modules.
 
 A source contributes every module-level :class:`Dashboard` or :class:`Monitor`, and those in
 module-level lists or tuples. A folder contributes its ``*.py`` files (recursively, in name
-order, skipping names that start with ``_``).
+order, skipping names below the folder that start with ``_``).
 
 Example:
     >>> found = load([], defaults=True)
@@ -76,8 +76,11 @@ def _values(module: ModuleType) -> Iterator[Dashboard | Monitor]:
 def _modules(source: str) -> list[tuple[str, ModuleType]]:
     path = Path(source)
     if path.is_dir():
+        # Only names below the folder count: a CI runner's /home/runner/_work/... is fine.
         files = sorted(
-            p for p in path.rglob("*.py") if not any(part.startswith("_") for part in p.parts)
+            p
+            for p in path.rglob("*.py")
+            if not any(part.startswith("_") for part in p.relative_to(path).parts)
         )
         if not files:
             raise ProvisionError(f"--from {source}: the folder holds no .py files")
@@ -92,8 +95,15 @@ def _modules(source: str) -> list[tuple[str, ModuleType]]:
         raise ProvisionError(
             f"--from {source}: neither a file, a folder nor an importable module ({exc})"
         ) from None
+    except SystemExit as exc:
+        raise _exited(source, exc) from None
     except Exception as exc:
         raise ProvisionError(f"--from {source}: importing it failed: {exc!r}") from None
+
+
+def _exited(source: object, exc: SystemExit) -> ProvisionError:
+    # sys.exit(0) in a definitions file would otherwise end obs with "nothing to do".
+    return ProvisionError(f"--from {source}: it called sys.exit({exc.code!r}) while loading")
 
 
 def _load_file(path: Path) -> ModuleType:
@@ -105,6 +115,9 @@ def _load_file(path: Path) -> ModuleType:
     sys.modules[name] = module  # dataclasses and typing look modules up by name
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:
+        del sys.modules[name]
+        raise _exited(path, exc) from None
     except Exception as exc:
         del sys.modules[name]
         raise ProvisionError(f"--from {path}: running it failed: {exc!r}") from None

@@ -61,6 +61,9 @@ MONITOR_READ_ONLY = frozenset(
 
 _DASHBOARD_DEFAULTS = {"is_read_only": False, "reflow_type": "auto"}
 _MONITOR_DEFAULTS = {"draft_status": "published"}
+# Types Datadog rewrites when it stores a monitor: a metric alert over a classic metric query
+# comes back as a query alert (recorded in datadog-api-client-python's cassettes).
+MONITOR_TYPE_STORED_AS = {"metric alert": "query alert"}
 _MONITOR_OPTION_DEFAULTS: dict[str, Any] = {
     # From the OpenAPI spec's `default:` values.
     "include_tags": True,
@@ -115,6 +118,8 @@ def normalize_monitor(body: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical form of a monitor body (sent or read)."""
     out = {k: copy.deepcopy(v) for k, v in body.items() if k not in MONITOR_READ_ONLY}
     out["tags"] = sorted({t for t in out.get("tags") or [] if not is_ownership_tag(t)})
+    if isinstance(out.get("type"), str):
+        out["type"] = MONITOR_TYPE_STORED_AS.get(out["type"], out["type"])
     if isinstance(out.get("query"), str):
         out["query"] = canonical_monitor_query(out["query"])
     options = out.get("options")
@@ -134,7 +139,10 @@ def normalize_monitor(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _lenient_metric(name: str) -> Metric:
     # Canonical text only needs the name; metrics outside the catalog still get spacing fixed.
-    return catalog.CATALOG.get(name) or Metric(name, Kind.GAUGE, "", "", (), Emitter.AGENT)
+    try:
+        return catalog.by_datadog_name(name)
+    except KeyError:
+        return Metric(name, Kind.GAUGE, "", "", (), Emitter.AGENT)
 
 
 def canonical_monitor_query(text: str) -> str:

@@ -89,12 +89,15 @@ from obs.dashboards.widgets import (
     Widget,
 )
 from obs.metric_query.tree import Query
-from obs.provision.identity import Identity, with_marker
+from obs.provision.identity import Identity, Mark, with_marker
 from obs.provision.models import as_json, build
 
 
-def render_dashboard(dashboard: Dashboard, env: str | None) -> dict[str, Any]:
-    """The create/update body for ``dashboard`` (``env`` sets the ``env`` variable's default)."""
+def render_dashboard(
+    dashboard: Dashboard, env: str | None, project: str | None = None
+) -> dict[str, Any]:
+    """The create/update body for ``dashboard`` (``env`` sets the ``env`` variable's default),
+    marked as ``project``'s."""
     name = f"dashboard {dashboard.key}"
     model = build(
         name,
@@ -103,7 +106,7 @@ def render_dashboard(dashboard: Dashboard, env: str | None) -> dict[str, Any]:
         title=dashboard.title,
         layout_type=DashboardLayoutType.ORDERED,
         widgets=[_widget(name, f"widgets[{i}]", w) for i, w in enumerate(dashboard.widgets)],
-        description=with_marker(dashboard.description, Identity(dashboard.key, env)),
+        description=with_marker(dashboard.description, Mark(Identity(dashboard.key, env, project))),
         template_variables=[
             _variable(name, f"template_variables[{i}]", v, env)
             for i, v in enumerate(dashboard.template_variables)

@@ -23,7 +23,7 @@ from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
 
 from obs.metric_query.tree import Query, Tag
 from obs.monitors.monitor import Monitor
-from obs.provision.identity import Identity, monitor_tags
+from obs.provision.identity import Identity, Mark, monitor_tags
 from obs.provision.models import as_json, build
 
 
@@ -42,8 +42,8 @@ def monitor_query(monitor: Monitor, env: str | None) -> str:
     return monitor.query_text(monitor.thresholds_for(env), expr)
 
 
-def render_monitor(monitor: Monitor, env: str | None) -> dict[str, Any]:
-    """The create/update body for ``monitor``."""
+def render_monitor(monitor: Monitor, env: str | None, project: str | None = None) -> dict[str, Any]:
+    """The create/update body for ``monitor``, marked as ``project``'s."""
     name = f"monitor {monitor.key}"
     levels = monitor.thresholds_for(env)
     thresholds = build(
@@ -68,7 +68,8 @@ def render_monitor(monitor: Monitor, env: str | None) -> dict[str, Any]:
         new_group_delay=monitor.new_group_delay,
     )
     env_tags = (f"env:{env}",) if env else ()
-    tags = sorted({*monitor.tags, *env_tags, *monitor_tags(Identity(monitor.key, env))})
+    mark = monitor_tags(Mark(Identity(monitor.key, env, project)))
+    tags = sorted({*monitor.tags, *env_tags, *mark})
     model = build(
         name,
         "",

@@ -34,6 +34,7 @@ from obs.metric_query.tree import (
     Var,
 )
 from obs.monitors.monitor import Monitor, Thresholds
+from obs.provision.field_types import field_type_problems
 from obs.provision.identity import KEY_PATTERN, is_ownership_tag
 from obs.provision.problems import Problem
 
@@ -73,6 +74,9 @@ def _duplicates(kind: str, values: list[Any], field: str) -> Iterator[Problem]:
 def validate_dashboard(dashboard: Dashboard) -> list[Problem]:
     """Problems in one dashboard."""
     owner = f"dashboard {dashboard.key}"
+    wrong = field_type_problems(owner, dashboard)
+    if wrong:
+        return wrong  # the rules below read the fields as their types say
     problems = list(_key(owner, dashboard.key))
     if not dashboard.title.strip():
         problems.append(Problem(owner, "title", "is empty"))
@@ -198,6 +202,9 @@ def check_query(owner: str, field: str, query: Query, *, allow_variables: bool) 
 def validate_monitor(monitor: Monitor) -> list[Problem]:
     """Problems in one monitor."""
     owner = f"monitor {monitor.key}"
+    wrong = field_type_problems(owner, monitor)
+    if wrong:
+        return wrong  # the rules below read the fields as their types say
     problems = list(_key(owner, monitor.key))
     for field in ("name", "message"):
         if not getattr(monitor, field).strip():

@@ -8,9 +8,13 @@ warning/recovery thresholds must sit on the right side of critical.
 
 It keeps what is created and fills what Datadog's servers fill: ids, authors, timestamps,
 urls, widget ids, widget layouts on ordered dashboards, the spec's ``default:`` values and the
-monitor options Datadog returns. It lists and paginates, sends ``X-RateLimit-*`` headers on
-every reply (429 past the limit), and can be told to answer 429 or 500, or to apply a request
-and drop the connection without replying (a lost response).
+monitor options Datadog returns, and rewrites what Datadog rewrites (a ``metric alert`` is
+stored as a ``query alert``). It lists and paginates (or ignores the paging parameters, as
+some proxies do), clones as Datadog's UI does (description, marker and tags copied), stores
+metrics received over OTLP under Datadog's names (``process.*`` as ``otel.process.*``), sends
+``X-RateLimit-*`` headers on every reply (429 past the limit), and can be told to answer 429
+or 500, or to apply a request and drop the connection without replying (a lost response).
+``load_recorded`` holds bodies recorded from the real API as they are.
 
 Example (in a test):
     standin = DatadogStandIn().start()
@@ -31,6 +35,7 @@ import string
 import threading
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,10 +52,15 @@ APP_KEY = "standin-app-key-0123456789"
 _DASHBOARD_READ_ONLY = ("id", "author_handle", "author_name", "created_at", "modified_at", "url")
 _MONITOR_READ_ONLY = ("id", "created", "modified", "creator", "deleted", "multi", "overall_state")
 _MONITOR_QUERY = re.compile(
-    r"^\s*(?P<agg>[a-z_]+)\((?P<window>last_\d+[mhdw])\)\s*:(?P<body>.+?)"
+    r"^\s*(?P<agg>[a-z_]+)\((?P<window>(?:last|current)_\d+[mhdwy])\)\s*:(?P<body>.+?)"
     r"\s*(?P<cmp>>=|<=|>|<|==|!=)\s*(?P<threshold>-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
     re.DOTALL,
 )
+# A metric named in a query: after its space aggregator, before its scope.
+_QUERIED_METRIC = re.compile(r"\b[a-z0-9]+:([A-Za-z][A-Za-z0-9_.]*)\{")
+# Datadog's OTLP intake stores metrics starting with these as otel.<name> (its "OpenTelemetry
+# metrics mapping" documentation), to keep them apart from its own Agent's host metrics.
+_OTLP_RENAMED = ("system.", "process.")
 _TEAM_TAG = re.compile(r"^team:[a-z0-9][a-z0-9._-]*$")
 # Monitor options Datadog's servers return when a create leaves them out.
 _MONITOR_OPTION_FILL = {
@@ -117,6 +127,8 @@ class _State:
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     monitors: dict[int, dict[str, Any]] = field(default_factory=dict)
     next_monitor_id: int = 1000
+    # Metric names the organisation stores, from what was received over OTLP.
+    metrics: set[str] = field(default_factory=set)
 
 
 class StandInError(Exception):
@@ -138,6 +150,8 @@ class DatadogStandIn:
         self.openapi, self.document = load_spec()
         self.rate_limit = rate_limit or RateLimit(limit=10_000, period=10)
         self.validate_responses = validate_responses
+        # Some proxies and API versions ignore start/page: every page is the first one.
+        self.ignore_paging = False
         self.state = _State()
         self.log: list[Logged] = []
         self.violations: list[str] = []
@@ -195,6 +209,58 @@ class DatadogStandIn:
         """Create a dashboard directly (as someone in Datadog's UI would); returns its id."""
         with self._lock:
             return str(self._create_dashboard(copy.deepcopy(body))["id"])
+
+    def receive_otlp(self, names: Iterable[str]) -> None:
+        """Take metrics sent over OTLP under ``names``, stored under the names Datadog
+        gives them."""
+        with self._lock:
+            self.state.metrics.update(
+                f"otel.{n}" if n.startswith(_OTLP_RENAMED) else n for n in names
+            )
+
+    def unknown_metrics(self) -> dict[str, set[str]]:
+        """Per dashboard or monitor, the metrics its queries name that the organisation
+        does not store (the graph or the monitor would show no data)."""
+        with self._lock:
+            found: dict[str, set[str]] = {}
+            objects = [
+                *(f"dashboard {i}: {json.dumps(d)}" for i, d in self.state.dashboards.items()),
+                *(f"monitor {i}: {m.get('query', '')}" for i, m in self.state.monitors.items()),
+            ]
+            for text in objects:
+                where = text.split(":", 1)[0]
+                unknown = set(_QUERIED_METRIC.findall(text)) - self.state.metrics
+                if unknown:
+                    found[where] = unknown
+            return found
+
+    def load_recorded(self, kind: str, body: dict[str, Any]) -> None:
+        """Hold ``body`` exactly as recorded from the real API (a dashboard or monitor, with
+        its id), so obs reads what Datadog really returns."""
+        with self._lock:
+            if kind == "dashboard":
+                self.state.dashboards[str(body["id"])] = copy.deepcopy(body)
+            else:
+                self.state.monitors[int(body["id"])] = copy.deepcopy(body)
+
+    def clone_dashboard(self, ident: str) -> str:
+        """Clone a dashboard as Datadog's UI does: a new id, "(cloned)" in the title, the rest
+        (description and its marker line included) copied. Returns the clone's id."""
+        with self._lock:
+            source = self.state.dashboards[ident]
+            body = {k: copy.deepcopy(v) for k, v in source.items() if k not in _DASHBOARD_READ_ONLY}
+            body["title"] = f"{source.get('title', '')} (cloned)"
+            return str(self._create_dashboard(body)["id"])
+
+    def clone_monitor(self, ident: int) -> int:
+        """Clone a monitor as Datadog's UI does: a new id, "[Clone]" before the name, tags
+        and options copied. Returns the clone's id."""
+        with self._lock:
+            source = self.state.monitors[ident]
+            keep = ("type", "query", "message", "tags", "options", "priority")
+            body = {k: copy.deepcopy(source[k]) for k in keep if k in source}
+            body["name"] = f"[Clone] {source.get('name', '')}"
+            return int(self._create_monitor(body)["id"])
 
     def put_monitor(self, body: dict[str, Any]) -> int:
         """Create a monitor directly (as someone in Datadog's UI would); returns its id."""
@@ -384,7 +450,7 @@ class DatadogStandIn:
         self, method: str, rest: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, Any]:
         if not rest and method == "GET":
-            start = int(query.get("start", 0))
+            start = 0 if self.ignore_paging else int(query.get("start", 0))
             count = int(query.get("count", 100))
             listed = list(self.state.dashboards.values())[start : start + count]
             return 200, {"dashboards": [_summary(d) for d in listed]}
@@ -415,7 +481,7 @@ class DatadogStandIn:
             listed = [m for m in listed if all(t in m["tags"] for t in wanted)]
             if "page" in query:
                 size = int(query.get("page_size", 100))
-                page = int(query["page"])
+                page = 0 if self.ignore_paging else int(query["page"])
                 listed = listed[page * size : (page + 1) * size]
             return 200, listed
         if rest == ["validate"] and method == "POST":
@@ -542,6 +608,10 @@ class DatadogStandIn:
             ident = self.state.next_monitor_id
             self.state.next_monitor_id += random.randint(1, 50)
         stored = copy.deepcopy(body)
+        if stored.get("type") == "metric alert":
+            # Datadog stores a classic-query metric alert as a query alert (recorded in
+            # tests/fixtures/datadog/metric_monitor_create.json).
+            stored["type"] = "query alert"
         self._fill_defaults(stored, "Monitor")
         options = stored.setdefault("options", {})
         for key, value in _MONITOR_OPTION_FILL.items():
