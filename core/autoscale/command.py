@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
     queue = Queue(args.prefix, args.queue)
     deployment = args.deployment if args.deployment is not None else deployment_name(args.queue)
-    if not deployment:
+    if not deployment and args.queue:
         return fail(f"no Kubernetes name can be made of --queue {args.queue!r}: give --deployment")
     options: dict[str, Any] = {
         "namespace": args.namespace,
