@@ -22,8 +22,8 @@ from obs.autoscale.signals import (
 )
 from obs.catalog import attr
 from obs.metric_query.parse import parse_expression
-from obs.metric_query.tree import BinOp, Query, Tag
-from support.promql import Aggregation, Matcher, PromQLError, Selector, parse, unquote
+from obs.metric_query.tree import BinOp, Number, Query, Tag
+from support.promql import Matcher, PromQLError, parse, selectors, unquote
 
 NAMES = st.text(min_size=1)  # any Unicode but lone surrogates, control characters included
 
@@ -46,30 +46,28 @@ def test_the_reader_refuses_what_prometheus_refuses() -> None:
             unquote(bad, 0)
 
 
-def _matchers(expression: Aggregation | Selector) -> tuple[Matcher, ...]:
-    while isinstance(expression, Aggregation):
-        expression = expression.inner
-    return expression.matchers
-
-
 @given(prefix=NAMES, name=NAMES)
 @example(prefix="{bull}", name="reports:daily:eu")
 @example(prefix="bull", name='x"} or vector(1) or foo{a="')
 def test_promql_selects_exactly_the_queue(prefix: str, name: str) -> None:
     queue = Queue(prefix, name)
+    same_queue = (
+        Matcher("bullmq_queue_prefix", "=", prefix),
+        Matcher("bullmq_queue_name", "=", name),
+    )
     backlog = parse(backlog_promql(queue))
-    assert _matchers(backlog) == (
-        Matcher("bullmq_queue_prefix", "=", prefix),
-        Matcher("bullmq_queue_name", "=", name),
-        Matcher("bullmq_queue_jobs_state", "=~", "|".join(BACKLOG_STATES)),
-    )
-    assert isinstance(backlog, Aggregation)
-    assert backlog.operator == "sum"
+    assert [(s.name, s.matchers) for s in selectors(backlog)] == [
+        (
+            "bullmq_queue_jobs",
+            (*same_queue, Matcher("bullmq_queue_jobs_state", "=~", "|".join(BACKLOG_STATES))),
+        ),
+        ("obs_bullmq_queue_paused", same_queue),
+    ]
     age = parse(oldest_age_promql(queue))
-    assert _matchers(age) == (
-        Matcher("bullmq_queue_prefix", "=", prefix),
-        Matcher("bullmq_queue_name", "=", name),
-    )
+    assert [(s.name, s.matchers) for s in selectors(age)] == [
+        ("obs_bullmq_queue_oldest_waiting_age_seconds", same_queue),
+        ("obs_bullmq_queue_paused", same_queue),
+    ]
 
 
 KEPT = set(string.ascii_lowercase + string.digits + "_-:./")
@@ -143,15 +141,25 @@ def test_datadog_queries_filter_on_exactly_the_queue(prefix: str, name: str) -> 
             backlog_datadog(queue)
         return
     backlog = parse_expression(backlog_datadog(queue), catalog.by_name)
+    # (max:jobs{queue,wait} + max:jobs{queue,prioritized}) * (1 - max:paused{queue})
     assert isinstance(backlog, BinOp)
-    assert backlog.op == "+"
-    terms = [backlog.left, backlog.right]
-    assert all(isinstance(t, Query) and t.metric is catalog.BULLMQ_QUEUE_JOBS for t in terms)
-    assert [_tags(t) for t in terms if isinstance(t, Query)] == [
-        {**where, attr.QUEUE_STATE: state} for state in BACKLOG_STATES
-    ]
+    assert backlog.op == "*"
+    assert backlog.left == BinOp(
+        "+",
+        *(
+            Query(
+                catalog.BULLMQ_QUEUE_JOBS,
+                "max",
+                tuple(Tag(k, v) for k, v in {**where, attr.QUEUE_STATE: state}.items()),
+            )
+            for state in BACKLOG_STATES
+        ),
+    )
+    paused = Query(catalog.BULLMQ_QUEUE_PAUSED, "max", tuple(Tag(k, v) for k, v in where.items()))
+    assert backlog.right == BinOp("-", Number(1), paused)
     age = parse_expression(oldest_age_datadog(queue), catalog.by_name)
-    assert isinstance(age, Query)
-    assert age.metric is catalog.BULLMQ_OLDEST_WAITING_AGE
-    assert age.aggregation == "max"
-    assert _tags(age) == where
+    assert age == BinOp(
+        "*",
+        Query(catalog.BULLMQ_OLDEST_WAITING_AGE, "max", tuple(Tag(k, v) for k, v in where.items())),
+        BinOp("-", Number(1), paused),
+    )

@@ -3,11 +3,15 @@
 Two signals per queue, identified by its prefix and name:
 
 - **backlog**: jobs a worker could take now, the queue's ``wait`` and ``prioritized``
-  jobs. Not ``delayed`` (not due yet: more workers cannot start them sooner), ``paused``
-  (the queue is paused: workers may not take them), ``waiting-children`` (blocked on
-  other jobs) nor ``active`` (already taken). Scaled on per worker (AverageValue).
+  jobs. Not ``delayed`` (not due yet: more workers cannot start them sooner), ``paused``,
+  ``waiting-children`` (blocked on other jobs) nor ``active`` (already taken). Scaled on
+  per worker (AverageValue).
 - **oldest waiting age**: how long the oldest job of ``wait`` has waited, seconds.
   Scaled on as a whole (Value).
+
+Both are 0 while the queue is paused: no worker may take its jobs then, and BullMQ 5
+leaves them in ``wait`` (older versions moved them to ``paused``) while its prioritized
+jobs stay where they are.
 
 Every agent that reads a queue reports it (a sidecar per service pod reads the same
 Redis), so each state is taken once, as the largest of the agents' readings, before the
@@ -16,9 +20,9 @@ states are added: a sum over agents would grow the backlog with the worker count
 Example:
     >>> queue = Queue("bull", "exports")
     >>> print(backlog_promql(queue))  # doctest: +ELLIPSIS
-    sum(max by (bullmq_queue_jobs_state) (bullmq_queue_jobs{...,bullmq_queue_name="exports",...}))
+    sum(max by (bullmq_queue_jobs_state) (bullmq_queue_jobs{...})) * (1 - max(...))
     >>> print(oldest_age_datadog(queue))  # doctest: +ELLIPSIS
-    max:obs.bullmq.queue.oldest_waiting.age{bullmq.queue.prefix:bull,bullmq.queue.name:exports}
+    max:obs.bullmq.queue.oldest_waiting.age{bullmq.queue.prefix:bull,...} * (1 - max:...)
 """
 
 from __future__ import annotations
@@ -71,12 +75,18 @@ def backlog_promql(queue: Queue) -> str:
         {attr.QUEUE_STATE: "|".join(BACKLOG_STATES)},
     )
     state = prometheus_label(attr.QUEUE_STATE)
-    return f"sum(max by ({state}) ({jobs}))"
+    return _unless_paused_promql(queue, f"sum(max by ({state}) ({jobs}))")
 
 
 def oldest_age_promql(queue: Queue) -> str:
     """The age of the queue's oldest waiting job, seconds, from Prometheus."""
-    return f"max({promql_selector(catalog.BULLMQ_OLDEST_WAITING_AGE, queue.attributes(), {})})"
+    age = promql_selector(catalog.BULLMQ_OLDEST_WAITING_AGE, queue.attributes(), {})
+    return _unless_paused_promql(queue, f"max({age})")
+
+
+def _unless_paused_promql(queue: Queue, signal: str) -> str:
+    paused = promql_selector(catalog.BULLMQ_QUEUE_PAUSED, queue.attributes(), {})
+    return f"{signal} * (1 - max({paused}))"
 
 
 def _datadog_where(queue: Queue) -> dict[str, str]:
@@ -87,10 +97,8 @@ def backlog_datadog(queue: Queue) -> str:
     """The queue's backlog as a Datadog metric query (one series).
 
     Example:
-        >>> for term in backlog_datadog(Queue("{jobs}", "exports")).split(" + "):
-        ...     print(term)  # doctest: +ELLIPSIS
-        max:bullmq.queue.jobs{bullmq.queue.prefix:_jobs,bullmq.queue.name:exports,...:wait}
-        max:bullmq.queue.jobs{...,bullmq.queue.jobs.state:prioritized}
+        >>> print(backlog_datadog(Queue("{jobs}", "exports")))  # doctest: +ELLIPSIS
+        (max:bullmq.queue.jobs{...:_jobs,...:wait} + max:...) * (1 - max:obs.bullmq...)
     """
     where = _datadog_where(queue)
     per_state: list[Expr] = [
@@ -100,9 +108,14 @@ def backlog_datadog(queue: Queue) -> str:
     total = per_state[0]
     for expr in per_state[1:]:
         total = total + expr
-    return total.text()
+    return _unless_paused_datadog(where, total)
 
 
 def oldest_age_datadog(queue: Queue) -> str:
     """The age of the queue's oldest waiting job, seconds, as a Datadog metric query."""
-    return maximum(catalog.BULLMQ_OLDEST_WAITING_AGE, where=_datadog_where(queue)).text()
+    where = _datadog_where(queue)
+    return _unless_paused_datadog(where, maximum(catalog.BULLMQ_OLDEST_WAITING_AGE, where=where))
+
+
+def _unless_paused_datadog(where: dict[str, str], signal: Expr) -> str:
+    return (signal * (1 - maximum(catalog.BULLMQ_QUEUE_PAUSED, where=where))).text()

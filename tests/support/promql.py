@@ -1,5 +1,6 @@
 """Just enough PromQL to run the queries ``obs autoscale`` writes over scraped samples:
-``sum``/``max`` (with ``by (labels)``) of a selector ``name{label="value",label=~"re"}``.
+``sum``/``max`` (with ``by (labels)``) of a selector ``name{label="value",label=~"re"}``,
+numbers, parentheses and ``+ - *`` (vectors matched one-to-one on their labels).
 
 Written from Prometheus' lexer rules, separately from obs's own quoting, so that a test
 reading a query back proves the query says what was meant: string literals in double
@@ -9,6 +10,7 @@ at both ends. Anything else raises :class:`PromQLError`.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OPERATOR = re.compile(r"=~|!~|!=|=")
 _AGGREGATIONS = {"sum": sum, "max": max}
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
 
 class PromQLError(ValueError):
@@ -70,14 +74,58 @@ class Aggregation:
         return [(dict(zip(self.by, key, strict=True)), apply(v)) for key, v in groups.items()]
 
 
-Expression = Aggregation | Selector
+@dataclass(frozen=True)
+class Number:
+    value: float
+
+
+@dataclass(frozen=True)
+class Binary:
+    operator: str
+    left: Expression
+    right: Expression
+
+
+Expression = Aggregation | Selector | Number | Binary
+
+
+def _labels(sample: Sample) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in sample[0].items() if k != "__name__"))
 
 
 def evaluate(expression: Expression, samples: Iterable[Sample]) -> list[Sample]:
-    """The instant vector ``expression`` gives over ``samples``."""
+    """The instant vector ``expression`` gives over ``samples`` (a number: one sample
+    without labels, matched with any vector element)."""
+    samples = list(samples)
     if isinstance(expression, Selector):
         return expression.select(samples)
-    return expression.evaluate(samples)
+    if isinstance(expression, Aggregation):
+        return expression.evaluate(samples)
+    if isinstance(expression, Number):
+        return [({}, expression.value)]
+    apply = _ARITHMETIC[expression.operator]
+    left, right = evaluate(expression.left, samples), evaluate(expression.right, samples)
+    if isinstance(expression.left, Number):
+        return [(dict(_labels(s)), apply(left[0][1], s[1])) for s in right]
+    if isinstance(expression.right, Number):
+        return [(dict(_labels(s)), apply(s[1], right[0][1])) for s in left]
+    by_labels = {_labels(s): s[1] for s in right}
+    return [
+        (dict(_labels(s)), apply(s[1], by_labels[_labels(s)]))
+        for s in left
+        if _labels(s) in by_labels
+    ]
+
+
+def selectors(expression: Expression) -> list[Selector]:
+    """Every selector in ``expression``, left to right."""
+    if isinstance(expression, Selector):
+        return [expression]
+    if isinstance(expression, Aggregation):
+        return selectors(expression.inner)
+    if isinstance(expression, Binary):
+        return selectors(expression.left) + selectors(expression.right)
+    return []
 
 
 def unquote(text: str, at: int) -> tuple[str, int]:
@@ -156,6 +204,29 @@ class _Reader:
         return self.text.startswith(literal, self.at)
 
     def expression(self) -> Expression:
+        left = self.term()
+        while self.peek("+") or self.peek("-"):
+            operator = self.text[self.at]
+            self.at += 1
+            left = Binary(operator, left, self.term())
+        return left
+
+    def term(self) -> Expression:
+        left = self.atom()
+        while self.peek("*"):
+            self.at += 1
+            left = Binary("*", left, self.atom())
+        return left
+
+    def atom(self) -> Expression:
+        if self.peek("("):
+            self.expect("(")
+            inner = self.expression()
+            self.expect(")")
+            return inner
+        self.skip()
+        if _NUMBER.match(self.text, self.at):
+            return Number(float(self.take(_NUMBER, "a number")))
         name = self.take(_NAME, "a metric name or aggregation")
         if name in _AGGREGATIONS and (self.peek("(") or self.peek("by")):
             by: tuple[str, ...] = ()
