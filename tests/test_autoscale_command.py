@@ -7,13 +7,20 @@ import errno
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from obs import cli
 from obs.autoscale.manifests import Scaling, datadog_hpa, keda_scaled_object
-from obs.autoscale.signals import Queue
+from obs.autoscale.signals import (
+    Queue,
+    backlog_datadog,
+    backlog_promql,
+    oldest_age_datadog,
+    oldest_age_promql,
+)
 from support.k8s_schemas import problems
 
 ROOT = Path(__file__).parents[1]
@@ -150,3 +157,18 @@ def test_the_deploy_examples_are_what_the_command_prints(
     assert code == 0
     assert body == out, f"regenerate deploy/{name} with: obs {shlex.join(words)}"
     assert all(problems(document) == [] for document in yaml.safe_load_all(body))
+
+
+@pytest.mark.parametrize(
+    ("heading", "queries"),
+    [
+        ("The queries, for `--queue exports --prefix bull`:", (backlog_promql, oldest_age_promql)),
+        ("The queries use the metrics' OTLP names", (backlog_datadog, oldest_age_datadog)),
+    ],
+)
+def test_the_queries_in_the_docs_are_the_ones_written(heading: str, queries: Any) -> None:
+    text = (ROOT / "docs" / "autoscale.md").read_text()
+    after = text[text.index(heading) :]
+    block = after.split("```\n", 2)[1]  # the first fenced block after the heading
+    queue = Queue("bull", "exports")
+    assert block.split() == " ".join(query(queue) for query in queries).split()
