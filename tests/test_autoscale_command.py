@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import shlex
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,9 @@ def test_output_file_is_written_whole(capsys: pytest.CaptureFixture[str], tmp_pa
         keda_scaled_object(Scaling(Queue("bull", "exports"), "exports"))
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["scaling.yaml"]  # no temporary left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as open() would make it
 
 
 def test_a_failed_write_keeps_the_old_file(

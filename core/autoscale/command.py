@@ -115,15 +115,21 @@ def render(manifests: Sequence[Manifest]) -> str:
 
 def manifests(scaling: Scaling, output_format: str) -> list[Manifest]:
     """The objects ``output_format`` (one of :data:`FORMATS`) needs for ``scaling``."""
+    if output_format not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
     if output_format == "keda":
         return [keda_scaled_object(scaling)]
     return datadog_hpa(scaling)
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` whole: a failed write leaves the old file as it was."""
+    """Replace ``path`` with ``text`` whole: a failed write leaves the old file as it was.
+    The file gets the mode a plain ``open()`` would give it (mkstemp's is owner-only)."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(temporary, path)

@@ -40,6 +40,7 @@ Manifest = dict[str, Any]
 DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 # Names of the objects made for a deployment NAME: NAME, NAME-backlog, NAME-oldest-age.
 _SUFFIXES = ("-backlog", "-oldest-age")
+_MAX_DEPLOYMENT = 253 - max(len(s) for s in _SUFFIXES)  # a name is at most 253 characters
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL.pattern}(\.{_DNS_LABEL.pattern})*")
 _NOT_IN_NAME = re.compile(r"[^a-z0-9]+")
@@ -53,8 +54,7 @@ def deployment_name(queue_name: str) -> str:
         >>> deployment_name("Reports:daily:EU")
         'reports-daily-eu'
     """
-    limit = 253 - max(len(s) for s in _SUFFIXES)
-    return _NOT_IN_NAME.sub("-", queue_name.lower()).strip("-")[:limit].rstrip("-")
+    return _NOT_IN_NAME.sub("-", queue_name.lower()).strip("-")[:_MAX_DEPLOYMENT].rstrip("-")
 
 
 def _encodes(text: str) -> bool:
@@ -102,12 +102,10 @@ class Scaling:
                 raise ValueError(f"{option} must not be empty")
             if not _encodes(value):
                 raise ValueError(f"{option} is not valid UTF-8 text: {value!r}")
-        longest = self.deployment + max(_SUFFIXES, key=len)
-        if not _DNS_SUBDOMAIN.fullmatch(self.deployment) or len(longest) > 253:
+        if not _DNS_SUBDOMAIN.fullmatch(self.deployment) or len(self.deployment) > _MAX_DEPLOYMENT:
             raise ValueError(
                 f"--deployment must be a Kubernetes name (lowercase letters, digits, '-' "
-                f"and '.', at most {253 - len(longest) + len(self.deployment)} characters), "
-                f"got {self.deployment!r}"
+                f"and '.', at most {_MAX_DEPLOYMENT} characters), got {self.deployment!r}"
             )
         if not _DNS_LABEL.fullmatch(self.namespace) or len(self.namespace) > 63:
             raise ValueError(
