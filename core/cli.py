@@ -58,6 +58,12 @@ COMMANDS: dict[str, Command] = {
         "agent",
         ("redis", "psutil", "yaml"),
     ),
+    "autoscale": Command(
+        "obs.autoscale.command",
+        "print KEDA or HPA manifests scaling a queue's workers on its backlog",
+        "autoscale",
+        ("yaml",),
+    ),
     "preview": Command(
         "obs.preview.command",
         "draw the dashboards locally with live data (--png FILE)",
