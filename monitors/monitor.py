@@ -20,10 +20,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from obs.metric_query.tree import Expr, Query, format_number
+from obs.metric_query.grammar import render_monitor_query
+from obs.metric_query.tree import Comparator, Expr, MonitorQuery, Query, TimeAggregation
 
-Comparator = Literal[">", ">=", "<", "<="]
-TimeAggregation = Literal["avg", "sum", "min", "max", "last", "percentile"]
+__all__ = ["Comparator", "Monitor", "Thresholds", "TimeAggregation"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,12 @@ class Monitor:
 
     def query_text(self, thresholds: Thresholds, expr: Expr | None = None) -> str:
         """The full Datadog monitor query for these thresholds."""
-        body = (expr or self.query).text()
-        critical = format_number(thresholds.critical)
-        return (
-            f"{self.effective_time_aggregation()}({self.window}):"
-            f"{body} {self.comparator} {critical}"
+        return render_monitor_query(
+            MonitorQuery(
+                self.effective_time_aggregation(),
+                self.window,
+                expr or self.query,
+                self.comparator,
+                thresholds.critical,
+            )
         )

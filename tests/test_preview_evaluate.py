@@ -240,8 +240,8 @@ def test_formulas_pair_groups_broadcast_scalars_and_give_nothing_for_zero_divisi
     }
     assert combine(call("per_second", hits), results.__getitem__, seconds)[kpi] == [0.3, 0.0]
     assert combine(call("abs", 0 - everything), results.__getitem__, seconds) == {(): [8.0, 8.0]}
-    with pytest.raises(PreviewError, match=r"timeshift\(\) is not drawn by obs preview"):
-        combine(call("timeshift", hits), results.__getitem__, seconds)
+    with pytest.raises(PreviewError, match=r"timeshift\(\) is not evaluated locally"):
+        combine(call("timeshift", hits, -3600), results.__getitem__, seconds)
 
 
 # --- what the page gets ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from obs import catalog
 from obs.catalog import Emitter, Kind, Metric, attr
-from obs.dashboards import Dashboard, Note, QueryValue, Timeseries, avg, count, p95, rate
+from obs.dashboards import Dashboard, Note, QueryValue, Timeseries, avg, call, count, p95, rate
 from obs.monitors import Monitor, Thresholds
 from obs.provision.problems import DefinitionError
 from obs.provision.render_dashboard import render_dashboard
@@ -97,6 +98,14 @@ def test_a_valid_monitor_has_no_problems() -> None:
             "monitor t.latency: query: $env: monitors have no template variables",
         ),
         (
+            {"query": call("timeshift", avg(catalog.REDIS_MEMORY_USED)), "time_aggregation": "avg"},
+            "monitor t.latency: query: timeshift(expression, number) takes other arguments",
+        ),
+        (
+            {"thresholds": Thresholds(critical=math.inf)},
+            "monitor t.latency: thresholds.critical: inf is not a finite number",
+        ),
+        (
             {"query": avg(Metric("my.own.metric", Kind.GAUGE, "1", "x", (), Emitter.AGENT))},
             "monitor t.latency: query: 'my.own.metric' is not a metric in obs's catalog",
         ),
@@ -124,6 +133,7 @@ def test_dashboard_rules() -> None:
         widgets=(
             Timeseries("undefined variable", (p95(duration, variables=("service",)),)),
             Timeseries("rate of a gauge", (rate(catalog.REDIS_MEMORY_USED),)),
+            Timeseries("typo", (call("per_secnd", count(duration, where={"error.type": "a b"})),)),
             QueryValue("two series", (avg(catalog.REDIS_MEMORY_USED), count(duration))),
             Note("  "),
         ),
@@ -136,8 +146,10 @@ def test_dashboard_rules() -> None:
         "define",
         "dashboard t.board: widgets[1].series[0]: as_count/as_rate need a counter; "
         "redis.memory.used is a gauge",
-        "dashboard t.board: widgets[2].series: a query value shows one series",
-        "dashboard t.board: widgets[3].content: is empty",
+        "dashboard t.board: widgets[2].series[0]: function 'per_secnd' is unknown",
+        "dashboard t.board: widgets[2].series[0]: tag value 'a b' is not valid",
+        "dashboard t.board: widgets[3].series: a query value shows one series",
+        "dashboard t.board: widgets[4].content: is empty",
     ]
 
 

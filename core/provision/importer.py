@@ -1,7 +1,7 @@
 """``obs provision import``: live Datadog dashboards and monitors to Python definitions.
 
 Each object is read as raw JSON and turned into obs values (queries become catalog metrics,
-parsed by :mod:`obs.metric_query.parse`). Before any source is written, each value is
+parsed by :mod:`obs.metric_query.grammar`). Before any source is written, each value is
 rendered again and compared with the live object under the same normalisation ``plan`` uses:
 if anything would differ (a widget type or field obs does not model, a metric outside the
 catalog), the import stops and names it, so that an import followed by ``plan`` shows no
@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from obs import catalog
 from obs.dashboards.dashboard import Dashboard, TemplateVariable
@@ -36,13 +36,15 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
-from obs.metric_query.parse import (
+from obs.metric_query.grammar import (
     QueryParseError,
+    parse_distribution,
     parse_expression,
     parse_formula,
     parse_monitor_query,
+    parse_query,
 )
-from obs.metric_query.tree import Expr, Query
+from obs.metric_query.tree import Query
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.client import DatadogClient
 from obs.provision.identity import Identity, Kind, mark_of
@@ -268,7 +270,12 @@ def _widget(where: str, path: str, item: Mapping[str, Any], fixed: bool) -> Widg
     )
 
 
-def _parse(where: str, path: str, parse: Callable[[str, Any], Expr], text: str, on: Any) -> Expr:
+_Parsed = TypeVar("_Parsed")
+
+
+def _parse(
+    where: str, path: str, parse: Callable[[str, Any], _Parsed], text: str, on: Any
+) -> _Parsed:
     try:
         return parse(text, on)
     except QueryParseError as exc:
@@ -286,12 +293,9 @@ def _series(
     for i, query in enumerate(request.get("queries") or []):
         if query.get("data_source") != "metrics":
             raise ImportRefused(f"{where}: {path}.queries[{i}]: only metric queries are supported")
-        parsed = _parse(
-            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_datadog_name
+        names[query["name"]] = _parse(
+            where, f"{path}.queries[{i}]", parse_query, query["query"], catalog.by_datadog_name
         )
-        if not isinstance(parsed, Query):
-            raise ImportRefused(f"{where}: {path}.queries[{i}]: arithmetic belongs in formulas")
-        names[query["name"]] = parsed
         reducers.append(query.get("aggregator"))
     formulas = []
     for i, formula in enumerate(request.get("formulas") or []):
@@ -313,13 +317,7 @@ def _reduce(reducers: list[str | None], series: tuple[Formula, ...]) -> str | No
 
 def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Query:
     text = str((request.get("query") or {}).get("query", ""))
-    if not text.startswith("histogram:"):
-        raise ImportRefused(f"{where}: {path}: distribution widgets need a histogram: query")
-    histogram = "avg:" + text.removeprefix("histogram:")
-    parsed = _parse(where, path, parse_expression, histogram, catalog.by_datadog_name)
-    if not isinstance(parsed, Query):
-        raise ImportRefused(f"{where}: {path}: expected a single metric query")
-    return parsed
+    return _parse(where, path, parse_distribution, text, catalog.by_datadog_name)
 
 
 # --- monitors ---------------------------------------------------------------------------
@@ -339,8 +337,6 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None
         parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_datadog_name)
     except QueryParseError as exc:
         raise ImportRefused(f"{where}: query: {exc}") from None
-    if parsed.comparator not in (">", ">=", "<", "<="):
-        raise ImportRefused(f"{where}: comparator {parsed.comparator!r} is not supported")
     options = body.get("options") or {}
     levels = options.get("thresholds") or {}
     name = str(body.get("name", ""))
@@ -348,7 +344,7 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None
         key=identity.key if identity else key_for(name, str(ident)),
         name=name,
         query=parsed.expr,
-        comparator=parsed.comparator,  # type: ignore[arg-type]
+        comparator=parsed.comparator,
         thresholds=Thresholds(
             parsed.threshold,
             levels.get("warning"),
@@ -357,7 +353,7 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None
         ),
         message=str(body.get("message", "")),
         window=parsed.window,
-        time_aggregation=parsed.time_aggregation,  # type: ignore[arg-type]
+        time_aggregation=parsed.time_aggregation,
         type=body.get("type"),  # type: ignore[arg-type]
         notify_no_data=bool(options.get("notify_no_data")),
         no_data_timeframe=options.get("no_data_timeframe"),

@@ -25,13 +25,19 @@ from typing import Any
 
 from obs import catalog
 from obs.catalog import Emitter, Kind, Metric
-from obs.metric_query.parse import (
+from obs.metric_query.grammar import (
+    DISTRIBUTION_AGGREGATOR,
     QueryParseError,
+    parse_distribution,
     parse_expression,
     parse_formula,
     parse_monitor_query,
+    render,
+    render_distribution,
+    render_formula,
+    render_monitor_query,
 )
-from obs.metric_query.tree import Query, format_number
+from obs.metric_query.tree import Query
 from obs.provision.identity import is_ownership_tag, strip_marker
 
 DASHBOARD_READ_ONLY = frozenset(
@@ -148,25 +154,18 @@ def _lenient_metric(name: str) -> Metric:
 def canonical_monitor_query(text: str) -> str:
     """``text`` rewritten the way obs writes monitor queries (unchanged when unreadable)."""
     try:
-        parsed = parse_monitor_query(text, _lenient_metric)
+        return render_monitor_query(parse_monitor_query(text, _lenient_metric))
     except QueryParseError:
         return " ".join(text.split())
-    body = parsed.expr.text()
-    return (
-        f"{parsed.time_aggregation}({parsed.window}):{body} "
-        f"{parsed.comparator} {format_number(parsed.threshold)}"
-    )
 
 
 def _canonical_query(text: str) -> str:
-    # A distribution widget's `histogram:` aggregator is read as an ordinary query's.
-    histogram = text.startswith("histogram:")
-    source = "avg:" + text.removeprefix("histogram:") if histogram else text
     try:
-        rendered = parse_expression(source, _lenient_metric).text()
+        if text.lstrip().startswith(f"{DISTRIBUTION_AGGREGATOR}:"):
+            return render_distribution(parse_distribution(text, _lenient_metric))
+        return render(parse_expression(text, _lenient_metric))
     except QueryParseError:
         return " ".join(text.split())
-    return "histogram:" + rendered.removeprefix("avg:") if histogram else rendered
 
 
 def _variable(var: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,7 +240,7 @@ def _renamed(
         renamed.append(query)
     rewritten = []
     for formula, expr in zip(formulas, parsed, strict=True):
-        item = {**formula, "formula": expr.render(lambda q: new_name[name_of[q]])}
+        item = {**formula, "formula": render_formula(expr, lambda q: new_name[name_of[q]])}
         if isinstance(item.get("limit"), dict) and item["limit"].get("order") == "desc":
             item["limit"] = {k: v for k, v in item["limit"].items() if k != "order"}
         rewritten.append(item)

@@ -88,6 +88,7 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
+from obs.metric_query.grammar import render_distribution, render_formula, render_query
 from obs.metric_query.tree import Query
 from obs.provision.identity import Identity, Mark, with_marker
 from obs.provision.models import as_json, build
@@ -186,9 +187,7 @@ def _graph(name: str, field: str, widget: Graph) -> Any:
 def _graph_parts(name: str, field: str, widget: Graph) -> tuple[Any, Any, Any, dict[str, Any]]:
     """The definition model, its type, its one request and its other fields."""
     if isinstance(widget, Distribution):
-        query = _metric_query(
-            name, f"{field}.query", "query1", widget.query, aggregation="histogram"
-        )
+        query = _metric_query(name, f"{field}.query", "query1", render_distribution(widget.query))
         request = build(
             name,
             f"{field}.requests[0]",
@@ -277,7 +276,7 @@ def _request(
             name,
             f"{field}.queries[{i}]",
             n,
-            q,
+            render_query(q),
             reduce=None if timeseries else reduce or ("percentile" if q.is_percentile else "avg"),
         )
         for i, (q, n) in enumerate(names.items())
@@ -287,7 +286,7 @@ def _request(
             name,
             f"{field}.formulas[{i}]",
             WidgetFormula,
-            formula=f.expr.render(names.__getitem__),
+            formula=render_formula(f.expr, names.__getitem__),
             alias=f.alias,
             limit=build(
                 name,
@@ -321,10 +320,9 @@ def _metric_query(
     name: str,
     field: str,
     query_name: str,
-    query: Query,
+    text: str,
     *,
     reduce: str | None = None,
-    aggregation: str | None = None,
 ) -> Any:
     return build(
         name,
@@ -332,7 +330,7 @@ def _metric_query(
         FormulaAndFunctionMetricQueryDefinition,
         data_source=FormulaAndFunctionMetricDataSource.METRICS,
         name=query_name,
-        query=query.text(aggregation),
+        query=text,
         aggregator=reduce,
     )
 

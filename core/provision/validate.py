@@ -1,7 +1,8 @@
 """obs's own rules for dashboards and monitors, checked before anything is sent.
 
-Datadog's models and spec check shapes and types; these check meaning: every query names a
-metric from obs's catalog with attribute keys declared on it, aggregations fit the metric's
+Datadog's models and spec check shapes and types; these check meaning: every expression is
+one the query grammar can write (:func:`obs.metric_query.grammar.problems`), every query names
+a metric from obs's catalog with attribute keys declared on it, aggregations fit the metric's
 kind, template variables used are defined, thresholds agree with the comparator, message
 variables name a group-by key, and keys are unique.
 
@@ -16,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -24,28 +26,17 @@ from obs import catalog
 from obs.catalog import Kind
 from obs.dashboards.dashboard import Dashboard
 from obs.dashboards.widgets import Distribution, Graph, Group, Note, QueryValue, Widget
-from obs.metric_query.tree import (
-    AGGREGATIONS,
-    RESOURCE_TAGS,
-    ROLLUP_METHODS,
-    TAG_VALUE,
-    Query,
-    Tag,
-    Var,
-)
+from obs.metric_query import grammar
+from obs.metric_query.tree import RESOURCE_TAGS, Expr, Query, Var
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.field_types import field_type_problems
 from obs.provision.identity import KEY_PATTERN, is_ownership_tag
 from obs.provision.problems import Problem
 
-_WINDOW = re.compile(r"^last_(\d+)([mhdw])$")
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _MONITOR_TAG = re.compile(r"^[a-z][a-z0-9_\-./:]*$")
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _MESSAGE_GROUP = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\.name\s*\}\}")
 _REDUCERS = frozenset({"avg", "last", "sum", "min", "max", "percentile"})
-_TIME_AGGREGATIONS = frozenset({"avg", "sum", "min", "max", "last", "percentile"})
-_COMPARATORS = frozenset({">", ">=", "<", "<="})
 
 
 def validate_all(dashboards: Iterable[Dashboard], monitors: Iterable[Monitor]) -> list[Problem]:
@@ -82,7 +73,7 @@ def validate_dashboard(dashboard: Dashboard) -> list[Problem]:
         problems.append(Problem(owner, "title", "is empty"))
     defined = dashboard.variable_names()
     for i, var in enumerate(dashboard.template_variables):
-        if not _VARIABLE.match(var.name) or defined.count(var.name) > 1:
+        if not grammar.VARIABLE.fullmatch(var.name) or defined.count(var.name) > 1:
             problems.append(
                 Problem(
                     owner, f"template_variables[{i}].name", f"{var.name!r} is invalid or repeated"
@@ -136,8 +127,9 @@ def _widget(owner: str, field: str, widget: Widget, defined: tuple[str, ...]) ->
     for i, formula in enumerate(graph.formulas()):
         if formula.limit is not None and formula.limit < 1:
             problems.append(Problem(owner, f"{field}.series[{i}].limit", "must be at least 1"))
+        where = f"{field}.series[{i}]"
+        problems.extend(_grammar(owner, where, formula.expr))
         for q in formula.expr.queries():
-            where = f"{field}.series[{i}]"
             problems.extend(check_query(owner, where, q, allow_variables=True))
             problems.extend(
                 Problem(owner, where, f"uses ${v}, which the dashboard does not define")
@@ -145,6 +137,10 @@ def _widget(owner: str, field: str, widget: Widget, defined: tuple[str, ...]) ->
                 if v not in defined
             )
     return problems
+
+
+def _grammar(owner: str, field: str, expr: Expr) -> list[Problem]:
+    return [Problem(owner, field, p) for p in grammar.problems(expr)]
 
 
 def check_query(owner: str, field: str, query: Query, *, allow_variables: bool) -> list[Problem]:
@@ -165,14 +161,10 @@ def check_query(owner: str, field: str, query: Query, *, allow_variables: bool) 
                 )
             )
     for term in query.scope:
-        if isinstance(term, Tag) and not TAG_VALUE.match(term.value):
-            problems.append(Problem(owner, field, f"tag value {term.value!r} is not valid"))
         if isinstance(term, Var) and not allow_variables:
             problems.append(
                 Problem(owner, field, f"${term.name}: monitors have no template variables")
             )
-    if query.aggregation not in AGGREGATIONS:
-        problems.append(Problem(owner, field, f"aggregation {query.aggregation!r} is unknown"))
     if query.is_percentile and metric.kind is not Kind.HISTOGRAM:
         problems.append(
             Problem(
@@ -191,11 +183,6 @@ def check_query(owner: str, field: str, query: Query, *, allow_variables: bool) 
         )
     if query.as_count and query.as_rate:
         problems.append(Problem(owner, field, "as_count and as_rate exclude each other"))
-    if query.rollup and (
-        query.rollup.method not in ROLLUP_METHODS
-        or (query.rollup.seconds is not None and query.rollup.seconds < 1)
-    ):
-        problems.append(Problem(owner, field, f"rollup {query.rollup} is invalid"))
     return problems
 
 
@@ -209,19 +196,20 @@ def validate_monitor(monitor: Monitor) -> list[Problem]:
     for field in ("name", "message"):
         if not getattr(monitor, field).strip():
             problems.append(Problem(owner, field, "is empty"))
-    if not _WINDOW.match(monitor.window):
+    if not grammar.WINDOW.fullmatch(monitor.window):
         problems.append(Problem(owner, "window", f"{monitor.window!r} is not last_<N>m|h|d|w"))
-    if monitor.comparator not in _COMPARATORS:
+    if monitor.comparator not in grammar.COMPARATORS:
         problems.append(
             Problem(owner, "comparator", f"{monitor.comparator!r} is not one of > >= < <=")
         )
     queries = list(monitor.queries())
     if not queries:
         problems.append(Problem(owner, "query", "names no metric query"))
+    problems.extend(_grammar(owner, "query", monitor.query))
     for q in queries:
         problems.extend(check_query(owner, "query", q, allow_variables=False))
     aggregation = monitor.effective_time_aggregation()
-    if aggregation not in _TIME_AGGREGATIONS:
+    if aggregation not in grammar.TIME_AGGREGATIONS:
         problems.append(Problem(owner, "time_aggregation", f"{aggregation!r} is unknown"))
     if any(q.is_percentile for q in queries) and (
         aggregation != "percentile" or not isinstance(monitor.query, Query)
@@ -266,7 +254,12 @@ def _thresholds(owner: str, field: str, levels: Thresholds, comparator: str) -> 
         ("critical_recovery", levels.critical_recovery, "critical", levels.critical),
         ("warning_recovery", levels.warning_recovery, "warning", levels.warning),
     ]
-    problems = []
+    # Written into the query text, where only finite numbers can be read back.
+    problems = [
+        Problem(owner, f"{field}.{name}", f"{value} is not a finite number")
+        for name, value in vars(levels).items()
+        if value is not None and not math.isfinite(value)
+    ]
     for name, value, other_name, other in pairs:
         if value is None:
             continue
