@@ -29,7 +29,7 @@ from obs.autoscale.signals import (
     oldest_age_promql,
 )
 from obs.lifecycle.providers import Resource
-from obs.metric_query.parse import parse_expression
+from obs.metric_query.grammar import parse_expression
 from obs.metric_query.tree import BinOp, Expr, Number, Query, Tag
 from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.otlp_receiver import GrpcReceiver

@@ -21,7 +21,7 @@ from obs.autoscale.signals import (
     oldest_age_promql,
 )
 from obs.catalog import attr
-from obs.metric_query.parse import parse_expression
+from obs.metric_query.grammar import parse_expression
 from obs.metric_query.tree import BinOp, Number, Query, Tag
 from support.promql import Matcher, PromQLError, parse, selectors, unquote
 
