@@ -198,6 +198,13 @@ def validate_monitor(monitor: Monitor) -> list[Problem]:
             problems.append(Problem(owner, field, "is empty"))
     if not grammar.WINDOW.fullmatch(monitor.window):
         problems.append(Problem(owner, "window", f"{monitor.window!r} is not last_<N>m|h|d|w"))
+    elif monitor.is_forecast() != bool(grammar.FORECAST_WINDOW.fullmatch(monitor.window)):
+        reason = (
+            "a forecast monitor looks ahead: next_<N>m|h|d|w"
+            if monitor.is_forecast()
+            else "only a forecast() monitor looks ahead (next_...); this one looks back: last_..."
+        )
+        problems.append(Problem(owner, "window", f"{monitor.window!r}: {reason}"))
     if monitor.comparator not in grammar.COMPARATORS:
         problems.append(
             Problem(owner, "comparator", f"{monitor.comparator!r} is not one of > >= < <=")

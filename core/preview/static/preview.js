@@ -260,7 +260,8 @@ function drawTimeseries(body, w) {
       };
       s.points.forEach((v, i) => (v === null ? flush() : run.push(i)));
       flush();
-      if (d) c.svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.5, "data-name": s.name }));
+      if (d) c.svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.5, "data-name": s.name,
+        "stroke-dasharray": s.forecast ? "5 3" : null }));
     });
   }
   for (const m of w.markers || []) {
