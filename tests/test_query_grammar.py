@@ -123,7 +123,9 @@ def queries(metrics: tuple[Metric, ...] = METRICS) -> st.SearchStrategy[Query]:
 
 
 def _word(allowed: Any) -> st.SearchStrategy[str]:
-    return st.sampled_from(allowed.choices) if isinstance(allowed, Quote) else _text(allowed)
+    if isinstance(allowed, Quote):
+        return st.sampled_from(allowed.choices)
+    return st.from_regex(allowed, fullmatch=True).filter(lambda text: len(text) < 16)
 
 
 def _arguments_of(function: Function) -> st.SearchStrategy[tuple[Expr, ...]]:

@@ -81,7 +81,7 @@ VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 WINDOW = re.compile(r"(?:last|next)_\d+[mhdw]")
 FORECAST_WINDOW = re.compile(r"next_\d+[mhdw]")
 QUOTED_WORD = re.compile(r"'([A-Za-z0-9_]+)'")
-DURATION = re.compile(r"\d+[mhdw]")
+DURATION = re.compile(r"[0-9]+[mhdw]")
 NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # Deeper trees are refused, so that reading hostile text cannot exhaust Python's recursion.
 MAX_DEPTH = 64
@@ -102,7 +102,7 @@ class Quote:
     choices: tuple[str, ...]
 
 
-NUMBER_ARGUMENT = "number"
+NUMBER_ARGUMENT: Literal["number"] = "number"
 # After the expression, a function takes numbers and quoted words in a fixed order.
 Argument = Quote | Literal["number"]
 

@@ -170,8 +170,11 @@ def _ranked(
     return ranked[:limit] if limit else ranked
 
 
-def _is_forecast(expr: Expr) -> bool:
-    return isinstance(expr, Call) and expr.function == "forecast" and bool(expr.args)
+def _forecast(expr: Expr) -> Call | None:
+    """``expr`` when it is a ``forecast()``."""
+    if isinstance(expr, Call) and expr.function == "forecast" and expr.args:
+        return expr
+    return None
 
 
 def _future(frame: Frame) -> tuple[float, ...]:
@@ -198,11 +201,12 @@ def _projection(ev: Evaluation, expr: Call, future: Sequence[float]) -> Grouped:
 def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> dict[str, Any]:
     series: list[dict[str, Any]] = []
     seconds = [s.seconds for s in ev.frame.steps]
-    future = _future(ev.frame) if any(_is_forecast(e) for _, e in bound) else ()
+    future = _future(ev.frame) if any(_forecast(e) for _, e in bound) else ()
     for formula, expr in bound:
         unit = unit_of(expr)
         rows = []
-        ahead = _projection(ev, expr, future) if future and _is_forecast(expr) else {}
+        forecast = _forecast(expr)
+        ahead = _projection(ev, forecast, future) if future and forecast else {}
         for key, within in combine(expr, ev.over_time, seconds).items():
             values = within + ahead.get(key, [None] * len(future))
             last = _last(values)
@@ -215,7 +219,7 @@ def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> 
                     "last": last,
                     "text": format_value(last, unit),
                     "value": reduce(values, "avg"),
-                    "forecast": _is_forecast(expr),
+                    "forecast": forecast is not None,
                 }
             )
         series.extend(_ranked(rows, formula, None) if formula.limit else rows)
