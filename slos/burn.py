@@ -69,12 +69,12 @@ def factor_for(alert: BurnRate, window_days: int) -> float:
     if alert.factor is not None:
         return alert.factor
     derived = alert.budget_spent * window_days * 86400 / seconds(alert.long_window)
-    return round(derived, 6)
+    return float(f"{derived:.10g}")  # 14.4, not 14.399999999999999
 
 
 def highest_burn_rate(target: float) -> float:
     """The highest burn rate an SLO with ``target`` percent can show (every event bad)."""
-    return round(100 / (100 - target), 6)
+    return float(f"{100 / (100 - target):.10g}")
 
 
 def exhaustion_seconds(window_days: int, burn_rate: float) -> float:
