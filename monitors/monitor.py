@@ -61,6 +61,8 @@ class Monitor:
     new_group_delay: int | None = None
     env_thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
     adopt_id: int | None = None
+    # obs slo check also judges a service under load by this monitor (and slo export --k6).
+    gate: bool = False
 
     def queries(self) -> Iterator[Query]:
         return self.query.queries()

@@ -91,7 +91,8 @@ def test_the_demo_runs_measures_previews_and_stops(demo: subprocess.Popen[str]) 
         slos = {s["key"]: s for s in json.load(reply)}
     # the failure burst at the start: export runs fail, job success burns its budget
     jobs = slos["obs.jobs.success"]
-    assert jobs["burning"] and jobs["state"] == "missed", jobs
+    assert jobs["burning"], jobs
+    assert jobs["state"] == "missed", jobs
 
     demo.send_signal(signal.SIGINT)  # Ctrl-C
     assert demo.wait(60) == 0, "\n".join(seen)
