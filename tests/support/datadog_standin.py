@@ -6,9 +6,9 @@ does not state: dashboard tags only ``team:<name>`` (at most 5), read-only field
 must not be sent, a monitor's query threshold must equal ``options.thresholds.critical``, and
 warning/recovery thresholds must sit on the right side of critical; a metric SLO needs its
 numerator and denominator, a time-slice SLO its slice, every SLO thresholds; an ``slo alert``
-monitor must name an SLO that exists, over one of its windows, with a burn rate that SLO can
-reach; and an SLO an ``slo alert`` monitor names cannot be deleted (409, as Datadog answers
-for an SLO a dashboard shows).
+monitor must name an SLO that exists, over one of its windows (and, as obs's own validation
+asks, with a burn rate that SLO can reach); and an SLO an ``slo alert`` monitor names cannot
+be deleted (409, as Datadog answers for an SLO a dashboard shows).
 
 It keeps what is created and fills what Datadog's servers fill: ids, authors, timestamps,
 urls, widget ids, widget layouts on ordered dashboards, the spec's ``default:`` values and the
