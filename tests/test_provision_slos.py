@@ -6,6 +6,7 @@ against SLO bodies recorded from the real API."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -532,3 +533,24 @@ def test_any_slo_is_stored_without_drift_and_imports_back_equal(slo: SLO, env: s
     assert owner is not None
     assert owner.key == "gen.slo"
     check_round_trip(imported, stored, env)  # raises when it would not render back
+
+
+# --- the examples in the README and docs/slos.md work as written ---------------------------
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/slos.md"])
+def test_the_slo_examples_of_the_docs_plan_as_written(
+    standin: DatadogStandIn, tmp_path: Path, doc: str
+) -> None:
+    text = (Path(__file__).parents[1] / doc).read_text()
+    blocks = [b for b in _python_blocks(text) if "obs.slos" in b or "collection_growth" in b]
+    assert blocks, f"{doc} shows no SLO example"
+    source = write_definitions(tmp_path, "\n".join(blocks))
+    plan = provision(standin, "plan", "--no-defaults", "--from", source, "--project", "docs")
+    assert plan.rc == 2, plan.text  # valid, and all to create
+    assert "invalid" not in plan.text
+    assert "+ create slo" in plan.out
