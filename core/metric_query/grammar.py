@@ -71,7 +71,9 @@ PRECEDENCE: Mapping[str, int] = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
 TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*")
-TAG_VALUE = re.compile(r"[A-Za-z0-9_\-./:*]+")
+# Datadog keeps Unicode letters and digits in tag values (a queue named in Japanese is a
+# tag value like any other), with `_ - . / :`; `*` is the wildcard of a filter.
+TAG_VALUE = re.compile(r"[\w\-./:*]+")
 VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 WINDOW = re.compile(r"last_\d+[mhdw]")
 NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
