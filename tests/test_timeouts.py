@@ -1,10 +1,12 @@
 """Timeouts are promises: with the collector refused or black-holed, over gRPC and HTTP,
 obs.flush(t) and obs.shutdown(t) return within t (plus a generous margin for a loaded
 machine, far below the 10 s an SDK export waits by default) and report False, and
-interpreter exit waits at most OBS_EXIT_TIMEOUT."""
+interpreter exit waits at most OBS_EXIT_TIMEOUT; `obs agent` stops within its 5 s on
+SIGTERM. (The demo's Ctrl-C is held by tests/test_demo.py.)"""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -12,16 +14,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.resources import Resource
 
 import obs
+from obs import catalog
+from obs.agent.export import Exporter, OtlpLoop
+from obs.agent.otlp import otlp_exporter
+from obs.agent.otlp_settings import OtlpSettings
+from obs.agent.points import Point
+from obs.agent.store import Store
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
-from support.servers import python_env
+from support.servers import RedisServer, python_env
 from support.unreachable import black_hole, refused
 
 StartObs = Callable[..., Status]
 MARGIN = 1.5  # seconds a loaded machine may add to a promise
 PROTOCOLS = ("grpc", "http/protobuf")
+AGENT_STOP_SECONDS = 5.0  # obs.agent.app.Agent.stop's default
 
 
 @pytest.fixture(params=["refused", "black hole"])
@@ -108,3 +118,51 @@ def test_exit_waits_at_most_the_exit_timeout(
     exited = time.time()
     assert done.returncode == 0, done.stderr
     assert exited - float(done.stdout) < 1.0 + MARGIN
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_the_agents_export_loop_stops_within_its_timeout(dead_endpoint: str, protocol: str) -> None:
+    store = Store()
+    store.replace("redis", [Point.of(catalog.REDIS_DB_KEYS, 5, {"db": "0"})])
+    otlp = otlp_exporter(OtlpSettings(endpoint=dead_endpoint, protocol=protocol))
+    loop = OtlpLoop(Exporter(store, Resource.create({})), otlp, interval=0.1).start()
+    time.sleep(0.5)  # exports are failing, one of them under way
+    started = time.monotonic()
+    delivered = loop.stop(1.0)
+    assert time.monotonic() - started < 1.0 + MARGIN
+    assert delivered is False
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_the_agent_stops_within_its_timeout_on_sigterm(
+    redis_server: RedisServer, dead_endpoint: str, protocol: str
+) -> None:
+    agent = subprocess.Popen(
+        [str(Path(sys.executable).with_name("obs")), "agent", "--redis", redis_server.url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(
+            OTEL_EXPORTER_OTLP_ENDPOINT=dead_endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+            OBS_AGENT_LISTEN="",
+            OBS_AGENT_EXPORT_INTERVAL="0.2",
+            OBS_AGENT_REDIS_INFO__INTERVAL="0.2",
+        ),
+    )
+    try:
+        assert agent.stderr is not None
+        give_up = time.monotonic() + 30
+        while "watching" not in agent.stderr.readline() and time.monotonic() < give_up:
+            pass  # until its signal handlers are in place
+        time.sleep(1.0)  # exports are failing, one of them under way
+        agent.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        _, stderr = agent.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0, stderr
+    assert took < AGENT_STOP_SECONDS + MARGIN
