@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.resources import Resource
 
 import obs
@@ -23,6 +25,7 @@ from obs.agent.otlp import otlp_exporter
 from obs.agent.otlp_settings import OtlpSettings
 from obs.agent.points import Point
 from obs.agent.store import Store
+from obs.runtime.settings import load
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver
 from support.servers import RedisServer, python_env
@@ -166,3 +169,13 @@ def test_the_agent_stops_within_its_timeout_on_sigterm(
             agent.wait()
     assert agent.returncode == 0, stderr
     assert took < AGENT_STOP_SECONDS + MARGIN
+
+
+@given(st.one_of(st.floats(), st.text(max_size=12), st.integers()))
+def test_any_exit_timeout_is_kept_only_when_finite_and_in_range(value: object) -> None:
+    loaded, problems = load({"exit_timeout": value})
+    assert 0.0 <= loaded.exit_timeout <= 600.0
+    if problems:
+        assert loaded.exit_timeout == 5.0
+        assert [p.setting for p in problems] == ["obs.init(exit_timeout=...)"]
+        assert str(problems[0]).endswith("; ignored")
