@@ -22,10 +22,11 @@ first cumulative point): a server's count since its start is not one interval's 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
@@ -50,7 +51,9 @@ from obs.agent.otlp import DeltaRun, Encoded, RequestEncoder
 from obs.agent.points import Attributes, Point
 from obs.agent.store import Family, Store
 from obs.catalog import Emitter, Kind
+from obs.export.deadline import Deadline
 from obs.export.prometheus_text import Renderer
+from obs.internals import InternalsChanged, otel_sdk
 from obs.version import __version__
 
 SCOPE = "obs.agent"
@@ -193,7 +196,11 @@ class Exporter:
 class OtlpLoop:
     """Exports a snapshot every ``interval`` seconds from a daemon thread, and once more
     at stop. A failed export is logged once until one succeeds again (the OTLP exporter
-    already retries with backoff within its timeout)."""
+    already retries with backoff within its timeout).
+
+    :meth:`stop` keeps its timeout whatever the collector does: the requests still to send
+    get the time left (through the SDK exporter's timeout, :mod:`obs.internals.otel_sdk`),
+    and an export under way past it is cancelled by closing the exporter."""
 
     def __init__(self, exporter: Exporter, otlp: Any, interval: float) -> None:
         self.exporter = exporter
@@ -201,19 +208,38 @@ class OtlpLoop:
         self.interval = interval
         self.failing = False
         self._stop = threading.Event()
+        self._deadline: Deadline | None = None  # once stopping: every export keeps it
         self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
+        try:
+            self._timeout: float | None = otel_sdk.export_timeout(otlp)
+        except InternalsChanged:  # not an SDK OTLP exporter: its own timeout it is
+            self._timeout = None
 
-    def export_once(self) -> bool:
+    def _send(self, export: Callable[[], Any], deadline: Deadline | None) -> bool:
+        """One export, given at most the time left to ``deadline``."""
         from opentelemetry.sdk.metrics.export import MetricExportResult
 
+        if deadline is not None and deadline.passed:
+            return False
+        if self._timeout is not None:
+            left = self._timeout if deadline is None else deadline.remaining()
+            otel_sdk.set_export_timeout(self.otlp, min(self._timeout, left))
+        return export() is MetricExportResult.SUCCESS
+
+    def export_once(self, deadline: Deadline | None = None) -> bool:
+        deadline = deadline or self._deadline
         try:
             export_encoded = getattr(self.otlp, "export_encoded", None)
             if export_encoded is not None:  # obs's own exporters (obs.agent.otlp_*)
-                success = MetricExportResult.SUCCESS
                 # One request after the other; the first that fails ends this export.
-                ok = all(export_encoded(r) is success for r in self.exporter.encoded())
+                ok = all(
+                    self._send(functools.partial(export_encoded, r), deadline)
+                    for r in self.exporter.encoded()
+                )
             else:  # any other MetricExporter
-                ok = self.otlp.export(self.exporter.snapshot()) is MetricExportResult.SUCCESS
+                millis = deadline.millis() if deadline is not None else 10_000
+                snapshot = self.exporter.snapshot()
+                ok = self._send(lambda: self.otlp.export(snapshot, timeout_millis=millis), deadline)
         except Exception as exc:  # an exporter bug must not stop the agent
             log.debug("OTLP export raised %s", type(exc).__name__)
             ok = False
@@ -232,8 +258,13 @@ class OtlpLoop:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Export a last snapshot and close the exporter within ``timeout`` seconds; True
+        when everything was exported."""
+        deadline = self._deadline = Deadline.after(timeout)
         self._stop.set()
-        self._thread.join(timeout)
-        self.export_once()
-        self.otlp.shutdown(timeout_millis=timeout * 1000)
+        if self._thread.is_alive():
+            self._thread.join(deadline.remaining())
+        ok = not self._thread.is_alive() and self.export_once(deadline)
+        self.otlp.shutdown(timeout_millis=deadline.millis())
+        return ok

@@ -176,8 +176,12 @@ def test_the_datadog_queries_select_what_the_agents_send(
     assert wait_for(received)
     points = [p for p in otlp.points() if p.value is not None]
     for queue in QUEUES:
-        backlog = datadog_value(parse_expression(backlog_datadog(queue), catalog.by_name), points)
+        backlog = datadog_value(
+            parse_expression(backlog_datadog(queue), catalog.by_datadog_name), points
+        )
         expected = 0 if queue.name == "held" else backlog_by_bullmq(redis_server, queue)
         assert backlog == expected, queue
-        age = datadog_value(parse_expression(oldest_age_datadog(queue), catalog.by_name), points)
+        age = datadog_value(
+            parse_expression(oldest_age_datadog(queue), catalog.by_datadog_name), points
+        )
         assert (age == 0) == (queue.name == "held"), queue

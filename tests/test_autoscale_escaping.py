@@ -140,7 +140,7 @@ def test_datadog_queries_filter_on_exactly_the_queue(prefix: str, name: str) -> 
         with pytest.raises(ValueError, match="no character Datadog keeps"):
             backlog_datadog(queue)
         return
-    backlog = parse_expression(backlog_datadog(queue), catalog.by_name)
+    backlog = parse_expression(backlog_datadog(queue), catalog.by_datadog_name)
     # (max:jobs{queue,wait} + max:jobs{queue,prioritized}) * (1 - max:paused{queue})
     assert isinstance(backlog, BinOp)
     assert backlog.op == "*"
@@ -157,7 +157,7 @@ def test_datadog_queries_filter_on_exactly_the_queue(prefix: str, name: str) -> 
     )
     paused = Query(catalog.BULLMQ_QUEUE_PAUSED, "max", tuple(Tag(k, v) for k, v in where.items()))
     assert backlog.right == BinOp("-", Number(1), paused)
-    age = parse_expression(oldest_age_datadog(queue), catalog.by_name)
+    age = parse_expression(oldest_age_datadog(queue), catalog.by_datadog_name)
     assert age == BinOp(
         "*",
         Query(catalog.BULLMQ_OLDEST_WAITING_AGE, "max", tuple(Tag(k, v) for k, v in where.items())),

@@ -74,7 +74,8 @@ PRECEDENCE: Mapping[str, int] = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
 TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*")
-# Unicode letters and digits too: Datadog keeps them in tag values (obs.autoscale.escaping).
+# Datadog keeps Unicode letters and digits in tag values (a queue named in Japanese is a
+# tag value like any other), with `_ - . / :`; `*` is the wildcard of a filter.
 TAG_VALUE = re.compile(r"[\w\-./:*]+")
 VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # A monitor looks back over its window (last_5m), a forecast monitor ahead (next_1w).
