@@ -4,6 +4,7 @@ the alerts' windows, budget left. Expected numbers are worked out by hand in the
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable
 
@@ -145,11 +146,28 @@ def test_environment_targets_apply() -> None:
     assert status.exhaustion == pytest.approx(14 * 86400)
 
 
-def test_an_slo_the_preview_cannot_evaluate_says_why() -> None:
-    slo = SLO("t.x", "X", TimeSlice(p99(catalog.CACHE_REQUESTS), "<", 1), {"30d": 99.0})
+@pytest.mark.parametrize(
+    ("slo", "reason"),
+    [
+        (
+            SLO("t.x", "X", TimeSlice(p99(catalog.CACHE_REQUESTS), "<", 1), {"30d": 99.0}),
+            "p99 needs a histogram",
+        ),
+        (SLO("t.x", "X", JOB_SUCCESS.sli, {"30d": 100.0}), "target 100 % is not a percentage"),
+        (
+            SLO(
+                "t.x", "X", JOB_SUCCESS.sli, {"30d": 99.0}, alerts=(BurnRate("a", 1, "1 h", "5m"),)
+            ),
+            "'1 h' is not a window",
+        ),
+    ],
+)
+def test_an_slo_the_preview_cannot_evaluate_says_why(slo: SLO, reason: str) -> None:
+    # The preview draws definitions as they are; obs provision would refuse these.
     status = slo_status(slo, store_of(3, jobs(1, 0)), None)
     assert status.state == "error"
-    assert "p99 needs a histogram" in (status.error or "")
+    assert reason in (status.error or "")
+    json.dumps(status.as_json(), allow_nan=False)  # what /api/slos serves
 
 
 @settings(max_examples=60, deadline=None)

@@ -254,10 +254,13 @@ def slo_status(slo: SLO, store: Store, env: str | None) -> SLOStatus:
     window, target = slo.primary(env)
     budget = (100 - target) / 100
     counted = "events" if isinstance(slo.sli, Ratio) else "slices"
+    if not 0 < target < 100:  # the preview draws definitions obs provision would refuse
+        error = f"target {target:g} % is not a percentage above 0 and below 100"
+        return SLOStatus(slo.key, slo.name, window, target, counted, 0, 0, 0, None, None, (), error)
     try:
         whole = count_over(slo, ev, rounds, span(rounds, None))
         alerts = tuple(_alert(slo, ev, rounds, a, window=window, budget=budget) for a in slo.alerts)
-    except PreviewError as exc:
+    except (PreviewError, ValueError) as exc:  # ValueError: a burn-rate window unreadable
         error = str(exc)
         return SLOStatus(slo.key, slo.name, window, target, counted, 0, 0, 0, None, None, (), error)
     share = whole.bad_share
