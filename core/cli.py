@@ -41,7 +41,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "provision": Command(
         "obs.provision.command",
-        "plan and apply Datadog dashboards and monitors",
+        "plan and apply Datadog dashboards, monitors and SLOs",
         "provision",
         ("datadog_api_client",),
     ),
@@ -68,6 +68,12 @@ COMMANDS: dict[str, Command] = {
         "obs.preview.command",
         "draw the dashboards locally with live data (--png FILE)",
         "preview",
+        ("prometheus_client",),
+    ),
+    "slo": Command(
+        "obs.loadtest.command",
+        "gate a load test on the SLOs (check), or write matching k6 thresholds (export --k6)",
+        "slo",
         ("prometheus_client",),
     ),
 }

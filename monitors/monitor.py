@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from obs.metric_query.grammar import render_monitor_query
-from obs.metric_query.tree import Comparator, Expr, MonitorQuery, Query, TimeAggregation
+from obs.metric_query.tree import Call, Comparator, Expr, MonitorQuery, Query, TimeAggregation
 
 __all__ = ["Comparator", "Monitor", "Thresholds", "TimeAggregation"]
 
@@ -61,6 +61,8 @@ class Monitor:
     new_group_delay: int | None = None
     env_thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
     adopt_id: int | None = None
+    # obs slo check also judges a service under load by this monitor (and slo export --k6).
+    gate: bool = False
 
     def queries(self) -> Iterator[Query]:
         return self.query.queries()
@@ -77,11 +79,18 @@ class Monitor:
         return self.env_thresholds.get(env, self.thresholds) if env else self.thresholds
 
     def effective_time_aggregation(self) -> TimeAggregation:
-        """``percentile`` for a lone percentile query (a distribution), else ``avg``."""
+        """``percentile`` for a lone percentile query (a distribution), the forecast's
+        highest (lowest, for ``<``) value ahead for a forecast, else ``avg``."""
         if self.time_aggregation:
             return self.time_aggregation
+        if self.is_forecast():
+            return "max" if self.comparator in (">", ">=") else "min"
         only = self.query if isinstance(self.query, Query) else None
         return "percentile" if only is not None and only.is_percentile else "avg"
+
+    def is_forecast(self) -> bool:
+        """True for a forecast monitor: its query is a ``forecast()``, its window ahead."""
+        return isinstance(self.query, Call) and self.query.function == "forecast"
 
     def query_text(self, thresholds: Thresholds, expr: Expr | None = None) -> str:
         """The full Datadog monitor query for these thresholds."""

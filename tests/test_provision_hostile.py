@@ -175,6 +175,15 @@ def standin() -> Iterator[DatadogStandIn]:
 def test_an_api_ignoring_paging_is_read_once(standin: DatadogStandIn, tmp_path: Path) -> None:
     for i in range(150):  # more than a page of each
         standin.put_dashboard({"title": f"d{i}", "layout_type": "ordered", "widgets": []})
+        standin.put_slo(
+            {
+                "type": "metric",
+                "name": f"s{i}",
+                "query": {"numerator": "sum:a{*}.as_count()", "denominator": "sum:a{*}.as_count()"},
+                "thresholds": [{"timeframe": "30d", "target": 99}],
+                "tags": ["managed-by:obs", f"obs-id:s{i}"],
+            }
+        )
         standin.put_monitor(
             {
                 "type": "query alert",
@@ -189,7 +198,7 @@ def test_an_api_ignoring_paging_is_read_once(standin: DatadogStandIn, tmp_path: 
     run = provision(standin, "plan", "--no-defaults", "--project", "p")
     assert run.rc == 0, run.text
     assert time.monotonic() - started < 30
-    assert standin.count("GET") <= 4  # a page, the same page again, for each list
+    assert standin.count("GET") <= 6  # a page, the same page again, for each list
 
 
 def test_a_trickled_reply_times_out(scripted: Callable[..., Scripted]) -> None:
@@ -238,6 +247,18 @@ def test_a_huge_reply_is_refused_without_reading_it_all(
             {"dashboards": {"id": "abc-def-ghi"}},
             "GET /api/v1/dashboard: dashboards: expected a list, got dict",
         ),
+        ("/api/v1/slo", [], "GET /api/v1/slo: expected an object, got list"),
+        ("/api/v1/slo", {"data": {"id": "x"}}, "GET /api/v1/slo: data: expected a list, got dict"),
+        (
+            "/api/v1/slo",
+            {"data": [{"id": 5, "tags": ["managed-by:obs"]}]},
+            "GET /api/v1/slo: data[0]: no valid slo id (got int 5)",
+        ),
+        (
+            "/api/v1/slo",
+            {"data": [{"id": "abc", "thresholds": {"30d": 99}}]},
+            "GET /api/v1/slo: data[0] (slo abc): thresholds: expected a list or null, got dict",
+        ),
     ],
 )
 def test_replies_of_the_wrong_shape_are_named(
@@ -246,7 +267,8 @@ def test_replies_of_the_wrong_shape_are_named(
     def answer(method: str, asked: str, query: dict[str, str]) -> Reply:
         if asked == path:
             return Reply(200, json.dumps(body).encode())
-        return Reply(200, b'{"dashboards": []}' if "dashboard" in asked else b"[]")
+        empty = {"dashboard": b'{"dashboards": []}', "slo": b'{"data": []}'}
+        return Reply(200, empty.get(asked.split("/")[3], b"[]"))
 
     server = scripted(answer)
     run = provision(None, "plan", "--no-defaults", "--project", "p", OBS_DATADOG_API_URL=server.url)
@@ -264,6 +286,8 @@ def test_definitions_with_wrong_types_are_invalid_lines(
 from obs import catalog
 from obs.dashboards import Dashboard, Note, Timeseries, avg
 from obs.monitors import Monitor, Thresholds
+from obs.slos import SLO, TimeSlice
+from obs.slos.shipped import JOB_SUCCESS
 
 A = Dashboard("t.a", None, (Note("x"),))
 B = Dashboard("t.b", "B", None)
@@ -273,6 +297,9 @@ E = Monitor("t.e", "E", "avg:redis.memory.used{*}", ">", Thresholds(critical=1),
 F = Monitor("t.f", "F", avg(catalog.REDIS_MEMORY_USED), ">", Thresholds(critical=1), "m",
             env_thresholds={"prod": 5})
 G = Dashboard("t.g", "G", (Timeseries("x", None),))
+H = SLO("t.h", "H", JOB_SUCCESS.sli, targets={"30d": "high"})
+I = SLO("t.i", "I", "count:obs.cache.requests{*}", targets={"30d": 99.0})
+J = SLO("t.j", "J", TimeSlice(avg(catalog.REDIS_MEMORY_USED), "<", None), targets={"30d": 99.0})
 """,
     )
     run = provision(standin, "plan", "--no-defaults", "--from", source, "--project", "p")
@@ -286,6 +313,9 @@ G = Dashboard("t.g", "G", (Timeseries("x", None),))
         "invalid: monitor t.d: thresholds: expected Thresholds, got None",
         "invalid: monitor t.e: query: expected Expr, got str 'avg:redis.memory.used{*}'",
         "invalid: monitor t.f: env_thresholds['prod']: expected Thresholds, got int 5",
+        "invalid: slo t.h: targets['30d']: expected float, got str 'high'",
+        "invalid: slo t.i: sli: expected Ratio or TimeSlice, got str 'count:obs.cache.requests{*}'",
+        "invalid: slo t.j: sli.threshold: expected float, got None",
     ]
     assert "nothing was sent to Datadog" in lines[-1]
     assert standin.log == []

@@ -11,7 +11,7 @@ import pytest
 from obs import catalog
 from obs.catalog import Emitter, Kind, Metric, attr
 from obs.dashboards import Dashboard, Note, QueryValue, Timeseries, avg, call, count, p95, rate
-from obs.monitors import Monitor, Thresholds
+from obs.monitors import Monitor, Thresholds, forecast, maximum
 from obs.provision.problems import DefinitionError
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.validate import validate_all, validate_dashboard, validate_monitor
@@ -79,6 +79,14 @@ def test_a_valid_monitor_has_no_problems() -> None:
         ),
         ({"priority": 9}, "monitor t.latency: priority: must be 1 (highest) to 5"),
         ({"window": "5m"}, "monitor t.latency: window: '5m' is not last_<N>m|h|d|w"),
+        (
+            {"window": "next_1w"},
+            "monitor t.latency: window: 'next_1w': only a forecast() monitor looks ahead",
+        ),
+        (
+            {"query": forecast(maximum(catalog.MONGO_COLLECTION_SIZE)), "window": "last_1w"},
+            "monitor t.latency: window: 'last_1w': a forecast monitor looks ahead: next_",
+        ),
         ({"tags": ("managed-by:obs",)}, "monitor t.latency: tags: 'managed-by:obs' is not"),
         ({"key": "Has Spaces"}, "monitor Has Spaces: key: use lowercase letters"),
         (
@@ -225,5 +233,6 @@ def test_datadog_monitor_validation_runs_in_plan(standin: DatadogStandIn) -> Non
         in run.err
     )
     validations = [e for e in standin.log if e.path == "/api/v1/monitor/validate"]
-    assert len(validations) == 11
+    # every metric monitor; the SLOs' burn-rate alerts wait for their SLOs to be created
+    assert len(validations) == 13
     assert [e for e in standin.writes() if e.path != "/api/v1/monitor/validate"] == []

@@ -22,12 +22,15 @@ from obs.metric_query.grammar import (
     COMPARATORS,
     FUNCTIONS,
     MODIFIERS,
+    NUMBER_ARGUMENT,
     PRECEDENCE,
     ROLLUP_METHODS,
     SPACE_AGGREGATORS,
     TIME_AGGREGATIONS,
+    Function,
     Modifier,
     QueryParseError,
+    Quote,
     Seconds,
     Word,
     parse_distribution,
@@ -50,11 +53,14 @@ from obs.metric_query.tree import (
     MonitorQuery,
     Number,
     Query,
+    Quoted,
     Rollup,
     Tag,
     Var,
     avg,
     call,
+    forecast,
+    maximum,
     rate,
 )
 from obs.preview import evaluate, formulas
@@ -116,12 +122,37 @@ def queries(metrics: tuple[Metric, ...] = METRICS) -> st.SearchStrategy[Query]:
     return st.sampled_from(metrics).flatmap(_QUERIES_OF.__getitem__)
 
 
+def _word(allowed: Any) -> st.SearchStrategy[str]:
+    if isinstance(allowed, Quote):
+        return st.sampled_from(allowed.choices)
+    return st.from_regex(allowed, fullmatch=True).filter(lambda text: len(text) < 16)
+
+
+def _arguments_of(function: Function) -> st.SearchStrategy[tuple[Expr, ...]]:
+    """What ``function`` takes after its expression, in order."""
+    return st.tuples(
+        *(
+            numbers.map(Number) if a == NUMBER_ARGUMENT else _word(a).map(Quoted)
+            for a in function.arguments
+        )
+    )
+
+
+def _options_of(function: Function) -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
+    """Any of ``function``'s options, each at most once, with values it allows."""
+    if not function.options:
+        return st.just(())
+    return st.lists(st.sampled_from(function.options), unique=True).flatmap(
+        lambda chosen: st.tuples(*(st.tuples(st.just(o.name), _word(o.value)) for o in chosen))
+    )
+
+
 def _calls(inner: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
     @st.composite
     def one(draw: st.DrawFn) -> Expr:
         function = draw(st.sampled_from(sorted(FUNCTIONS.values(), key=lambda f: f.name)))
-        parameters = draw(st.lists(numbers.map(Number), min_size=function.numbers))
-        return Call(function.name, (draw(inner), *parameters[: function.numbers]))
+        arguments = draw(_arguments_of(function))
+        return Call(function.name, (draw(inner), *arguments), draw(_options_of(function)))
 
     return one()
 
@@ -140,7 +171,12 @@ def expressions(leaves: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
 monitor_queries = st.builds(
     MonitorQuery,
     st.sampled_from(TIME_AGGREGATIONS),
-    st.builds("last_{}{}".format, st.integers(1, 10**4), st.sampled_from("mhdw")),
+    st.builds(
+        "{}_{}{}".format,
+        st.sampled_from(("last", "next")),
+        st.integers(1, 10**4),
+        st.sampled_from("mhdw"),
+    ),
     expressions(queries()),
     st.sampled_from(COMPARATORS),
     numbers,
@@ -272,6 +308,13 @@ loose_queries = st.builds(
         lambda inner: (
             st.builds(BinOp, st.sampled_from(sorted(PRECEDENCE)), inner, inner)
             | st.builds(Call, st.sampled_from(sorted(FUNCTIONS)) | _loose_text, st.tuples(inner))
+            | st.builds(
+                Call,
+                st.sampled_from(sorted(FUNCTIONS)) | _loose_text,
+                st.tuples(inner, st.builds(Quoted, _loose_text | st.just("linear")), inner),
+                st.lists(st.tuples(_loose_text | st.just("model"), _loose_text)).map(tuple),
+            )
+            | st.builds(Quoted, _loose_text)
             | st.builds(call, st.sampled_from(["timeshift", "clamp_min"]), inner, inner)
         ),
         max_leaves=6,
@@ -307,6 +350,45 @@ def test_what_the_tree_cannot_say_is_named() -> None:
     assert grammar.problems(deep) == [
         f"the expression is nested more than {grammar.MAX_DEPTH} deep"
     ]
+
+
+def test_a_forecast_takes_a_quoted_word_a_number_and_options_written_in_name_order() -> None:
+    size = maximum(catalog.MONGO_COLLECTION_SIZE)
+    text = "forecast(max:obs.mongo.collection.size{*},'linear',2, model = 'simple',history='1w')"
+    parsed = parse_expression(text, catalog.by_datadog_name)
+    assert parsed == forecast(size, "linear", 2, history="1w", model="simple")
+    assert render(parsed) == (
+        "forecast(max:obs.mongo.collection.size{*}, 'linear', 2, history='1w', model='simple')"
+    )
+    monitor = parse_monitor_query(f"max(next_2w):{text} >= 5e11", catalog.by_datadog_name)
+    assert (monitor.window, monitor.expr) == ("next_2w", parsed)
+    signature = (
+        "forecast(expression, 'linear'|'seasonal', number, history=..., interval=..., "
+        "model=..., seasonality=...) takes other arguments"
+    )
+    for wrong in (
+        "forecast(max:obs.mongo.collection.size{*}, 'cubic', 1)",
+        "forecast(max:obs.mongo.collection.size{*}, 'linear', 1, history='soon')",
+        "forecast(max:obs.mongo.collection.size{*}, 'linear', 1, horizon='1w')",
+        "forecast(max:obs.mongo.collection.size{*}, 'linear', 1, model='simple', model='simple')",
+        "forecast(max:obs.mongo.collection.size{*}, 1, 'linear')",
+    ):
+        with pytest.raises(QueryParseError, match=re.escape(signature)):
+            parse_expression(wrong, catalog.by_datadog_name)
+    for wrong, reason in (
+        ("'linear' + 1", "expected a query, a number or '('"),
+        ("forecast(max:obs.mongo.collection.size{*}, 'linear' + 1, 1)", "expected ')'"),
+        (
+            "forecast(max:obs.mongo.collection.size{*}, history='1w', 'linear', 1)",
+            "name='value' options come after the other arguments",
+        ),
+    ):
+        with pytest.raises(QueryParseError, match=re.escape(reason)):
+            parse_expression(wrong, catalog.by_datadog_name)
+    assert grammar.problems(Quoted("linear") + 1) == [
+        "'linear' is a function's argument, not an expression"
+    ]
+    assert grammar.problems(call("forecast", size, "linear", 1, horizon="1w")) == [signature]
 
 
 # --- anything else is refused with one typed error ----------------------------------------
@@ -405,7 +487,10 @@ def test_every_function_is_evaluated_or_said_not_to_be() -> None:
     lookups = rate(catalog.CACHE_REQUESTS)
     results = {lookups: {(): [4.0, 8.0]}}
     for function in FUNCTIONS.values():
-        expr = Call(function.name, (lookups, *[Number(60)] * function.numbers))
+        arguments = [
+            Number(60) if a == NUMBER_ARGUMENT else Quoted(a.choices[0]) for a in function.arguments
+        ]
+        expr = Call(function.name, (lookups, *arguments))
         if formulas.FUNCTIONS[function.name] is not None:
             assert formulas.combine(expr, results.__getitem__, [10.0, 10.0])
         else:

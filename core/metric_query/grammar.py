@@ -4,9 +4,11 @@ Datadog's metric query language, as obs writes and reads it::
 
     query        aggregator:metric{scope} by {key,...}.modifier(argument, ...)...
     scope        *  |  term,...          term: key:value | !key:value | $variable
-    expression   query | name | number | function(expression, number...)
+    expression   query | name | number | function(expression, argument..., option...)
                  | expression operator expression | (expression)
+    argument     number | 'word'          option: name='word'
     monitor      time_aggregation(last_5m):expression comparator threshold
+                 (next_1w for a forecast)
     distribution histogram:metric{scope}...
 
 The words come from the vocabularies of :mod:`obs.metric_query.tree` (``Aggregation``,
@@ -37,7 +39,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, NoReturn, TypeVar, cast, get_args
+from typing import Any, Literal, NoReturn, TypeVar, cast, get_args
 
 from obs.catalog import Metric, datadog_name
 from obs.metric_query.tree import (
@@ -51,6 +53,7 @@ from obs.metric_query.tree import (
     Number,
     Operator,
     Query,
+    Quoted,
     Rollup,
     RollupMethod,
     Tag,
@@ -75,13 +78,18 @@ TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*")
 # tag value like any other), with `_ - . / :`; `*` is the wildcard of a filter.
 TAG_VALUE = re.compile(r"[\w\-./:*]+")
 VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-WINDOW = re.compile(r"last_\d+[mhdw]")
+# A monitor looks back over its window (last_5m), a forecast monitor ahead (next_1w).
+WINDOW = re.compile(r"(?:last|next)_\d+[mhdw]")
+FORECAST_WINDOW = re.compile(r"next_\d+[mhdw]")
+QUOTED_WORD = re.compile(r"'([A-Za-z0-9_]+)'")
+DURATION = re.compile(r"[0-9]+[mhdw]")
 NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # Deeper trees are refused, so that reading hostile text cannot exhaust Python's recursion.
 MAX_DEPTH = 64
 # Each level of a tree costs its text at most two levels of parentheses or right operands.
 _MAX_NESTING = 2 * MAX_DEPTH + 2
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*=(?!=)")
 _BY = re.compile(r"by\b")
 _DIGITS = re.compile(r"\d+")
 _MOST_SECONDS = 10**9 - 1
@@ -89,16 +97,60 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class Function:
-    """A Datadog function, ``name(expression)``, followed by ``numbers`` number arguments
-    (``timeshift(query1, -3600)``)."""
+class Quote:
+    """A function argument that is a quoted word, one of ``choices`` (``'linear'``)."""
+
+    choices: tuple[str, ...]
+
+
+NUMBER_ARGUMENT: Literal["number"] = "number"
+# After the expression, a function takes numbers and quoted words in a fixed order.
+Argument = Quote | Literal["number"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A ``name='value'`` argument of a function; ``value`` a pattern or quoted choices."""
 
     name: str
-    numbers: int = 0
+    value: re.Pattern[str] | Quote
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Datadog function, ``name(expression)``, followed by its ``arguments``
+    (``timeshift(query1, -3600)``) and any of its ``options`` (``history='1w'``)."""
+
+    name: str
+    arguments: tuple[Argument, ...] = ()
+    options: tuple[Option, ...] = ()
 
     @property
     def arity(self) -> int:
-        return 1 + self.numbers
+        return 1 + len(self.arguments)
+
+    def fits(self, args: tuple[Expr, ...], options: tuple[tuple[str, str], ...]) -> bool:
+        """True when ``args`` and ``options`` are what this function takes."""
+        if len(args) != self.arity or isinstance(args[0], Quoted):
+            return False
+        for argument, given in zip(self.arguments, args[1:], strict=True):
+            if argument == NUMBER_ARGUMENT and not isinstance(given, Number):
+                return False
+            if isinstance(argument, Quote) and not (
+                isinstance(given, Quoted) and given.value in argument.choices
+            ):
+                return False
+        known = {o.name: o.value for o in self.options}
+        names = [name for name, _ in options]
+        return len(set(names)) == len(names) and all(
+            name in known and _option_fits(known[name], value) for name, value in options
+        )
+
+
+def _option_fits(allowed: re.Pattern[str] | Quote, value: str) -> bool:
+    if isinstance(allowed, Quote):
+        return value in allowed.choices
+    return allowed.fullmatch(value) is not None
 
 
 # Datadog's functions of one expression (those taking words, such as top() or anomalies(),
@@ -113,9 +165,22 @@ _OF_AN_EXPRESSION = (
 )
 # ... and of an expression and a number: timeshift(query1, -3600), clamp_min(query1, 0).
 _OF_AN_EXPRESSION_AND_A_NUMBER = ("timeshift", "clamp_min", "clamp_max", "cutoff_min", "cutoff_max")
+# forecast(query, 'linear', 1, interval='60m', history='1w', model='default') (Datadog's
+# "Forecasts" documentation: an algorithm, the band's deviations, and tuning options).
+FORECAST = Function(
+    "forecast",
+    (Quote(("linear", "seasonal")), NUMBER_ARGUMENT),
+    (
+        Option("history", DURATION),
+        Option("interval", DURATION),
+        Option("model", Quote(("default", "simple", "reactive"))),
+        Option("seasonality", Quote(("auto", "hourly", "daily", "weekly"))),
+    ),
+)
 FUNCTIONS: Mapping[str, Function] = {
     **{name: Function(name) for name in _OF_AN_EXPRESSION},
-    **{name: Function(name, 1) for name in _OF_AN_EXPRESSION_AND_A_NUMBER},
+    **{name: Function(name, (NUMBER_ARGUMENT,)) for name in _OF_AN_EXPRESSION_AND_A_NUMBER},
+    FORECAST.name: FORECAST,
 }
 
 
@@ -218,8 +283,12 @@ def render_formula(expr: Expr, name: Callable[[Query], str]) -> str:
         if isinstance(expr.right, BinOp) and PRECEDENCE[expr.right.op] <= mine:
             right = f"({right})"
         return f"{left} {expr.op} {right}"
+    if isinstance(expr, Quoted):
+        return f"'{expr.value}'"
     if isinstance(expr, Call):
-        return f"{expr.function}({', '.join(render_formula(a, name) for a in expr.args)})"
+        written = [render_formula(a, name) for a in expr.args]
+        written.extend(f"{key}='{value}'" for key, value in expr.options)
+        return f"{expr.function}({', '.join(written)})"
     raise TypeError(f"{type(expr).__name__} is not a query expression")
 
 
@@ -344,22 +413,28 @@ def _problems(expr: Expr, depth: int) -> Iterator[str]:
             yield f"operator {expr.op!r} is unknown"
         yield from _problems(expr.left, depth + 1)
         yield from _problems(expr.right, depth + 1)
+    elif isinstance(expr, Quoted):
+        yield f"'{expr.value}' is a function's argument, not an expression"
     elif isinstance(expr, Call):
         function = FUNCTIONS.get(expr.function)
         if function is None:
             yield f"function {expr.function!r} is unknown"
-        elif len(expr.args) != function.arity or not all(
-            isinstance(a, Number) for a in expr.args[1:]
-        ):
+        elif not function.fits(expr.args, expr.options):
             yield f"{_signature(function)} takes other arguments"
         for arg in expr.args:
-            yield from _problems(arg, depth + 1)
+            if not isinstance(arg, Quoted):  # whether it belongs there is fits()'s question
+                yield from _problems(arg, depth + 1)
     else:
         yield f"{type(expr).__name__} is not a query expression"
 
 
 def _signature(function: Function) -> str:
-    return f"{function.name}(expression{', number' * function.numbers})"
+    words = [
+        "|".join(f"'{c}'" for c in a.choices) if isinstance(a, Quote) else a
+        for a in function.arguments
+    ]
+    words.extend(f"{o.name}=..." for o in function.options)
+    return f"{function.name}({', '.join(['expression', *words])})"
 
 
 def _modifier_problems(modifier: Modifier, value: object) -> list[str]:
@@ -557,17 +632,28 @@ class _Reader:
             self.fail(f"unknown function {name}()", start)
         self.expect("(")
         args: list[Expr] = []
+        options: list[tuple[str, str]] = []
         depths = [0]
         while not (args == [] and self.peek() == ")"):
-            arg, depth = self.binary(1)
-            args.append(arg)
-            depths.append(depth)
+            keyword = self.match(_OPTION)
+            if keyword is not None:
+                value = self.token(QUOTED_WORD, "a quoted value ('1w')")
+                options.append((keyword.rstrip("= \t\n\r\f\v"), value[1:-1]))
+            elif options:
+                self.fail("name='value' options come after the other arguments")
+            elif args and (quoted := self.match(QUOTED_WORD)) is not None:
+                args.append(Quoted(quoted[1:-1]))  # a word argument, never an operand
+            else:
+                arg, depth = self.binary(1)
+                args.append(arg)
+                depths.append(depth)
             if not self.take(","):
                 break
         self.expect(")")
-        if len(args) != function.arity or not all(isinstance(a, Number) for a in args[1:]):
+        call = Call(name, tuple(args), tuple(options))
+        if not function.fits(call.args, call.options):
             self.fail(f"{_signature(function)} takes other arguments", start)
-        return Call(name, tuple(args)), self.deeper(start, *depths)
+        return call, self.deeper(start, *depths)
 
     # -- one query ---------------------------------------------------------------------------
 

@@ -123,18 +123,38 @@ class BinOp(Expr):
 
 
 @dataclass(frozen=True)
+class Quoted(Expr):
+    """A quoted word passed to a function: the ``'linear'`` of ``forecast(q, 'linear', 1)``
+    (nothing else takes one)."""
+
+    value: str
+
+    def queries(self) -> Iterator[Query]:
+        return iter(())
+
+    def map(self, change: Callable[[Query], Query]) -> Expr:
+        return self
+
+
+@dataclass(frozen=True)
 class Call(Expr):
-    """A Datadog function applied to expressions, e.g. ``per_second(query1)``."""
+    """A Datadog function applied to expressions, e.g. ``per_second(query1)``; ``options``
+    are its ``name='value'`` arguments, kept in name order (the order never matters)."""
 
     function: str
     args: tuple[Expr, ...]
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if list(self.options) != sorted(self.options):
+            object.__setattr__(self, "options", tuple(sorted(self.options)))
 
     def queries(self) -> Iterator[Query]:
         for arg in self.args:
             yield from arg.queries()
 
     def map(self, change: Callable[[Query], Query]) -> Expr:
-        return Call(self.function, tuple(a.map(change) for a in self.args))
+        return Call(self.function, tuple(a.map(change) for a in self.args), self.options)
 
 
 @dataclass(frozen=True)
@@ -286,7 +306,26 @@ def rate(metric: Metric, **options: Unpack[QueryOptions]) -> Query:
     return replace(query(metric, "sum", **options), as_rate=True)
 
 
-def call(function: str, *args: Operand) -> Call:
-    """A Datadog function over expressions, e.g. ``call("per_second", q)`` (the functions
-    obs knows are :data:`obs.metric_query.grammar.FUNCTIONS`)."""
-    return Call(function, tuple(_operand(a) for a in args))
+def call(function: str, *args: Operand | str, **options: str) -> Call:
+    """A Datadog function over expressions, e.g. ``call("per_second", q)``; text arguments
+    are quoted words (the functions obs knows are :data:`obs.metric_query.grammar.FUNCTIONS`).
+    """
+    written = tuple(Quoted(a) if isinstance(a, str) else _operand(a) for a in args)
+    return Call(function, written, tuple(options.items()))
+
+
+def forecast(
+    expr: Operand,
+    algorithm: Literal["linear", "seasonal"] = "linear",
+    deviations: float = 1,
+    **options: str,
+) -> Call:
+    """Datadog's ``forecast()`` of ``expr``: where it is heading, with a band of
+    ``deviations``; ``options`` such as ``interval='60m'``, ``history='1w'``, ``model=...``.
+
+    Example:
+        >>> from obs import catalog
+        >>> forecast(maximum(catalog.MONGO_COLLECTION_SIZE), history="1w").text()
+        "forecast(max:obs.mongo.collection.size{*}, 'linear', 1, history='1w')"
+    """
+    return call("forecast", expr, algorithm, deviations, **options)

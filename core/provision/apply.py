@@ -7,6 +7,9 @@ looks for the object by its unbound mark, so a lost reply never makes a duplicat
 change that fails stops the run; the summary lists what was applied, what failed and what was
 not attempted.
 
+A burn-rate alert names its SLO by id: an SLO created in the run gives its id to the alerts
+applied after it (:mod:`obs.provision.references`); the plan puts SLOs first.
+
 Example:
     >>> Outcome(Change("delete", "monitor", "k", "t", 1, None), "done").line()
     'done         delete monitor k (id 1): t'
@@ -15,14 +18,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from obs.provision.client import DatadogClient, DatadogError, OutcomeUnknown
 from obs.provision.identity import Identity, Mark, with_mark
-from obs.provision.live import find_created
+from obs.provision.live import find_created, unwrapped
 from obs.provision.plan import Change
 from obs.provision.problems import ProvisionError
+from obs.provision.references import pending, resolve
 
 Status = Literal["done", "failed", "not attempted"]
 _CREATE_TRIES = 3
@@ -54,16 +58,31 @@ def apply_changes(
 ) -> list[Outcome]:
     """Apply ``changes`` for ``project`` in ``env``, in order; stop at the first failure."""
     outcomes: list[Outcome] = []
+    slo_ids: dict[str, str] = {}
     for index, change in enumerate(changes):
         progress(f"[{index + 1}/{len(changes)}] {change.action} {change.kind} {change.key} ...")
         try:
-            live_id = _apply(client, change, Identity(change.key, env, project))
+            sent = _with_ids(change, slo_ids) if change.body is not None else change
+            live_id = _apply(client, sent, Identity(change.key, env, project))
+            if change.kind == "slo" and change.action == "create":
+                slo_ids[change.key] = str(live_id)
         except ProvisionError as exc:
             outcomes.append(Outcome(change, "failed", str(exc)))
             outcomes.extend(Outcome(c, "not attempted") for c in changes[index + 1 :])
             return outcomes
         outcomes.append(Outcome(change, "done", live_id=live_id))
     return outcomes
+
+
+def _with_ids(change: Change, slo_ids: dict[str, str]) -> Change:
+    """``change`` with the ids of the SLOs created so far in its body; an error when it
+    names an SLO that does not exist yet."""
+    assert change.body is not None
+    body = resolve(change.body, slo_ids)
+    missing = pending(body)
+    if missing:
+        raise ProvisionError(f"slo {missing[0]} does not exist in Datadog, so nothing names it")
+    return replace(change, body=body)
 
 
 def _apply(client: DatadogClient, change: Change, identity: Identity) -> str | int | None:
@@ -87,7 +106,7 @@ def _create(client: DatadogClient, change: Change, identity: Identity) -> str | 
     reason = ""
     for _ in range(_CREATE_TRIES):
         try:
-            created = client.post(f"/api/v1/{change.kind}", body)
+            created = unwrapped(change.kind, client.post(f"/api/v1/{change.kind}", body))
             ident = created.get("id") if isinstance(created, dict) else None
             if not isinstance(ident, str | int) or isinstance(ident, bool):
                 raise ProvisionError(

@@ -1,16 +1,18 @@
-"""Provision Datadog dashboards and monitors from Python definitions.
+"""Provision Datadog dashboards, monitors and SLOs from Python definitions.
 
   obs provision plan          what apply would change, as a diff
                               (exit 0: nothing to do, 2: changes pending, 1: error)
   obs provision apply         make the changes (asks first in a terminal; --yes for CI)
   obs provision export DIR    write the rendered JSON (review, Terraform's datadog_dashboard_json)
-  obs provision import ID...  write Python source for live dashboards (ids like abc-def-ghi)
-                              and monitors (numeric ids)
+  obs provision import ID...  write Python source for live dashboards (ids like abc-def-ghi),
+                              monitors (numeric ids) and SLOs (32 hexadecimal digits)
 
-Definitions are obs's own dashboards and monitors plus --from FILE|FOLDER|MODULE (repeatable),
-or only the latter with --no-defaults. --env ENV tags monitors env:ENV (and scopes their
-queries to it), picks each monitor's env_thresholds[ENV], and makes ENV the default of the
-dashboards' env variable; each environment's objects are tracked apart.
+Definitions are obs's own dashboards, monitors and SLOs plus --from FILE|FOLDER|MODULE
+(repeatable), or only the latter with --no-defaults. Each SLO brings its burn-rate alerts
+(monitors created after it, naming its id). --env ENV tags monitors and SLOs env:ENV (and
+scopes their queries to it), picks each monitor's env_thresholds[ENV] and each SLO's
+env_targets[ENV], and makes ENV the default of the dashboards' env variable; each
+environment's objects are tracked apart.
 
 --project NAME (or OBS_PROVISION_PROJECT; by default the name of the repository holding the
 definitions) is the namespace of the keys: a run sees, updates and prunes only its project's
@@ -45,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export = sub.add_parser("export", help="write the rendered JSON into a folder")
     export.add_argument("directory", type=Path, metavar="DIR")
     imported = sub.add_parser("import", help="write Python source for live objects")
-    imported.add_argument("ids", nargs="+", metavar="ID", help="dashboard or monitor ids")
+    imported.add_argument("ids", nargs="+", metavar="ID", help="dashboard, monitor or SLO ids")
     imported.add_argument(
         "-o", "--output", type=Path, help="write the source here (default: standard output)"
     )
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="a .py file, a folder of them, or an importable module (repeatable)",
         )
         command.add_argument(
-            "--no-defaults", action="store_true", help="leave out obs's own dashboards/monitors"
+            "--no-defaults", action="store_true", help="leave out obs's own definitions"
         )
         command.add_argument("--env", help="environment: env tag, defaults and thresholds")
         command.add_argument(
@@ -106,33 +108,55 @@ def _desired(args: argparse.Namespace, project: str) -> tuple[list[Any], Any]:
     from obs.provision.plan import Desired
     from obs.provision.render_dashboard import render_dashboard
     from obs.provision.render_monitor import render_monitor
+    from obs.provision.render_slo import burn_rate_monitors, render_slo
     from obs.provision.validate import validate_all
+    from obs.slos.slo import SLO
 
     if args.env is not None and not KEY_PATTERN.match(args.env):
         raise ProvisionError(f"--env {args.env!r}: use lowercase letters, digits, '.', '_', '-'")
     definitions = load(args.sources, defaults=not args.no_defaults)
-    problems: list[Problem] = validate_all(definitions.dashboards, definitions.monitors)
+    problems: list[Problem] = validate_all(
+        definitions.dashboards, definitions.monitors, definitions.slos
+    )
     invalid = {p.definition for p in problems}
     desired: list[Desired] = []
-    values: list[Dashboard | Monitor] = [*definitions.dashboards, *definitions.monitors]
+    values: list[Dashboard | Monitor | SLO] = [
+        *definitions.dashboards,
+        *definitions.monitors,
+        *definitions.slos,
+    ]
     for value in values:
-        kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
+        kind = _kind_of(value)
         if f"{kind} {value.key}" in invalid:
             continue  # rendering reads fields the rules found wrong
         try:
             if isinstance(value, Dashboard):
                 body = render_dashboard(value, args.env, project)
-                item = Desired("dashboard", value.key, value.title, body)
-            else:
+                desired.append(Desired("dashboard", value.key, value.title, body))
+            elif isinstance(value, Monitor):
                 body = render_monitor(value, args.env, project)
-                item = Desired("monitor", value.key, value.name, body)
+                desired.append(Desired("monitor", value.key, value.name, body))
+            else:
+                body = render_slo(value, args.env, project)
+                alerts = [
+                    Desired("monitor", a.key, a.name, a.body)
+                    for a in burn_rate_monitors(value, args.env, project)
+                ]
+                desired.extend([Desired("slo", value.key, value.name, body), *alerts])
         except DefinitionError as exc:
             problems.extend(exc.problems)
-            continue
-        desired.append(item)
     if problems:
         raise DefinitionError(problems)
     return desired, definitions
+
+
+def _kind_of(value: object) -> Kind:
+    from obs.dashboards.dashboard import Dashboard
+    from obs.monitors.monitor import Monitor
+
+    if isinstance(value, Dashboard):
+        return "dashboard"
+    return "monitor" if isinstance(value, Monitor) else "slo"
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -149,9 +173,12 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _plan_or_apply(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from obs.provision.apply import apply_changes, summary
     from obs.provision.live import read_live
     from obs.provision.plan import describe, make_plan
+    from obs.provision.references import resolve
 
     project = _project(args)
     desired, definitions = _desired(args, project.name)
@@ -159,8 +186,12 @@ def _plan_or_apply(args: argparse.Namespace) -> int:
     adopt: list[tuple[Kind, str, str | int]] = [
         *(("dashboard", d.key, d.adopt_id) for d in definitions.dashboards if d.adopt_id),
         *(("monitor", m.key, m.adopt_id) for m in definitions.monitors if m.adopt_id),
+        *(("slo", s.key, s.adopt_id) for s in definitions.slos if s.adopt_id),
     ]
     live = read_live(client, project.name, args.env, [(d.kind, d.key) for d in desired], adopt)
+    # Burn-rate alerts name their SLO's id: known now for the SLOs that are live.
+    slo_ids = {key: str(body["id"]) for key, body in live.owned["slo"].items()}
+    desired = [replace(d, body=resolve(d.body, slo_ids)) for d in desired]
     plan = make_plan(desired, live, project.name, args.env, prune=args.prune)
     _validate_remotely(client, plan.changes)
     env = f", environment {args.env}" if args.env else ""
@@ -186,12 +217,15 @@ def _plan_or_apply(args: argparse.Namespace) -> int:
 
 
 def _validate_remotely(client: Any, changes: Any) -> None:
-    """Datadog's own monitor validation for every monitor about to be written."""
+    """Datadog's own monitor validation for every monitor about to be written (an alert of
+    an SLO not created yet is validated by its create, after the SLO's; Datadog has no
+    validation endpoint for SLOs: the client's models and obs's rules check those)."""
     from obs.provision.client import DatadogError
+    from obs.provision.references import pending
 
     problems = []
     for change in changes:
-        if change.kind != "monitor" or change.body is None:
+        if change.kind != "monitor" or change.body is None or pending(change.body):
             continue
         try:
             client.post("/api/v1/monitor/validate", change.body, idempotent=True)

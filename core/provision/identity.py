@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-Kind = Literal["dashboard", "monitor"]
+Kind = Literal["dashboard", "monitor", "slo"]
 
 MANAGED_TAG = "managed-by:obs"
 PROJECT_PREFIX = "obs-project:"
@@ -165,7 +165,7 @@ class InTags:
         return {**body, "tags": sorted({*kept, *monitor_tags(mark)})}
 
 
-CARRIERS: dict[Kind, Carrier] = {"dashboard": InDescription(), "monitor": InTags()}
+CARRIERS: dict[Kind, Carrier] = {"dashboard": InDescription(), "monitor": InTags(), "slo": InTags()}
 
 
 def mark_of(kind: Kind, body: Mapping[str, Any]) -> Mark | None:

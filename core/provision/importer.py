@@ -1,11 +1,14 @@
-"""``obs provision import``: live Datadog dashboards and monitors to Python definitions.
+"""``obs provision import``: live Datadog dashboards, monitors and SLOs to Python
+definitions.
 
 Each object is read as raw JSON and turned into obs values (queries become catalog metrics,
 parsed by :mod:`obs.metric_query.grammar`). Before any source is written, each value is
 rendered again and compared with the live object under the same normalisation ``plan`` uses:
 if anything would differ (a widget type or field obs does not model, a metric outside the
 catalog), the import stops and names it, so that an import followed by ``plan`` shows no
-changes. Objects obs does not own are imported with ``adopt_id``.
+changes. Objects obs does not own are imported with ``adopt_id``. An SLO is imported
+without burn-rate alerts (``alerts=()``): Datadog's alerts on it stay as they are (for an SLO
+obs created, plan lists its alerts as not in code until the definition asks for them).
 
 Example:
     >>> key_for("Orders: Mongo latency!", "abc-def-ghi")
@@ -48,13 +51,15 @@ from obs.metric_query.tree import Query
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.client import DatadogClient
 from obs.provision.identity import Identity, Kind, mark_of
-from obs.provision.live import checked
-from obs.provision.normalize import normalize_dashboard, normalize_monitor
+from obs.provision.live import checked, unwrapped
+from obs.provision.normalize import normalize_dashboard, normalize_monitor, normalize_slo
 from obs.provision.problems import ProvisionError
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.render_monitor import render_monitor
+from obs.provision.render_slo import render_slo
 from obs.provision.source import module_source
-from obs.provision.validate import validate_dashboard, validate_monitor
+from obs.provision.validate import validate_dashboard, validate_monitor, validate_slo
+from obs.slos.slo import SLO, WINDOWS, Ratio, TimeSlice
 
 _NOTE_FIELDS = (
     "background_color",
@@ -72,16 +77,36 @@ class ImportRefused(ProvisionError):
     """A live object obs cannot represent exactly."""
 
 
+_SLO_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def kind_of_id(ident: str) -> Kind:
+    """What an id names: monitors are numbers, SLOs 32 hexadecimal digits, dashboards
+    ``abc-def-ghi``.
+
+    Example:
+        >>> kind_of_id("1234"), kind_of_id("c2ce7fb6030c5c0b8035d1ce94dec12c"), kind_of_id("a-b-c")
+        ('monitor', 'slo', 'dashboard')
+    """
+    if ident.isdigit():
+        return "monitor"
+    return "slo" if _SLO_ID.fullmatch(ident) else "dashboard"
+
+
+_FROM_JSON: dict[Kind, Callable[[Mapping[str, Any]], tuple[Any, Identity | None]]] = {}
+
+
 def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     """Python source defining the live objects ``ids`` (numbers: monitors)."""
-    values: list[Dashboard | Monitor] = []
+    values: list[Dashboard | Monitor | SLO] = []
     envs: set[str | None] = set()
     projects: set[str | None] = set()
     keys: set[tuple[str, str]] = set()
     for ident in ids:
-        kind: Kind = "monitor" if ident.isdigit() else "dashboard"
-        body = checked(kind, client.get(f"/api/v1/{kind}/{ident}"), f"GET /api/v1/{kind}/{ident}")
-        value, owner = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        kind = kind_of_id(ident)
+        reply = unwrapped(kind, client.get(f"/api/v1/{kind}/{ident}"))
+        body = checked(kind, reply, f"GET /api/v1/{kind}/{ident}")
+        value, owner = _FROM_JSON[kind](body)
         env = owner.env if owner else None
         check_valid(value, f"{kind} {ident}")
         check_round_trip(value, body, env)
@@ -108,10 +133,12 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     return module_source(values, header)
 
 
-def check_valid(value: Dashboard | Monitor, where: str) -> None:
+def check_valid(value: Dashboard | Monitor | SLO, where: str) -> None:
     """Refuse what ``plan`` would reject, naming the first problem's path."""
     if isinstance(value, Dashboard):
         problems = validate_dashboard(value)
+    elif isinstance(value, SLO):
+        problems = validate_slo(value)
     else:
         problems = validate_monitor(value)
     if problems:
@@ -120,15 +147,21 @@ def check_valid(value: Dashboard | Monitor, where: str) -> None:
         raise ImportRefused(f"{where}: {first.field}: {first.message}{more}")
 
 
-def check_round_trip(value: Dashboard | Monitor, live: Mapping[str, Any], env: str | None) -> None:
+def check_round_trip(
+    value: Dashboard | Monitor | SLO, live: Mapping[str, Any], env: str | None
+) -> None:
     """Refuse, naming the difference, when ``value`` would not render back to ``live``."""
     if isinstance(value, Dashboard):
         ours, theirs = normalize_dashboard(render_dashboard(value, env)), normalize_dashboard(live)
+        kind = "dashboard"
+    elif isinstance(value, SLO):
+        ours, theirs = normalize_slo(render_slo(value, env)), normalize_slo(live)
+        kind = "slo"
     else:
         ours, theirs = normalize_monitor(render_monitor(value, env)), normalize_monitor(live)
+        kind = "monitor"
     if ours != theirs:
         where = ", ".join(_differences(theirs, ours, "")[:5])
-        kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
         raise ImportRefused(
             f"{kind} {live.get('id')}: obs cannot represent all of it; it differs at {where}"
         )
@@ -329,6 +362,11 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None
     where = f"monitor {ident}"
     identity = owner_of("monitor", live)
     body = normalize_monitor(live)
+    if body.get("type") == "slo alert":
+        raise ImportRefused(
+            f"{where}: an SLO alert; obs generates burn-rate alerts from their SLO's "
+            "definition: import the SLO and give it alerts"
+        )
     if body.get("type") not in ("query alert", "metric alert"):
         raise ImportRefused(
             f"{where}: only metric monitors are supported, not {body.get('type')!r}"
@@ -369,3 +407,91 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None
     if plain.effective_time_aggregation() == parsed.time_aggregation:
         monitor = plain
     return monitor, identity
+
+
+# --- SLOs -------------------------------------------------------------------------------
+
+
+def slo_from_json(live: Mapping[str, Any]) -> tuple[SLO, Identity | None]:
+    """The SLO ``live`` is (without burn-rate alerts), and whom it belongs to."""
+    ident = str(live.get("id"))
+    where = f"slo {ident}"
+    identity = owner_of("slo", live)
+    body = normalize_slo(live)
+    sli: Ratio | TimeSlice
+    if body.get("type") == "metric" and "sli_specification" not in body:
+        query = body.get("query") or {}
+        good, total = (
+            _parse(
+                where,
+                f"query.{part}",
+                parse_expression,
+                str(query.get(part, "")),
+                catalog.by_datadog_name,
+            )
+            for part in ("numerator", "denominator")
+        )
+        sli = Ratio(good, total)
+    elif body.get("type") == "time_slice":
+        sli = _time_slice(where, (body.get("sli_specification") or {}).get("time_slice") or {})
+    else:
+        raise ImportRefused(
+            f"{where}: only metric SLOs (numerator and denominator) and time-slice SLOs are "
+            f"supported, not a {body.get('type')!r} SLO"
+            + (" defined by sli_specification" if body.get("type") == "metric" else "")
+        )
+    thresholds = [t for t in body.get("thresholds") or [] if isinstance(t, dict)]
+    primary = body.get("timeframe")
+    thresholds.sort(key=lambda t: (t.get("timeframe") != primary, _window_index(t)))
+    name = str(body.get("name", ""))
+    slo = SLO(
+        key=identity.key if identity else key_for(name, ident),
+        name=name,
+        sli=sli,
+        targets={t.get("timeframe"): t.get("target") for t in thresholds},  # type: ignore[misc]
+        warnings={t["timeframe"]: t["warning"] for t in thresholds if "warning" in t},
+        description=str(body.get("description", "")),
+        tags=tuple(body.get("tags") or ()),
+        alerts=(),
+        adopt_id=None if identity else ident,
+    )
+    return slo, identity
+
+
+def _window_index(threshold: Mapping[str, Any]) -> int:
+    window = threshold.get("timeframe")
+    return WINDOWS.index(window) if window in WINDOWS else len(WINDOWS)
+
+
+def _time_slice(where: str, condition: Mapping[str, Any]) -> TimeSlice:
+    inner = condition.get("query") or {}
+    names: dict[str, Query] = {}
+    for i, query in enumerate(inner.get("queries") or []):
+        if query.get("data_source") != "metrics":
+            raise ImportRefused(f"{where}: queries[{i}]: only metric queries are supported")
+        names[str(query.get("name"))] = _parse(
+            where,
+            f"sli_specification.time_slice.query.queries[{i}]",
+            parse_query,
+            str(query.get("query", "")),
+            catalog.by_datadog_name,
+        )
+    formulas = inner.get("formulas") or [{}]
+    expr = _parse(
+        where,
+        "sli_specification.time_slice.query.formulas[0]",
+        parse_formula,
+        str(formulas[0].get("formula", "")),
+        names,
+    )
+    return TimeSlice(
+        expr,
+        condition.get("comparator"),  # type: ignore[arg-type]
+        condition.get("threshold"),  # type: ignore[arg-type]
+        condition.get("query_interval_seconds", 300),
+    )
+
+
+_FROM_JSON.update(
+    {"dashboard": dashboard_from_json, "monitor": monitor_from_json, "slo": slo_from_json}
+)

@@ -1,7 +1,7 @@
 """Read what a project owns in Datadog right now, as raw JSON.
 
 Dashboards: list every page of summaries and read the mark on each description's last line;
-monitors: list every page of monitors tagged ``managed-by:obs``. Of the marked objects in this
+monitors and SLOs: list every page of those tagged ``managed-by:obs``. Of the marked objects in this
 run's environment, those of this project bound to their own id are owned; one not yet bound
 (its create was not confirmed) or one marked before projects existed (legacy, adopted when a
 definition names its key) becomes owned on the next apply; a copy whose mark is bound to
@@ -12,7 +12,7 @@ the shape obs reads before anything is compared.
 Example:
     >>> live = Live()
     >>> live.owned, live.untouched
-    ({'dashboard': {}, 'monitor': {}}, [])
+    ({'dashboard': {}, 'slo': {}, 'monitor': {}}, [])
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ PAGE = 100
 # A list longer than this many pages is not a list of dashboards or monitors any organisation
 # has; an API that keeps inventing items must not keep obs reading.
 MAX_PAGES = 1000
-KINDS: tuple[Kind, ...] = ("dashboard", "monitor")
-_TITLE = {"dashboard": "title", "monitor": "name"}
-_CREATED = {"dashboard": "created_at", "monitor": "created"}
+# In the order they are created: an SLO before the burn-rate alerts naming it (deleted the
+# other way round).
+KINDS: tuple[Kind, ...] = ("dashboard", "slo", "monitor")
+_TITLE = {"dashboard": "title", "monitor": "name", "slo": "name"}
+_CREATED = {"dashboard": "created_at", "monitor": "created", "slo": "created_at"}
+# Where a reply carries the object: Datadog's SLO API wraps it in "data" (a list of one
+# after a create or update, the object itself after a GET).
+_ENVELOPE = {"slo": "data"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,11 @@ def read_live(
         for monitor in list_marked_monitors(client)
         if (mark := mark_of("monitor", monitor)) is not None
     )
+    candidates.extend(
+        _Candidate("slo", mark, slo)
+        for slo in list_marked_slos(client)
+        if (mark := mark_of("slo", slo)) is not None
+    )
     groups: dict[tuple[Kind, str], list[_Candidate]] = {}
     for candidate in candidates:
         identity = candidate.mark.identity
@@ -153,7 +163,7 @@ def _resolve(
 
 
 def _full(client: DatadogClient, candidate: _Candidate) -> dict[str, Any]:
-    if candidate.kind == "monitor":  # the monitor list carries whole monitors
+    if candidate.kind != "dashboard":  # the monitor and SLO lists carry whole objects
         return candidate.body
     return checked("dashboard", client.get(f"/api/v1/dashboard/{candidate.live_id}"), "GET")
 
@@ -165,7 +175,19 @@ def _adopted(client: DatadogClient, kind: Kind, ident: str | int, key: str) -> d
         if exc.status == 404:
             raise ProvisionError(f"{kind} {key}: adopt_id {ident!r} does not exist") from None
         raise
-    return checked(kind, found, f"GET /api/v1/{kind}/{ident}")
+    return checked(kind, unwrapped(kind, found), f"GET /api/v1/{kind}/{ident}")
+
+
+def unwrapped(kind: Kind, reply: Any) -> Any:
+    """The object in a reply about one object of ``kind`` (SLO replies wrap it in ``data``,
+    a list of one after a create or update)."""
+    key = _ENVELOPE.get(kind)
+    if key is None or not isinstance(reply, dict):
+        return reply
+    inner = reply.get(key)
+    if isinstance(inner, list) and len(inner) == 1:
+        return inner[0]
+    return inner
 
 
 def _pages(fetch: Callable[[int], list[dict[str, Any]]], what: str) -> list[dict[str, Any]]:
@@ -208,10 +230,27 @@ def list_marked_monitors(client: DatadogClient, *tags: str) -> list[dict[str, An
     return _pages(page, what)
 
 
+def list_marked_slos(client: DatadogClient) -> list[dict[str, Any]]:
+    """Every SLO tagged ``managed-by:obs``, page by page (the API filters on one tag)."""
+    what = "GET /api/v1/slo"
+
+    def page(index: int) -> list[dict[str, Any]]:
+        reply = client.get(
+            "/api/v1/slo", {"tags_query": MANAGED_TAG, "limit": PAGE, "offset": index * PAGE}
+        )
+        if not isinstance(reply, dict):
+            raise ProvisionError(f"{what}: expected an object, got {_shown(reply)}")
+        return checked_list("slo", reply.get("data") or [], f"{what}: data")
+
+    return _pages(page, what)
+
+
 def find_created(client: DatadogClient, kind: Kind, identity: Identity) -> dict[str, Any] | None:
     """The object a create with ``identity`` made, if one exists (its mark not yet bound)."""
     if kind == "dashboard":
         listed = dashboard_summaries(client)
+    elif kind == "slo":
+        listed = list_marked_slos(client)
     else:
         listed = list_marked_monitors(
             client, f"{PROJECT_PREFIX}{identity.project}", f"{ID_PREFIX}{identity.key}"
@@ -238,7 +277,7 @@ def checked(kind: Kind, value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProvisionError(f"{what}: expected an object, got {_shown(value)}")
     ident = value.get("id")
-    valid_id = isinstance(ident, str) and ident if kind == "dashboard" else _is_int(ident)
+    valid_id = _is_int(ident) if kind == "monitor" else isinstance(ident, str) and ident
     if not valid_id:
         raise ProvisionError(f"{what}: no valid {kind} id (got {_shown(ident)})")
     where = f"{what} ({kind} {ident})"
@@ -274,8 +313,19 @@ _FIELD_TYPES: dict[Kind, dict[str, type | tuple[type, ...]]] = {
         "options": dict,
         "created": str,
     },
+    "slo": {
+        "name": str,
+        "description": str,
+        "type": str,
+        "tags": list,
+        "thresholds": list,
+        "query": dict,
+        "sli_specification": dict,
+        "created_at": int,
+    },
 }
 _NAMES: Mapping[type | tuple[type, ...], str] = {
+    int: "a number or null",
     str: "text or null",
     list: "a list or null",
     dict: "an object or null",

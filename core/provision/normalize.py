@@ -143,6 +143,75 @@ def normalize_monitor(body: Mapping[str, Any]) -> dict[str, Any]:
     return _pruned(out)
 
 
+SLO_READ_ONLY = frozenset(
+    {
+        "id",
+        "creator",
+        "created_at",
+        "modified_at",
+        "type_id",
+        "monitor_tags",
+        "configured_alert_ids",
+        "deleted",
+    }
+)
+# Datadog rewrites the display strings ("99.0" comes back as "99."): they follow the numbers.
+_THRESHOLD_DISPLAY = ("target_display", "warning_display")
+# Documented as the size of a slice when none is given, and what Datadog returns then.
+_TIME_SLICE_DEFAULTS = {"query_interval_seconds": 300}
+
+
+def normalize_slo(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical form of an SLO body (sent or read): thresholds in window order,
+    numbers as floats, query and formula text canonical, ownership tags left out.
+
+    Example:
+        >>> live = {"id": "abc", "type_id": 1, "name": "n", "tags": ["managed-by:obs", "b"],
+        ...         "thresholds": [{"timeframe": "7d", "target": 95, "target_display": "95."}],
+        ...         "query": {"numerator": "sum:a{*}.as_count()",
+        ...                   "denominator": "sum:a{*}.as_count()+sum:b{*}.as_count()"}}
+        >>> normalized = normalize_slo(live)
+        >>> normalized["thresholds"], normalized["query"]["denominator"], normalized["tags"]
+        ([{'target': 95.0, 'timeframe': '7d'}], 'sum:a{*}.as_count() + sum:b{*}.as_count()', ['b'])
+    """
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k not in SLO_READ_ONLY}
+    out["tags"] = sorted({t for t in out.get("tags") or [] if not is_ownership_tag(t)})
+    thresholds = [t for t in out.get("thresholds") or [] if isinstance(t, dict)]
+    out["thresholds"] = sorted(
+        ({k: _float(v) for k, v in t.items() if k not in _THRESHOLD_DISPLAY} for t in thresholds),
+        key=lambda t: _WINDOW_ORDER.get(str(t.get("timeframe")), len(_WINDOW_ORDER)),
+    )
+    for name in ("target_threshold", "warning_threshold"):
+        out[name] = _float(out.get(name))
+    query = out.get("query")
+    if isinstance(query, dict):
+        out["query"] = {
+            k: _canonical_query(v) if isinstance(v, str) else v for k, v in query.items()
+        }
+    spec = out.get("sli_specification")
+    if isinstance(spec, dict) and isinstance(spec.get("time_slice"), dict):
+        condition = dict(spec["time_slice"])
+        _drop_defaults(condition, _TIME_SLICE_DEFAULTS)
+        condition["threshold"] = _float(condition.get("threshold"))
+        inner = condition.get("query")
+        if isinstance(inner, dict) and isinstance(inner.get("queries"), list):
+            formulas = inner.get("formulas")
+            if isinstance(formulas, list):
+                queries, formulas = _renamed(inner["queries"], formulas)
+                condition["query"] = {**inner, "queries": queries, "formulas": formulas}
+        out["sli_specification"] = {**spec, "time_slice": condition}
+        # A time-slice SLO has no numerator and denominator; some replies say so with null.
+        out.pop("query", None)
+    return _pruned(out)
+
+
+_WINDOW_ORDER = {"7d": 0, "30d": 1, "90d": 2, "custom": 3}
+
+
+def _float(value: Any) -> Any:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 def _lenient_metric(name: str) -> Metric:
     # Canonical text only needs the name; metrics outside the catalog still get spacing fixed.
     try:

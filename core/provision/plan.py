@@ -23,7 +23,12 @@ from typing import Any, Literal
 
 from obs.provision.identity import Identity, Kind, Mark, mark_of, with_mark
 from obs.provision.live import KINDS, Live, Untouched
-from obs.provision.normalize import DASHBOARD_UNMANAGED, normalize_dashboard, normalize_monitor
+from obs.provision.normalize import (
+    DASHBOARD_UNMANAGED,
+    normalize_dashboard,
+    normalize_monitor,
+    normalize_slo,
+)
 
 Action = Literal["create", "update", "delete"]
 
@@ -73,7 +78,9 @@ def make_plan(
     changes: list[Change] = []
     unchanged = 0
     wanted: dict[Kind, set[str]] = {kind: set() for kind in KINDS}
-    for item in sorted(desired, key=lambda d: d.kind):
+    # Creates and updates in KINDS order (an SLO before its burn-rate alerts), deletes after
+    # them in the reverse order (the alerts before their SLO, which Datadog keeps otherwise).
+    for item in sorted(desired, key=lambda d: KINDS.index(d.kind)):
         wanted[item.kind].add(item.key)
         current = live.owned[item.kind].get(item.key)
         if current is None:
@@ -96,6 +103,7 @@ def make_plan(
     owned = [(kind, key, body) for kind in KINDS for key, body in live.owned[kind].items()]
     extra = [_delete(kind, key, body) for kind, key, body in owned if key not in wanted[kind]]
     extra.extend(_delete(kind, key, body) for kind, key, body in live.duplicates)
+    extra.sort(key=lambda change: -KINDS.index(change.kind))
     untouched = tuple(live.untouched)
     if prune:
         return Plan(tuple(changes + extra), unchanged, (), untouched)
@@ -122,8 +130,11 @@ def _delete(kind: Kind, key: str, body: dict[str, Any]) -> Change:
     return Change("delete", kind, key, title, body["id"], None)
 
 
+_NORMALIZE = {"dashboard": normalize_dashboard, "monitor": normalize_monitor, "slo": normalize_slo}
+
+
 def _diff(kind: Kind, live: dict[str, Any], desired: dict[str, Any]) -> list[str]:
-    normalize = normalize_dashboard if kind == "dashboard" else normalize_monitor
+    normalize = _NORMALIZE[kind]
     before, after = normalize(live), normalize(desired)
     if before == after:
         return []

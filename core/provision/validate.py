@@ -1,4 +1,4 @@
-"""obs's own rules for dashboards and monitors, checked before anything is sent.
+"""obs's own rules for dashboards, monitors and SLOs, checked before anything is sent.
 
 Datadog's models and spec check shapes and types; these check meaning: every expression is
 one the query grammar can write (:func:`obs.metric_query.grammar.problems`), every query names
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from obs import catalog
@@ -32,6 +32,9 @@ from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.field_types import field_type_problems
 from obs.provision.identity import KEY_PATTERN, is_ownership_tag
 from obs.provision.problems import Problem
+from obs.slos import burn
+from obs.slos.burn import BurnRate
+from obs.slos.slo import SLO, WINDOW_DAYS, Ratio, TimeSlice, Window
 
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _MONITOR_TAG = re.compile(r"^[a-z][a-z0-9_\-./:]*$")
@@ -39,18 +42,31 @@ _MESSAGE_GROUP = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\.name\s*\}\}")
 _REDUCERS = frozenset({"avg", "last", "sum", "min", "max", "percentile"})
 
 
-def validate_all(dashboards: Iterable[Dashboard], monitors: Iterable[Monitor]) -> list[Problem]:
-    """Every problem in the definitions, duplicates across them included."""
-    dashboards, monitors = list(dashboards), list(monitors)
+def validate_all(
+    dashboards: Iterable[Dashboard], monitors: Iterable[Monitor], slos: Iterable[SLO] = ()
+) -> list[Problem]:
+    """Every problem in the definitions, duplicates across them included (an SLO's
+    burn-rate alerts are monitors too)."""
+    dashboards, monitors, slos = list(dashboards), list(monitors), list(slos)
     problems: list[Problem] = []
     for d in dashboards:
         problems.extend(validate_dashboard(d))
     for m in monitors:
         problems.extend(validate_monitor(m))
+    for slo in slos:
+        problems.extend(validate_slo(slo))
+    alert_keys = [
+        f"{slo.key}.burn.{a.name}"
+        for slo in slos
+        if not field_type_problems(f"slo {slo.key}", slo)
+        for a in slo.alerts
+    ]
     problems.extend(_duplicates("dashboard", [d.key for d in dashboards], "key"))
-    problems.extend(_duplicates("monitor", [m.key for m in monitors], "key"))
+    problems.extend(_duplicates("monitor", [m.key for m in monitors] + alert_keys, "key"))
+    problems.extend(_duplicates("slo", [slo.key for slo in slos], "key"))
     problems.extend(_duplicates("dashboard", [d.adopt_id for d in dashboards], "adopt_id"))
     problems.extend(_duplicates("monitor", [m.adopt_id for m in monitors], "adopt_id"))
+    problems.extend(_duplicates("slo", [slo.adopt_id for slo in slos], "adopt_id"))
     return problems
 
 
@@ -198,6 +214,13 @@ def validate_monitor(monitor: Monitor) -> list[Problem]:
             problems.append(Problem(owner, field, "is empty"))
     if not grammar.WINDOW.fullmatch(monitor.window):
         problems.append(Problem(owner, "window", f"{monitor.window!r} is not last_<N>m|h|d|w"))
+    elif monitor.is_forecast() != bool(grammar.FORECAST_WINDOW.fullmatch(monitor.window)):
+        reason = (
+            "a forecast monitor looks ahead: next_<N>m|h|d|w"
+            if monitor.is_forecast()
+            else "only a forecast() monitor looks ahead (next_...); this one looks back: last_..."
+        )
+        problems.append(Problem(owner, "window", f"{monitor.window!r}: {reason}"))
     if monitor.comparator not in grammar.COMPARATORS:
         problems.append(
             Problem(owner, "comparator", f"{monitor.comparator!r} is not one of > >= < <=")
@@ -241,6 +264,144 @@ def validate_monitor(monitor: Monitor) -> list[Problem]:
             problems.append(
                 Problem(
                     owner, "message", f"{{{{{name}.name}}}} needs the query grouped by {name!r}"
+                )
+            )
+    return problems
+
+
+def validate_slo(slo: SLO) -> list[Problem]:
+    """Problems in one SLO: its indicator's queries, targets, tags and burn-rate alerts."""
+    owner = f"slo {slo.key}"
+    wrong = field_type_problems(owner, slo)
+    if wrong:
+        return wrong  # the rules below read the fields as their types say
+    problems = list(_key(owner, slo.key))
+    if not slo.name.strip():
+        problems.append(Problem(owner, "name", "is empty"))
+    problems.extend(_sli(owner, slo.sli))
+    problems.extend(_targets(owner, "targets", slo.targets, slo.warnings))
+    for env, targets in slo.env_targets.items():
+        if not KEY_PATTERN.match(env):
+            problems.append(Problem(owner, f"env_targets[{env!r}]", "is not an environment name"))
+        warnings = {w: v for w, v in slo.warnings.items() if w in targets}
+        problems.extend(_targets(owner, f"env_targets[{env!r}]", targets, warnings))
+    for tag in slo.tags:
+        if not _MONITOR_TAG.match(tag) or is_ownership_tag(tag):
+            problems.append(Problem(owner, "tags", f"{tag!r} is not a lowercase tag obs may set"))
+    names = [a.name for a in slo.alerts]
+    for i, alert in enumerate(slo.alerts):
+        where = f"alerts[{i}]"
+        if not KEY_PATTERN.match(alert.name) or names.count(alert.name) > 1:
+            problems.append(
+                Problem(owner, f"{where}.name", f"{alert.name!r} is invalid or repeated")
+            )
+        problems.extend(_burn_rate(owner, where, alert, slo))
+    return problems
+
+
+def _sli(owner: str, sli: Ratio | TimeSlice) -> list[Problem]:
+    parts: list[tuple[str, Expr]] = (
+        [("sli.good", sli.good), ("sli.total", sli.total)]
+        if isinstance(sli, Ratio)
+        else [("sli.expr", sli.expr)]
+    )
+    problems = []
+    for field, expr in parts:
+        queries = list(expr.queries())
+        if not queries:
+            problems.append(Problem(owner, field, "names no metric query"))
+        problems.extend(_grammar(owner, field, expr))
+        for q in queries:
+            problems.extend(check_query(owner, field, q, allow_variables=False))
+            if q.by:
+                problems.append(
+                    Problem(
+                        owner, field, "an SLO measures one series: no by=(...); one SLO a group"
+                    )
+                )
+            if isinstance(sli, Ratio) and not _counts_events(q):
+                problems.append(
+                    Problem(owner, field, f"{q.text()} does not count events: use count(...)")
+                )
+    if isinstance(sli, TimeSlice):
+        if sli.comparator not in grammar.COMPARATORS:
+            problems.append(
+                Problem(owner, "sli.comparator", f"{sli.comparator!r} is not one of > >= < <=")
+            )
+        if not math.isfinite(sli.threshold):
+            problems.append(Problem(owner, "sli.threshold", "is not a finite number"))
+        if sli.slice_seconds not in (60, 300):
+            problems.append(Problem(owner, "sli.slice_seconds", "Datadog slices 60 or 300 s"))
+    return problems
+
+
+def _counts_events(query: Query) -> bool:
+    """A query of event counts: a counter's ``count()`` or a distribution's ``count:``."""
+    if query.metric.kind is Kind.COUNTER:
+        return query.aggregation == "sum" and query.as_count
+    return query.metric.kind is Kind.HISTOGRAM and query.aggregation == "count"
+
+
+def _targets(
+    owner: str, field: str, targets: Mapping[Window, float], warnings: Mapping[Window, float]
+) -> list[Problem]:
+    problems = []
+    if not targets:
+        problems.append(Problem(owner, field, "needs a target for at least one window"))
+    for window, target in targets.items():
+        if not 0 < target < 100:
+            problems.append(
+                Problem(
+                    owner,
+                    f"{field}[{window!r}]",
+                    f"{target:g} is not a percentage above 0 and below 100",
+                )
+            )
+    for window, warning in warnings.items():
+        below = targets.get(window)
+        if below is None:
+            problems.append(Problem(owner, f"warnings[{window!r}]", "has no target to warn before"))
+        elif not below < warning < 100:
+            problems.append(
+                Problem(
+                    owner,
+                    f"warnings[{window!r}]",
+                    f"{warning:g} must be above the target ({below:g}) and below 100",
+                )
+            )
+    return problems
+
+
+def _burn_rate(owner: str, where: str, alert: BurnRate, slo: SLO) -> list[Problem]:
+    problems = []
+    try:
+        long, short = burn.seconds(alert.long_window), burn.seconds(alert.short_window)
+    except ValueError as exc:
+        return [Problem(owner, where, str(exc))]
+    if not short < long <= burn.LONGEST_WINDOW_SECONDS:
+        problems.append(
+            Problem(owner, where, "the short window must be shorter than the long one, at most 48h")
+        )
+    if alert.factor is None and not 0 < alert.budget_spent <= 1:
+        problems.append(Problem(owner, f"{where}.budget_spent", "is a share: above 0, at most 1"))
+    if alert.priority is not None and not 1 <= alert.priority <= 5:
+        problems.append(Problem(owner, f"{where}.priority", "must be 1 (highest) to 5"))
+    for env, targets in [(None, slo.targets), *slo.env_targets.items()]:
+        if not targets:
+            continue
+        window, target = next(iter(targets.items()))
+        if not 0 < target < 100:
+            continue  # named with the targets
+        factor = burn.factor_for(alert, WINDOW_DAYS[window])
+        highest = burn.highest_burn_rate(target)
+        if not 0 < factor < highest:
+            in_env = f" in {env}" if env else ""
+            problems.append(
+                Problem(
+                    owner,
+                    where,
+                    f"a burn rate of {factor:g} can never be seen{in_env}: at {target:g} % the "
+                    f"highest is {highest:g} (set factor= or a longer long_window)",
                 )
             )
     return problems
