@@ -9,6 +9,7 @@ its timeout.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,9 @@ from obs.agent.schedule import Job, Runner
 from obs.agent.store import Store
 from obs.agent.targets import MongoTarget, RedisTarget
 from obs.catalog import attr
+from obs.export.deadline import Deadline, call_within
+
+log = logging.getLogger("obs.agent")
 
 
 def redis_attributes(url: str) -> dict[str, AttributeValue]:
@@ -237,9 +241,17 @@ class Agent:
     backfill: bool = False
     store: Store = field(default_factory=Store)
     clients: list[Any] = field(default_factory=list)
+    # OTLP temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE); cumulative else.
+    delta_counters: bool = False
+    delta_histograms: bool = False
 
     def __post_init__(self) -> None:
-        self.exporter = Exporter(self.store, self.resource)
+        self.exporter = Exporter(
+            self.store,
+            self.resource,
+            delta_counters=self.delta_counters,
+            delta_histograms=self.delta_histograms,
+        )
         jobs = build_jobs(self.config, backfill=self.backfill, clients=self.clients)
         self.runner = Runner(jobs, self.store, self.exporter.observe, self.config.backoff_max)
         self.endpoints: Endpoints | None = None
@@ -264,14 +276,27 @@ class Agent:
         return gone
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.runner.stop(timeout)
+        """Stop within ``timeout`` seconds, whatever the targets and the collector do: the
+        collectors get half of it to finish, the last OTLP export and closing the clients
+        the rest (pymongo's close waits for a server that is gone, 30 s by default)."""
+        deadline = Deadline.after(timeout)
+        self.runner.stop(deadline.remaining() / 2)
         if self.endpoints is not None:
             self.endpoints.stop()
         if self.export_loop is not None:
-            self.export_loop.stop(timeout)
+            self.export_loop.stop(deadline.remaining() * 0.8)
         self.exporter.shutdown()
+        try:
+            call_within(deadline, self._close_clients, "obs-agent-close")
+        except TimeoutError:
+            log.info("stopped without waiting for every client to close")
+
+    def _close_clients(self) -> None:
         for client in self.clients:
-            client.close()
+            try:
+                client.close()
+            except Exception as exc:  # one client's failure leaves the others to close
+                log.debug("closing a client raised %s", type(exc).__name__)
 
     def collect_once(self) -> tuple[list[Row], list[dict[str, str]]]:
         """Run every collector once: the rows collected and the errors met."""

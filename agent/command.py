@@ -116,7 +116,13 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         otlp = otlp_exporter(settings) if settings.exports_otlp else None
-        agent = Agent(config, resource, otlp=otlp)
+        agent = Agent(
+            config,
+            resource,
+            otlp=otlp,
+            delta_counters=settings.delta_counters,
+            delta_histograms=settings.delta_histograms,
+        )
         agent.start()
     except Exception as exc:  # a taken port, a client that cannot be made
         return _startup_failure(config, exc)

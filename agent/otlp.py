@@ -108,15 +108,28 @@ def _metric_head(metric: Metric) -> bytes:
     return head
 
 
-def _data_tail(metric: Metric) -> bytes:
+def _data_tail(metric: Metric, delta: bool = False) -> bytes:
     """What follows the points in the metric's data: a sum's temporality and monotonicity."""
     if metric.kind is Kind.GAUGE:
         return b""
     monotonic = metric.kind is Kind.COUNTER
+    temporality = (
+        pb2.AGGREGATION_TEMPORALITY_DELTA if delta else pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+    )
     tail: bytes = pb2.Sum(
-        aggregation_temporality=pb2.AGGREGATION_TEMPORALITY_CUMULATIVE, is_monotonic=monotonic
+        aggregation_temporality=temporality, is_monotonic=monotonic
     ).SerializeToString()
     return tail
+
+
+@dataclass(frozen=True)
+class DeltaRun:
+    """Points of one sum metric that cover the same interval: per-interval increments from
+    ``start`` (the export that last saw these series) to the export's time."""
+
+    metric: Metric
+    readings: Sequence[tuple[Attributes, float]]
+    start: int
 
 
 @dataclass(frozen=True)
@@ -179,12 +192,13 @@ class RequestEncoder:
         readings: Sequence[tuple[Attributes, float]],
         stamps: bytes,
         seen: dict[tuple[str, AttributeValue], bytes],
+        delta: bool = False,
     ) -> Iterator[_Piece]:
         """The pieces of one metric, at most ``max_points`` points each."""
         kept, lengths = self._attributes, self._lengths
         point_tag = _varint(_tag(_DATA_POINTS, _LENGTH_DELIMITED))
         fixed = len(stamps) + 8
-        head, tail = _metric_head(metric), _data_tail(metric)
+        head, tail = _metric_head(metric), _data_tail(metric, delta)
         data = _METRIC["gauge" if metric.kind is Kind.GAUGE else "sum"].number
         for first in range(0, len(readings), self.max_points):
             run = readings[first : first + self.max_points]
@@ -232,12 +246,18 @@ class RequestEncoder:
             yield self._request(batch)
 
     def encode(
-        self, families: Iterable[Family], histograms: Sequence[SdkMetric], start: int, now: int
+        self,
+        families: Iterable[Family],
+        histograms: Sequence[SdkMetric],
+        start: int,
+        now: int,
+        deltas: Iterable[DeltaRun] = (),
     ) -> Iterator[Encoded]:
-        """The requests of ``families`` (readings by metric) and ``histograms`` (the SDK's),
-        in the order of their names, every point stamped ``start`` .. ``now``. Lazy: each
-        request is encoded when it is taken, so an export holds one request at a time;
-        take them from one thread."""
+        """The requests of ``families`` (readings by metric), ``histograms`` (the SDK's,
+        in whatever temporality their reader keeps) and ``deltas`` (delta sums, each run
+        stamped from its own start), in the order of their names; the families' points are
+        stamped ``start`` .. ``now``. Lazy: each request is encoded when it is taken, so an
+        export holds one request at a time; take them from one thread."""
         gauge_stamps = _GAUGE_STAMPS.pack(_TIME, now, _AS_DOUBLE)
         sum_stamps = _SUM_STAMPS.pack(_START, start, _TIME, now, _AS_DOUBLE)
         seen: dict[tuple[str, AttributeValue], bytes] = {}
@@ -247,6 +267,10 @@ class RequestEncoder:
         for metric, readings in families:
             stamps = gauge_stamps if metric.kind is Kind.GAUGE else sum_stamps
             metrics.append((metric.name, self._family(metric, readings, stamps, seen)))
+        for run in deltas:
+            stamps = _SUM_STAMPS.pack(_START, run.start, _TIME, now, _AS_DOUBLE)
+            pieces = self._family(run.metric, run.readings, stamps, seen, delta=True)
+            metrics.append((run.metric.name, pieces))
         metrics.sort(key=lambda named: named[0])
         yield from self._requests(piece for _, pieces in metrics for piece in pieces)
         self._attributes = seen  # what this export used; attributes now gone are dropped

@@ -8,13 +8,11 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
 from obs.agent.otlp import Encoded
+from obs.internals.otel_sdk import RequestsOverHttp
 
 
-class HttpExporter(SdkHttpExporter):
+class HttpExporter(RequestsOverHttp, SdkHttpExporter):
     """The SDK's OTLP/HTTP metric exporter, which also sends an :class:`Encoded` request."""
 
     def export_encoded(self, encoded: Encoded) -> MetricExportResult:
-        if self._shutdown:
-            return MetricExportResult.FAILURE
-        result: MetricExportResult = self._export_batch(encoded.request)
-        return result
+        return self.send_request(encoded.request, encoded.points)

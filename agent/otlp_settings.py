@@ -28,6 +28,10 @@ def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
+def _lowercase(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class OtlpSettings(BaseSettings):
     """The agent's OTLP export and resource, from ``OTEL_*`` (and Datadog's ``DD_*``
     unified service tags)."""
@@ -56,6 +60,13 @@ class OtlpSettings(BaseSettings):
     headers: Annotated[dict[str, SecretStr], NoDecode, BeforeValidator(parse_pairs)] = Field(
         {}, validation_alias=_env("OTEL_EXPORTER_OTLP_HEADERS")
     )
+    # The OpenTelemetry specification's values, case-insensitive: delta for Datadog's OTLP
+    # intake, cumulative (the default) for a Collector or Prometheus-style consumer.
+    temporality: Annotated[
+        Literal["cumulative", "delta", "lowmemory"], BeforeValidator(_lowercase)
+    ] = Field(
+        "cumulative", validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+    )
 
     @property
     def exports_otlp(self) -> bool:
@@ -72,6 +83,18 @@ class OtlpSettings(BaseSettings):
                 extra=self.resource_attributes,
             )
         )
+
+    @property
+    def delta_counters(self) -> bool:
+        """Counters as per-interval increments. The agent's counters are observed totals
+        (asynchronous counters), which only ``delta`` turns to deltas; ``lowmemory`` keeps
+        them cumulative (OpenTelemetry's temporality preferences)."""
+        return self.temporality == "delta"
+
+    @property
+    def delta_histograms(self) -> bool:
+        """Histograms as per-interval distributions (``delta`` and ``lowmemory``)."""
+        return self.temporality in ("delta", "lowmemory")
 
     def plain_headers(self) -> dict[str, str]:
         return {k: v.get_secret_value() for k, v in self.headers.items()}

@@ -5,8 +5,9 @@ Reports, for each step, the requests made by method and the wall time, split int
 inside the stand-in (spec validation, storage) and the rest (obs: loading, rendering through
 datadog-api-client's models, normalising, diffing, HTTP). Baselines measured in the same run:
 
-- requests: the fewest the API allows for the step (list pages + one GET per dashboard for a
-  plan; plus one write per change for an apply); figures are ratios against it;
+- requests: the fewest the API allows for the step (list pages of dashboards, monitors and
+  SLOs + one GET per dashboard for a plan; plus one write per change for an apply); figures
+  are ratios against it;
 - time: the same number of bare GET round trips to the stand-in (HTTP cost alone).
 
 A plan with no changes must make read requests only; the benchmark checks it.
@@ -106,14 +107,15 @@ def main() -> None:
     common = ("--no-defaults", "--from", str(source))
     standin = _TimedStandIn().start()
     try:
-        # Listing stops at the first short page; each monitor written is validated first.
-        empty = 2
-        pages = N_DASHBOARDS // PAGE + 1 + N_MONITORS // PAGE + 1
+        # Listing stops at the first short page (the SLO list is one empty page); each monitor
+        # written is validated first; each create binds the new object's mark to its id.
+        empty = 3
+        pages = N_DASHBOARDS // PAGE + 1 + N_MONITORS // PAGE + 1 + 1
         reads = pages + N_DASHBOARDS
         drifted_d, drifted_m = math.ceil(N_DASHBOARDS / 10), math.ceil(N_MONITORS / 10)
         floors = {
             "plan (empty org)": empty + N_MONITORS,
-            "apply (create all)": empty + 2 * N_MONITORS + N_DASHBOARDS,
+            "apply (create all)": empty + 3 * N_MONITORS + 2 * N_DASHBOARDS,
             "plan (no changes)": reads,
             "plan (10% drift)": reads + drifted_m,
             "apply (10% drift)": reads + 2 * drifted_m + drifted_d,

@@ -51,17 +51,30 @@ def status() -> Status:
 
 
 def flush(timeout: float = 5.0) -> bool:
-    """Export everything recorded so far; True when every exporter finished in time."""
+    """Export everything recorded so far, returning within ``timeout`` seconds whatever the
+    collector does; True when all of it was exported, False when some was dropped or time
+    ran out.
+
+    Example:
+        >>> obs.flush(1.0)  # doctest: +SKIP
+        True
+    """
     from obs.lifecycle import process as runtime
 
     return runtime.flush(timeout)
 
 
-def shutdown(timeout: float = 5.0) -> None:
-    """Flush and stop exporting; instrumentation goes quiet until the next ``init()``."""
+def shutdown(timeout: float = 5.0) -> bool:
+    """Flush and stop exporting within ``timeout`` seconds; instrumentation goes quiet until
+    the next ``init()``. True when everything recorded was exported (as :func:`flush`).
+
+    Example:
+        >>> obs.shutdown(2.0)  # doctest: +SKIP
+        True
+    """
     from obs.lifecycle import process as runtime
 
-    runtime.shutdown(timeout)
+    return runtime.shutdown(timeout)
 
 
 def __getattr__(name: str) -> Any:

@@ -60,6 +60,7 @@ class attr:
     DB_COLLECTION_NAME = "db.collection.name"
     DB_OPERATION_NAME = "db.operation.name"
     ERROR_TYPE = "error.type"
+    DB_RESPONSE_STATUS_CODE = "db.response.status_code"  # a failed command's server code
     SERVER_ADDRESS = "server.address"
     SERVER_PORT = "server.port"
     POOL_NAME = "db.client.connection.pool.name"
@@ -76,6 +77,7 @@ class attr:
     CACHE_RESULT = "cache.result"
     MESSAGING_SYSTEM = "messaging.system"
     MESSAGING_DESTINATION_NAME = "messaging.destination.name"
+    MESSAGING_OPERATION_NAME = "messaging.operation.name"
     JOB_OUTCOME = "obs.job.outcome"
     REDIS_DB = "db"  # redisreceiver's attribute name
     QUEUE_NAME = "bullmq.queue.name"
@@ -173,6 +175,7 @@ DB_CLIENT_OPERATION_DURATION = Metric(
         attr.DB_COLLECTION_NAME,
         attr.DB_OPERATION_NAME,
         attr.ERROR_TYPE,
+        attr.DB_RESPONSE_STATUS_CODE,
         attr.SERVER_ADDRESS,
         attr.SERVER_PORT,
     ),
@@ -258,11 +261,13 @@ MESSAGING_PROCESS_DURATION = Metric(
     (
         attr.MESSAGING_SYSTEM,
         attr.MESSAGING_DESTINATION_NAME,
+        attr.MESSAGING_OPERATION_NAME,
         attr.JOB_OUTCOME,
         attr.ERROR_TYPE,
     ),
     _I,
     buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    fixed=((attr.MESSAGING_OPERATION_NAME, "process"),),
 )
 JOB_WAIT_TIME = Metric(
     "obs.job.wait_time",
@@ -637,6 +642,46 @@ def by_name(name: str) -> Metric:
         return CATALOG[name]
     except KeyError:
         raise KeyError(f"{name!r} is not in the obs metric catalog") from None
+
+
+# Datadog's OTLP intake stores a metric whose name starts with one of these as ``otel.<name>``,
+# to keep it apart from its own Agent's host metrics (Datadog's "OpenTelemetry metrics
+# mapping" documentation; renameHostMetrics in DataDog/datadog-agent's
+# pkg/opentelemetry-mapping-go/otlp/metrics/metrics_remapping.go).
+_RENAMED_BY_DATADOG = ("system.", "process.")
+
+
+def datadog_name(metric: Metric) -> str:
+    """The name Datadog stores for ``metric`` when obs sends it over OTLP: what a dashboard
+    or monitor must query. A metric outside the catalog keeps its name (it is taken to be a
+    Datadog name already).
+
+    Example:
+        >>> datadog_name(AGENT_CPU_UTILIZATION), datadog_name(REDIS_MEMORY_USED)
+        ('otel.process.cpu.utilization', 'redis.memory.used')
+    """
+    if CATALOG.get(metric.name) is metric and metric.name.startswith(_RENAMED_BY_DATADOG):
+        return f"otel.{metric.name}"
+    return metric.name
+
+
+_BY_DATADOG_NAME: dict[str, Metric] = {datadog_name(m): m for m in CATALOG.values()}
+
+
+def by_datadog_name(name: str) -> Metric:
+    """The catalog entry Datadog stores as ``name`` (see :func:`datadog_name`); KeyError
+    names the unknown metric.
+
+    Example:
+        >>> by_datadog_name("otel.process.memory.usage") is AGENT_MEMORY_RSS
+        True
+    """
+    try:
+        return _BY_DATADOG_NAME[name]
+    except KeyError:
+        stored = _BY_DATADOG_NAME.get(f"otel.{name}")
+        hint = f" (Datadog stores obs's {name} as otel.{name})" if stored else ""
+        raise KeyError(f"{name!r} is not in the obs metric catalog{hint}") from None
 
 
 def emitted_by(emitter: Emitter) -> Iterator[Metric]:

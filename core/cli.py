@@ -41,7 +41,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "provision": Command(
         "obs.provision.command",
-        "plan and apply Datadog dashboards and monitors",
+        "plan and apply Datadog dashboards, monitors and SLOs",
         "provision",
         ("datadog_api_client",),
     ),
@@ -58,10 +58,22 @@ COMMANDS: dict[str, Command] = {
         "agent",
         ("redis", "psutil", "yaml"),
     ),
+    "autoscale": Command(
+        "obs.autoscale.command",
+        "print KEDA or HPA manifests scaling a queue's workers on its backlog",
+        "autoscale",
+        ("yaml",),
+    ),
     "preview": Command(
         "obs.preview.command",
         "draw the dashboards locally with live data (--png FILE)",
         "preview",
+        ("prometheus_client",),
+    ),
+    "slo": Command(
+        "obs.loadtest.command",
+        "gate a load test on the SLOs (check), or write matching k6 thresholds (export --k6)",
+        "slo",
         ("prometheus_client",),
     ),
 }

@@ -1,10 +1,11 @@
 """obs's MongoDB dashboard: client latency by collection and operation, throughput, errors,
-pool wait, collection scans, the slowest profiled operations, and the server's own view."""
+pool wait, collection scans, the slowest profiled operations, the server's own view, and the
+growth of collections with Datadog's forecast."""
 
 from __future__ import annotations
 
 from obs import catalog
-from obs.catalog import attr
+from obs.catalog import Metric, attr
 from obs.dashboards.dashboard import ENV, SERVICE, Dashboard
 from obs.dashboards.widgets import (
     Distribution,
@@ -15,7 +16,7 @@ from obs.dashboards.widgets import (
     Timeseries,
     Toplist,
 )
-from obs.metric_query.tree import avg, call, count, maximum, p50, p95, p99, rate
+from obs.metric_query.tree import avg, call, count, forecast, maximum, p50, p95, p99, rate
 
 _CLIENT = ("env", "service")
 _SERVER = ("env",)
@@ -24,6 +25,15 @@ _BY_COLLECTION = (attr.DB_COLLECTION_NAME,)
 # default_zero: no failed command is a ratio of 0, not "no data".
 _ERRORS = call("default_zero", count(_DURATION, where={attr.ERROR_TYPE: "*"}, variables=_CLIENT))
 _COMMANDS = count(_DURATION, variables=_CLIENT)
+
+
+def _growth(metric: Metric) -> tuple[Formula, ...]:
+    """A collection gauge by collection, and Datadog's forecast of it (the preview draws a
+    least-squares line through what it holds)."""
+    now = maximum(metric, by=_BY_COLLECTION, variables=_SERVER)
+    ahead = forecast(now, history="1w", interval="60m", model="default")
+    return Formula(now, alias="now"), Formula(ahead, alias="forecast")
+
 
 DASHBOARD = Dashboard(
     key="obs.mongo",
@@ -270,6 +280,31 @@ DASHBOARD = Dashboard(
                             catalog.MONGO_WIREDTIGER_CACHE,
                             by=(attr.MONGO_CACHE_STATE,),
                             variables=_SERVER,
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        Group(
+            "Growth",
+            (
+                Note(
+                    "Where the largest collections are heading: a forecast past what the "
+                    "cluster holds within weeks is the signal to shard, partition or archive "
+                    "(the growth monitors alert on transactions and logs)."
+                ),
+                Timeseries("Collection size and forecast", _growth(catalog.MONGO_COLLECTION_SIZE)),
+                Timeseries("Documents and forecast", _growth(catalog.MONGO_COLLECTION_DOCUMENTS)),
+                Toplist(
+                    "Largest collections",
+                    (
+                        Formula(
+                            maximum(
+                                catalog.MONGO_COLLECTION_SIZE,
+                                by=_BY_COLLECTION,
+                                variables=_SERVER,
+                            ),
+                            limit=10,
                         ),
                     ),
                 ),

@@ -39,6 +39,9 @@ R = TypeVar("R")
 
 EnqueuedAt = float | datetime | None  # epoch seconds, or an aware datetime
 
+# Required by the messaging semantic conventions on process spans and durations.
+_PROCESS = {attr.MESSAGING_OPERATION_NAME: "process"}
+
 
 class job:
     """One job run on ``queue`` (see the module docstring)."""
@@ -76,7 +79,7 @@ class job:
                 self._span = active.tracer.start_span(
                     f"process {self._queue}",
                     kind=trace.SpanKind.CONSUMER,
-                    attributes=self._base_attributes(),
+                    attributes={**self._base_attributes(), **_PROCESS},
                 )
                 # The job's own Mongo and Redis calls become children of its span.
                 self._token = context.attach(trace.set_span_in_context(self._span))
@@ -169,7 +172,7 @@ class job:
             self._attempt
         )
         instruments.job_duration.bound(
-            (*key, error), self._outcome_attributes, outcome, error
+            (*key, error), self._duration_attributes, outcome, error
         ).record(elapsed)
 
     def _outcome_attributes(self, outcome: str, error: str) -> dict[str, str]:
@@ -178,6 +181,9 @@ class job:
         if error:
             attributes[attr.ERROR_TYPE] = error
         return attributes
+
+    def _duration_attributes(self, outcome: str, error: str) -> dict[str, str]:
+        return {**self._outcome_attributes(outcome, error), **_PROCESS}
 
     def _end_span(self, exc: BaseException | None) -> None:
         if self._span is None:

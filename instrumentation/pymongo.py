@@ -135,7 +135,8 @@ class _CommandListener(monitoring.CommandListener):
             # application gets an exception (DuplicateKeyError, ...), so it is an error here.
             error = _write_error(event.reply) if key[2] in _WRITES else None
             if error is not None:
-                self._end_failed(active, entry, error, event.duration_micros)
+                code = _status_code(_first_write_error(event.reply))
+                self._end_failed(active, entry, error, event.duration_micros, code)
                 return
             if duration is not None:
                 duration.record(event.duration_micros / 1e6)
@@ -150,20 +151,34 @@ class _CommandListener(monitoring.CommandListener):
             return
         active, entry = taken
         try:
-            self._end_failed(active, entry, _error_type(event.failure), event.duration_micros)
+            self._end_failed(
+                active,
+                entry,
+                _error_type(event.failure),
+                event.duration_micros,
+                _status_code(event.failure),
+            )
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
     def _end_failed(
-        self, active: state.Active, entry: tuple[Any, ...], error: str, micros: int
+        self,
+        active: state.Active,
+        entry: tuple[Any, ...],
+        error: str,
+        micros: int,
+        code: str | None = None,
     ) -> None:
         key, attributes, _, span = entry
+        failed = {attr.ERROR_TYPE: error}
+        if code is not None:
+            failed[attr.DB_RESPONSE_STATUS_CODE] = code
         if active.instruments is not None:
             active.instruments.db_operation_duration.cell(
-                {**attributes, attr.ERROR_TYPE: error}, (*key, error)
+                {**attributes, **failed}, (*key, error, code)
             ).record(micros / 1e6)
         if span is not None:
-            span.set_attribute(attr.ERROR_TYPE, error)
+            span.set_attributes(failed)
             span.set_status(Status(StatusCode.ERROR, error))
             span.end()
 
@@ -201,12 +216,23 @@ _WRITE_ERROR_NAMES = {
 }
 
 
-def _write_error(reply: Any) -> str | None:
-    """The error type of a write reply with writeErrors or a writeConcernError, else None."""
+def _first_write_error(reply: Any) -> Any:
+    """The first writeErrors entry of a write reply, else its writeConcernError."""
     if not isinstance(reply, Mapping):
         return None
     errors = reply.get("writeErrors")
-    found = errors[0] if isinstance(errors, list) and errors else reply.get("writeConcernError")
+    return errors[0] if isinstance(errors, list) and errors else reply.get("writeConcernError")
+
+
+def _status_code(failure: Any) -> str | None:
+    """The server's error code as text (``db.response.status_code``); None without one."""
+    code = failure.get("code") if isinstance(failure, Mapping) else None
+    return str(code) if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _write_error(reply: Any) -> str | None:
+    """The error type of a write reply with writeErrors or a writeConcernError, else None."""
+    found = _first_write_error(reply)
     if not isinstance(found, Mapping):
         return None
     name = found.get("codeName")

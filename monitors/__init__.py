@@ -14,7 +14,8 @@
         message="p95 is {{value}}s. @slack-orders",
     )
 
-obs's own monitors live in :mod:`obs.monitors.shipped`. The query helpers are those of
+obs's own monitors live in :mod:`obs.monitors.shipped`; :func:`collection_growth` builds a
+forecast monitor for a collection's size or document count. The query helpers are those of
 :mod:`obs.metric_query.tree`, re-exported here.
 """
 
@@ -24,6 +25,7 @@ from obs.metric_query.tree import (
     avg,
     call,
     count,
+    forecast,
     maximum,
     p50,
     p95,
@@ -32,6 +34,7 @@ from obs.metric_query.tree import (
     rate,
     total,
 )
+from obs.monitors.growth import collection_growth
 from obs.monitors.monitor import Comparator, Monitor, Thresholds, TimeAggregation
 
 __all__ = [
@@ -43,7 +46,9 @@ __all__ = [
     "TimeAggregation",
     "avg",
     "call",
+    "collection_growth",
     "count",
+    "forecast",
     "maximum",
     "p50",
     "p95",

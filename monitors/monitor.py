@@ -20,10 +20,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from obs.metric_query.tree import Expr, Query, format_number
+from obs.metric_query.grammar import render_monitor_query
+from obs.metric_query.tree import Call, Comparator, Expr, MonitorQuery, Query, TimeAggregation
 
-Comparator = Literal[">", ">=", "<", "<="]
-TimeAggregation = Literal["avg", "sum", "min", "max", "last", "percentile"]
+__all__ = ["Comparator", "Monitor", "Thresholds", "TimeAggregation"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Monitor:
-    """A metric monitor (Datadog ``query alert`` or ``metric alert``)."""
+    """A metric monitor (Datadog ``query alert`` or ``metric alert``; Datadog stores the
+    latter as a ``query alert``, and plan compares them as the same)."""
 
     key: str
     name: str
@@ -60,6 +61,8 @@ class Monitor:
     new_group_delay: int | None = None
     env_thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
     adopt_id: int | None = None
+    # obs slo check also judges a service under load by this monitor (and slo export --k6).
+    gate: bool = False
 
     def queries(self) -> Iterator[Query]:
         return self.query.queries()
@@ -76,17 +79,27 @@ class Monitor:
         return self.env_thresholds.get(env, self.thresholds) if env else self.thresholds
 
     def effective_time_aggregation(self) -> TimeAggregation:
-        """``percentile`` for a lone percentile query (a distribution), else ``avg``."""
+        """``percentile`` for a lone percentile query (a distribution), the forecast's
+        highest (lowest, for ``<``) value ahead for a forecast, else ``avg``."""
         if self.time_aggregation:
             return self.time_aggregation
+        if self.is_forecast():
+            return "max" if self.comparator in (">", ">=") else "min"
         only = self.query if isinstance(self.query, Query) else None
         return "percentile" if only is not None and only.is_percentile else "avg"
 
+    def is_forecast(self) -> bool:
+        """True for a forecast monitor: its query is a ``forecast()``, its window ahead."""
+        return isinstance(self.query, Call) and self.query.function == "forecast"
+
     def query_text(self, thresholds: Thresholds, expr: Expr | None = None) -> str:
         """The full Datadog monitor query for these thresholds."""
-        body = (expr or self.query).text()
-        critical = format_number(thresholds.critical)
-        return (
-            f"{self.effective_time_aggregation()}({self.window}):"
-            f"{body} {self.comparator} {critical}"
+        return render_monitor_query(
+            MonitorQuery(
+                self.effective_time_aggregation(),
+                self.window,
+                expr or self.query,
+                self.comparator,
+                thresholds.critical,
+            )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from obs import catalog
 from obs.catalog import attr
 from obs.metric_query.tree import avg, count, maximum, p95, query, total
+from obs.monitors.growth import collection_growth
 from obs.monitors.monitor import Monitor, Thresholds
 
 _QUEUE = (attr.QUEUE_NAME,)
@@ -170,6 +171,10 @@ AGENT_NOT_REPORTING = Monitor(
     tags=("component:agent",),
 )
 
+# The performance plan's fastest-growing collections: transactions and logs.
+TRANSACTIONS_GROWTH = collection_growth("transactions", 200 * 2**30, weeks=4)
+LOGS_GROWTH = collection_growth("logs", 100 * 2**30, weeks=4)
+
 MONITORS = (
     MONGO_P95_LATENCY,
     MONGO_COLLECTION_SCANS,
@@ -182,4 +187,6 @@ MONITORS = (
     REDIS_EVICTIONS,
     AGENT_TARGET_DOWN,
     AGENT_NOT_REPORTING,
+    TRANSACTIONS_GROWTH,
+    LOGS_GROWTH,
 )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import obs
+from obs.internals import otel_sdk
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.sentry_receiver import SentryReceiver
@@ -90,20 +91,6 @@ def sentry_receiver() -> Iterator[SentryReceiver]:
     receiver.stop()
 
 
-def reset_opentelemetry_globals() -> None:
-    """Let the next test set global providers again (as opentelemetry-test-utils does)."""
-    from opentelemetry import metrics, trace
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-    assert metrics.get_meter_provider() is metrics_internal._PROXY_METER_PROVIDER
-
-
 @pytest.fixture
 def start_obs(otlp: GrpcReceiver) -> Iterator[Callable[..., Status]]:
     """``start_obs(**settings)``: obs.init() exporting to the test's OTLP receiver."""
@@ -116,4 +103,4 @@ def start_obs(otlp: GrpcReceiver) -> Iterator[Callable[..., Status]]:
 
     yield start
     obs.shutdown(timeout=5)
-    reset_opentelemetry_globals()
+    otel_sdk.reset_global_providers()  # lets the next test set global providers again

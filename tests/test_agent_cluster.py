@@ -184,3 +184,18 @@ def test_a_cluster_has_one_database() -> None:
 
     with pytest.raises(ConfigError, match="only database 0"):
         load(flags={"redis": ["redis+cluster://10.0.0.1:7000/3"]}, environ={})
+
+
+def test_the_slot_map_is_read_again_through_redis_py_internals(admin: Any) -> None:
+    from obs.internals import redis_py
+
+    def slot_reads() -> int:
+        total = 0
+        for node in admin.get_primaries():
+            stats = admin.get_redis_connection(node).info("commandstats")
+            total += sum(int(v["calls"]) for k, v in stats.items() if "cluster|slots" in k)
+        return total
+
+    before = slot_reads()
+    redis_py.reload_slots(admin)
+    assert slot_reads() > before

@@ -23,7 +23,7 @@ from obs import catalog
 from obs.agent.collectors.bullmq import STATES
 from obs.agent.export import Exporter, OtlpLoop
 from obs.agent.otlp import RequestEncoder, otlp_exporter
-from obs.agent.otlp_settings import OtlpSettings
+from obs.agent.otlp_settings import OtlpSettings, load_otlp
 from obs.agent.points import Point
 from obs.agent.rows import rows_of
 from obs.agent.store import Store
@@ -226,3 +226,83 @@ def test_a_failing_receiver_is_logged_once(
     messages = [r.getMessage() for r in caplog.records if r.name == "obs.agent"]
     assert messages == ["OTLP export failed; retrying every 60 s", "OTLP export recovered"]
     loop.otlp.shutdown()
+
+
+def _delta_export(otlp_http: HttpReceiver, preference: str) -> tuple[Store, Exporter, OtlpLoop]:
+    settings = load_otlp(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_http.endpoint,
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": preference,
+        }
+    )
+    store = Store()
+    exporter = Exporter(
+        store,
+        Resource.create({"service.name": "obs-agent"}),
+        delta_counters=settings.delta_counters,
+        delta_histograms=settings.delta_histograms,
+    )
+    return store, exporter, OtlpLoop(exporter, otlp_exporter(settings), 60)
+
+
+def _collect(store: Store, exporter: Exporter, hits: float, durations: list[float]) -> None:
+    store.replace(
+        "redis",
+        [
+            Point.of(catalog.REDIS_KEYSPACE_HITS, hits, {}),
+            Point.of(catalog.REDIS_MEMORY_USED, 1024, {}),
+            Point.of(catalog.REDIS_CLIENTS_CONNECTED, 3, {}),
+        ],
+    )
+    labels = {attr.COLLECTOR: "redis", attr.TARGET: "redis://r:6379"}
+    exporter.observe([Point.of(catalog.AGENT_COLLECTION_DURATION, v, labels) for v in durations])
+
+
+def test_delta_temporality_sends_per_interval_increments(otlp_http: HttpReceiver) -> None:
+    store, exporter, loop = _delta_export(otlp_http, "Delta")  # case-insensitive
+    _collect(store, exporter, 100, [0.1, 0.2, 0.3])
+    assert loop.export_once()
+    first_time = otlp_http.points("redis.memory.used")[0].time
+    # A counter's first reading is its baseline: Redis's count since it started is not
+    # one interval's hits.
+    assert otlp_http.points("redis.keyspace.hits") == []
+    [first] = otlp_http.points("obs.agent.collection.duration")
+    assert (first.temporality, first.count) == (1, 3)
+    otlp_http.clear()
+    _collect(store, exporter, 130, [0.4, 0.5])
+    assert loop.export_once()
+    [hits] = otlp_http.points("redis.keyspace.hits")
+    assert (hits.temporality, hits.value, hits.monotonic) == (1, 30.0, True)
+    assert hits.start == first_time  # the previous export
+    [second] = otlp_http.points("obs.agent.collection.duration")
+    assert (second.temporality, second.count, second.sum) == (1, 2, pytest.approx(0.9))
+    assert second.start == first.time
+    otlp_http.clear()
+    _collect(store, exporter, 130, [])
+    assert loop.export_once()
+    assert [p.value for p in otlp_http.points("redis.keyspace.hits")] == [0.0]
+    # /metrics and snapshots stay cumulative.
+    text = render(exporter.snapshot()).decode()
+    assert "redis_keyspace_hits_total 130" in text
+    assert 'obs_agent_collection_duration_seconds_count{obs_collector="redis"' in text
+    loop.otlp.shutdown()
+
+
+def test_lowmemory_keeps_observed_counters_cumulative(otlp_http: HttpReceiver) -> None:
+    store, exporter, loop = _delta_export(otlp_http, "lowmemory")
+    _collect(store, exporter, 100, [0.1])
+    assert loop.export_once()
+    _collect(store, exporter, 130, [0.2])
+    otlp_http.clear()
+    assert loop.export_once()
+    [hits] = otlp_http.points("redis.keyspace.hits")
+    assert (hits.temporality, hits.value) == (2, 130.0)
+    [duration] = otlp_http.points("obs.agent.collection.duration")
+    assert (duration.temporality, duration.count) == (1, 1)
+    loop.otlp.shutdown()
+
+
+def test_the_temporality_preference_is_checked() -> None:
+    assert load_otlp({}).temporality == "cumulative"
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"):
+        load_otlp({"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sometimes"})

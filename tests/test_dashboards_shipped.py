@@ -11,7 +11,7 @@ import pytest
 from obs import catalog
 from obs.dashboards import Dashboard, Query
 from obs.dashboards.shipped import DASHBOARDS
-from obs.metric_query.parse import parse_expression, parse_monitor_query
+from obs.metric_query.grammar import parse_distribution, parse_expression, parse_monitor_query
 from obs.metric_query.tree import RESOURCE_TAGS
 from obs.monitors.shipped import MONITORS
 from obs.provision.render_dashboard import render_dashboard
@@ -44,11 +44,12 @@ def test_rendered_query_text_names_catalog_metrics_only() -> None:
     for dashboard in DASHBOARDS:
         texts.extend(re.findall(r"'query': '([^']+)'", str(render_dashboard(dashboard, None))))
     names = set()
+    stored = catalog.by_datadog_name  # the names Datadog stores for what obs sends
     for text in texts:
-        source = text.replace("histogram:", "avg:", 1)
-        names.update(q.metric.name for q in parse_expression(source, catalog.by_name).queries())
+        parse = parse_distribution if text.startswith("histogram:") else parse_expression
+        names.update(q.metric.name for q in parse(text, stored).queries())
     for monitor in MONITORS:
-        parsed = parse_monitor_query(render_monitor(monitor, "prod")["query"], catalog.by_name)
+        parsed = parse_monitor_query(render_monitor(monitor, "prod")["query"], stored)
         names.update(q.metric.name for q in parsed.expr.queries())
     assert names <= set(catalog.CATALOG)
     # The shipped set covers the three things users watch, and obs's own agent.

@@ -3,6 +3,8 @@ metrics within a bounded time, serves the preview, and stops cleanly on Ctrl-C."
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import select
 import signal
@@ -24,6 +26,7 @@ SUMMARY = re.compile(
     r"p95 Mongo latency (?P<latency>[\d.]+) ms \| deepest queue (?P<queue>\S+): "
     r"(?P<waiting>\d+) waiting \| cache hits (?P<hits>\d+)%"
 )
+BURNING = re.compile(r"SLO (?P<slo>\S+) burning (?P<rate>[\d.]+)x")
 
 
 def _lines(proc: subprocess.Popen[str], deadline: float) -> Iterator[str]:
@@ -50,6 +53,7 @@ def demo() -> Iterator[subprocess.Popen[str]]:
         stderr=subprocess.STDOUT,
         text=True,
         env=python_env(),
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     yield proc
     if proc.poll() is None:
@@ -61,7 +65,7 @@ def test_the_demo_runs_measures_previews_and_stops(demo: subprocess.Popen[str]) 
     seen: list[str] = []
     ports: list[int] = []
     preview = None
-    numbers = None
+    numbers = burning = None
     for line in _lines(demo, time.monotonic() + 150):
         seen.append(line)
         ports += [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", line)]
@@ -71,8 +75,13 @@ def test_the_demo_runs_measures_previews_and_stops(demo: subprocess.Popen[str]) 
         # the exports queue fills in bursts (one at start, then every 30 s): depth > 0
         if found and float(found["latency"]) > 0 and int(found["waiting"]) > 0:
             numbers = found
+        # the exports' storage fails for the first 15 s: job runs fail, the SLO burns
+        burning = burning or BURNING.search(line)
+        if numbers and burning:
             break
     assert numbers is not None, "\n".join(seen)
+    assert burning is not None, "\n".join(seen)
+    assert float(burning["rate"]) > 1
     assert preview is not None
     assert int(numbers["hits"]) > 0
     assert numbers["queue"] == "exports"
@@ -80,9 +89,17 @@ def test_the_demo_runs_measures_previews_and_stops(demo: subprocess.Popen[str]) 
     with urllib.request.urlopen(preview, timeout=10) as page:
         assert page.status == 200
         assert b"obs" in page.read()
+    with urllib.request.urlopen(f"{preview}api/slos", timeout=10) as reply:
+        slos = {s["key"]: s for s in json.load(reply)}
+    # the failure burst at the start: export runs fail, job success burns its budget
+    jobs = slos["obs.jobs.success"]
+    assert jobs["burning"], jobs
+    assert jobs["state"] == "missed", jobs
 
-    demo.send_signal(signal.SIGINT)  # Ctrl-C
-    assert demo.wait(60) == 0, "\n".join(seen)
+    os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
+    pressed = time.monotonic()
+    assert demo.wait(30) == 0, "\n".join(seen)
+    assert time.monotonic() - pressed < 5.0, "the demo took 5 s or more to stop after Ctrl-C"
     preview_port = urlsplit(preview).port
     assert preview_port is not None
     still_open = [p for p in {*ports, preview_port} if _listening(p)]

@@ -41,3 +41,21 @@ def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0
+
+
+def test_the_count_suffixed_gauges_promtool_flags_are_documented() -> None:
+    from obs.catalog import Kind
+    from obs.export.prometheus_text import prometheus_name
+
+    flagged = {
+        prometheus_name(m.name, m.unit, counter=m.kind is Kind.COUNTER)
+        for m in catalog.CATALOG.values()
+        if m.kind is not Kind.HISTOGRAM
+    }
+    flagged = {n for n in flagged if n.endswith(("_count", "_sum", "_bucket"))}
+    documented = set(re.findall(r"`([a-z0-9_]+)`", _between(_agent_doc(), "promtool")))
+    assert documented == flagged
+
+
+def _agent_doc() -> str:
+    return (ROOT / "docs" / "agent.md").read_text()

@@ -5,8 +5,8 @@ request threads are not held, the agent keeps collecting and serving, and every 
 counted and logged once. Kept short: backoffs and intervals are small, the OTLP timeout is
 one second, and "days" of failures are made of thousands of fast refusals.
 
-Timeouts of flush, shutdown and exit are promised (and tested) elsewhere
-(docs/guarantees.md); here OTEL_EXPORTER_OTLP_TIMEOUT=1 only keeps each test brief."""
+Timeouts of flush, shutdown and exit are promised and held in test_timeouts.py; here
+OTEL_EXPORTER_OTLP_TIMEOUT=1 only keeps each test brief."""
 
 from __future__ import annotations
 

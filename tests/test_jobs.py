@@ -46,6 +46,8 @@ def test_context_manager_records_duration_outcome_wait_and_attempt(
     assert by_outcome(durations, "reports") == {"completed": 1, "failed": 1}
     failed = next(p for p in durations if p.attributes["obs.job.outcome"] == "failed")
     assert failed.attributes["error.type"] == "KeyError"
+    # Required by the messaging semantic conventions, on the duration and the consumer span.
+    assert {p.attributes["messaging.operation.name"] for p in durations} == {"process"}
     completed = next(p for p in durations if p.attributes["obs.job.outcome"] == "completed")
     assert completed.sum is not None
     assert 0.02 <= completed.sum < 1.0
@@ -58,6 +60,7 @@ def test_context_manager_records_duration_outcome_wait_and_attempt(
     assert attempts == {"completed": 2, "failed": 1}
     spans = otlp.spans("process reports")
     assert [s.kind for s in spans] == [5, 5]  # CONSUMER
+    assert {s.attributes["messaging.operation.name"] for s in spans} == {"process"}
     assert sorted(s.status_code for s in spans) == [0, 2]  # unset, error
     assert "exception" in next(s for s in spans if s.status_code == 2).events
 

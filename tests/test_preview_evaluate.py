@@ -24,6 +24,7 @@ from obs.dashboards import (
     avg,
     call,
     count,
+    forecast,
     maximum,
     p50,
     p95,
@@ -240,8 +241,8 @@ def test_formulas_pair_groups_broadcast_scalars_and_give_nothing_for_zero_divisi
     }
     assert combine(call("per_second", hits), results.__getitem__, seconds)[kpi] == [0.3, 0.0]
     assert combine(call("abs", 0 - everything), results.__getitem__, seconds) == {(): [8.0, 8.0]}
-    with pytest.raises(PreviewError, match=r"timeshift\(\) is not drawn by obs preview"):
-        combine(call("timeshift", hits), results.__getitem__, seconds)
+    with pytest.raises(PreviewError, match=r"timeshift\(\) is not evaluated locally"):
+        combine(call("timeshift", hits, -3600), results.__getitem__, seconds)
 
 
 # --- what the page gets ---------------------------------------------------------------------
@@ -320,3 +321,37 @@ def test_values_are_written_in_their_unit() -> None:
     assert format_value(0.125, "/s") == "0.125/s"
     assert format_value(12.0, "{job}", precision=1) == "12.0"
     assert format_value(None, "s") == "no data"
+
+
+def test_a_forecast_is_the_least_squares_line_continued_a_third_of_the_window_ahead() -> None:
+    size = catalog.MONGO_COLLECTION_SIZE
+    store = Store()
+    # users grows by 100 bytes a round, 10 s apart, with noise the fit cancels out (its sum
+    # and its sum weighted by the round are both 0)
+    for i, noise in enumerate((5, -5, 0, 0, 0, -5, 5)):
+        r = store.begin_round(float(10 * i))
+        reading = Reading(size, ((attr.DB_COLLECTION_NAME, "users"),), 1000.0 + 100 * i + noise)
+        store.add(r, "http://source/metrics", Scrape((reading,)), float(10 * i))
+    by = (attr.DB_COLLECTION_NAME,)
+    dashboard = Dashboard(
+        "t",
+        "T",
+        (
+            Timeseries(
+                "size",
+                (
+                    Formula(maximum(size, by=by), alias="size"),
+                    Formula(forecast(maximum(size, by=by), history="1w"), alias="forecast"),
+                ),
+            ),
+        ),
+    )
+    (lines,) = dashboard_model(dashboard, store, {})["widgets"]
+    # 7 rounds held, 7 // 3 = 2 rounds ahead, 10 s apart
+    assert list(lines["times"]) == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0]
+    measured, line = lines["series"]
+    assert measured["points"][:7] == [1005.0, 1095.0, 1200.0, 1300.0, 1400.0, 1495.0, 1605.0]
+    assert measured["points"][7:] == [None, None]
+    # the fit recovers 1000 + 10 per second exactly, and continues it
+    assert line["points"] == pytest.approx([1000.0 + 10 * t for t in range(0, 90, 10)])
+    assert line["last"] == pytest.approx(1800.0)

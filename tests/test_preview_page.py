@@ -24,6 +24,7 @@ from obs.catalog import attr
 from obs.dashboards import Group, Note
 from obs.dashboards.shipped import DASHBOARDS
 from obs.preview.snapshot import dump_dom
+from obs.slos.shipped import SLOS
 from support.metrics_source import MetricsSource
 
 pytestmark = pytest.mark.servers  # starts servers, processes or a browser
@@ -57,6 +58,7 @@ def write_step(source: MetricsSource, n: int) -> None:
     """One scrape's worth: increments of counters and histograms, levels of gauges."""
     _mongo_client(source, n)
     _mongo_server(source)
+    _collections(source, n)
     _caches(source)
     _queues(source)
     _agent(source)
@@ -125,6 +127,23 @@ def _mongo_server(source: MetricsSource) -> None:
         {**_SERVER, attr.DB_NAMESPACE: "app", attr.DB_OPERATION_NAME: "find"},
     )
     source.set(catalog.MONGO_OLDEST_OPERATION_AGE, 12.5, _SERVER)
+
+
+def _collections(source: MetricsSource, n: int) -> None:
+    """users: 10 MiB, logs 30 MiB, steady; users' documents grow by 100 a step from 1000."""
+    for collection, size in (("users", 10 * 2**20), ("logs", 30 * 2**20)):
+        where = {**_SERVER, attr.DB_NAMESPACE: "app", attr.DB_COLLECTION_NAME: collection}
+        source.set(catalog.MONGO_COLLECTION_SIZE, size, where)
+    users = {**_SERVER, attr.DB_NAMESPACE: "app", attr.DB_COLLECTION_NAME: "users"}
+    source.set(catalog.MONGO_COLLECTION_DOCUMENTS, 1000 + 100 * n, users)
+
+
+def _growing(legend: dict[str, float | None]) -> bool:
+    """Documents now 1300 and a forecast heading above it (how far depends on the frozen
+    rounds held after the last step, so only the direction is fixed)."""
+    now = legend.pop("now (db.collection.name:users)")
+    ahead = legend.pop("forecast (db.collection.name:users)")
+    return now == 1300 and ahead is not None and ahead > 1300 and legend == {}
 
 
 def _caches(source: MetricsSource) -> None:
@@ -257,6 +276,18 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "obs.mongo.cache.state:dirty": 4096,
             "obs.mongo.cache.state:max": 268435456,
         },
+        # steady sizes: the forecast is the same flat line
+        "Collection size and forecast": {
+            "now (db.collection.name:users)": 10 * 2**20,
+            "now (db.collection.name:logs)": 30 * 2**20,
+            "forecast (db.collection.name:users)": 10 * 2**20,
+            "forecast (db.collection.name:logs)": 30 * 2**20,
+        },
+        "Documents and forecast": _growing,
+        "Largest collections": [
+            ("db.collection.name:logs", 30 * 2**20),
+            ("db.collection.name:users", 10 * 2**20),
+        ],
     },
     "obs.queues": {
         "Jobs by queue and state": {
@@ -335,8 +366,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "obs.collector:bullmq": 0.02,
         },
         "Collection errors": {"obs.collector:mongo,obs.target:m1": 1},
-        "Resident memory": {"max:process.memory.usage{$env}": 52428800},
-        "CPU (fraction of one core)": {"max:process.cpu.utilization{$env}": 0.02},
+        "Resident memory": {"max:otel.process.memory.usage{$env}": 52428800},
+        "CPU (fraction of one core)": {"max:otel.process.cpu.utilization{$env}": 0.02},
     },
 }
 
@@ -446,7 +477,9 @@ def preview() -> Iterator[str]:
 
 def _check(widget: Drawn, expected: Any) -> None:
     assert widget.error is None, f"{widget.title}: {widget.error}"
-    if isinstance(expected, tuple):
+    if callable(expected):
+        assert expected(dict(widget.legend)), (widget.title, widget.legend)
+    elif isinstance(expected, tuple):
         value, text = expected
         assert widget.value == pytest.approx(value, rel=1e-9), widget.title
         assert widget.text == text, widget.title
@@ -511,3 +544,52 @@ def test_a_chosen_template_variable_filters_every_widget(preview: str) -> None:
     # the drop-down offers the queues found in the data, with the chosen one selected
     assert '<option value="export">export</option>' in html
     assert '<option value="mail" selected="">mail</option>' in html
+
+
+class _SloRows(HTMLParser):
+    """The SLO table's rows: key -> the row's data- attributes and its alerts' firing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, dict[str, str | None]] = {}
+        self.alerts: dict[str, dict[str, str | None]] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and a.get("data-slo"):
+            self._current = a["data-slo"]
+            self.rows[self._current] = a
+            self.alerts[self._current] = {}
+        elif "data-alert" in a and self._current is not None:
+            self.alerts[self._current][str(a["data-alert"])] = a.get("data-firing")
+
+
+def test_the_first_page_shows_every_slo_with_its_budget_and_burn_rates(preview: str) -> None:
+    parser = _SloRows()
+    parser.feed(dump_dom(preview))
+    rows = parser.rows
+    assert list(rows) == [slo.key for slo in SLOS]
+    got = {
+        key: (row["data-state"], _number(row["data-sli"]), _number(row["data-burn-rate"]))
+        for key, row in rows.items()
+    }
+    assert got == {
+        # 330 of 345 commands without error.type, against 99.9 %: (15/345) / 0.1 % = 43.5x
+        "obs.mongo.success": (
+            "missed",
+            pytest.approx(100 * 330 / 345),
+            pytest.approx(43.478, 1e-4),
+        ),
+        # the 30 s held are one (short) minute slice, whose p99 is 942.5 ms, over 250 ms
+        "obs.mongo.latency": ("missed", 0.0, pytest.approx(100.0)),
+        # 84 of 90 job runs completed, against 99 %: (6/90) / 1 % = 6.67x
+        "obs.jobs.success": ("missed", pytest.approx(100 * 84 / 90), pytest.approx(6.6667, 1e-4)),
+        # 105 hits of 180 lookups in the one slice: 0.58 >= 0.5
+        "obs.cache.availability": ("ok", 100.0, 0.0),
+    }
+    assert rows["obs.jobs.success"]["data-burning"] == "true"
+    assert rows["obs.cache.availability"]["data-burning"] == "false"
+    # page fires at 14.4x, ticket at 6x; over the 30 s held both windows see the same rate
+    assert parser.alerts["obs.mongo.success"] == {"page": "true", "ticket": "true"}
+    assert parser.alerts["obs.jobs.success"] == {"page": "false", "ticket": "true"}

@@ -105,8 +105,10 @@ def standin() -> Iterator[DatadogStandIn]:
 def test_importing_what_obs_applied_plans_with_no_changes(
     standin: DatadogStandIn, tmp_path: Path
 ) -> None:
-    assert provision(standin, "apply", "--yes", "--env", "prod").rc == 0
-    ids = [*standin.state.dashboards, *map(str, standin.state.monitors)]
+    assert provision(standin, "apply", "--yes", "--env", "prod", "--project", "team").rc == 0
+    # SLO alerts are generated from their SLO; SLOs are imported without them.
+    monitors = [i for i, m in standin.state.monitors.items() if m["type"] != "slo alert"]
+    ids = [*standin.state.dashboards, *map(str, monitors), *standin.state.slos]
     source = tmp_path / "imported.py"
     run = provision(standin, "import", *ids, "--output", source)
     assert run.rc == 0, run.text
@@ -114,12 +116,16 @@ def test_importing_what_obs_applied_plans_with_no_changes(
     assert "catalog.DB_CLIENT_OPERATION_DURATION" in text
     assert "attr.DB_COLLECTION_NAME" in text
     assert "Plan them with --env prod" in text
+    assert "Plan them with --project team" in text
     assert "adopt_id" not in text  # obs owns them already
     compile(text, str(source), "exec")
     standin.clear_log()
-    plan = provision(standin, "plan", "--no-defaults", "--from", source, "--env", "prod")
+    plan = provision(
+        standin, "plan", "--no-defaults", "--from", source, "--env", "prod", "--project", "team"
+    )
     assert plan.rc == 0, plan.text
-    assert "0 to create, 0 to update, 0 to delete, 16 unchanged" in plan.out
+    assert f"0 to create, 0 to update, 0 to delete, {len(ids)} unchanged" in plan.out
+    assert "not in code: monitor obs.jobs.success.burn.page" in plan.out
     assert standin.writes() == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pytest
 
 from obs import catalog
 from obs.catalog import Emitter, Kind, Metric, attr
-from obs.dashboards import Dashboard, Note, QueryValue, Timeseries, avg, count, p95, rate
-from obs.monitors import Monitor, Thresholds
+from obs.dashboards import Dashboard, Note, QueryValue, Timeseries, avg, call, count, p95, rate
+from obs.monitors import Monitor, Thresholds, forecast, maximum
 from obs.provision.problems import DefinitionError
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.validate import validate_all, validate_dashboard, validate_monitor
@@ -78,6 +79,14 @@ def test_a_valid_monitor_has_no_problems() -> None:
         ),
         ({"priority": 9}, "monitor t.latency: priority: must be 1 (highest) to 5"),
         ({"window": "5m"}, "monitor t.latency: window: '5m' is not last_<N>m|h|d|w"),
+        (
+            {"window": "next_1w"},
+            "monitor t.latency: window: 'next_1w': only a forecast() monitor looks ahead",
+        ),
+        (
+            {"query": forecast(maximum(catalog.MONGO_COLLECTION_SIZE)), "window": "last_1w"},
+            "monitor t.latency: window: 'last_1w': a forecast monitor looks ahead: next_",
+        ),
         ({"tags": ("managed-by:obs",)}, "monitor t.latency: tags: 'managed-by:obs' is not"),
         ({"key": "Has Spaces"}, "monitor Has Spaces: key: use lowercase letters"),
         (
@@ -95,6 +104,14 @@ def test_a_valid_monitor_has_no_problems() -> None:
         (
             {"query": avg(catalog.REDIS_MEMORY_USED, variables=("env",))},
             "monitor t.latency: query: $env: monitors have no template variables",
+        ),
+        (
+            {"query": call("timeshift", avg(catalog.REDIS_MEMORY_USED)), "time_aggregation": "avg"},
+            "monitor t.latency: query: timeshift(expression, number) takes other arguments",
+        ),
+        (
+            {"thresholds": Thresholds(critical=math.inf)},
+            "monitor t.latency: thresholds.critical: inf is not a finite number",
         ),
         (
             {"query": avg(Metric("my.own.metric", Kind.GAUGE, "1", "x", (), Emitter.AGENT))},
@@ -124,6 +141,7 @@ def test_dashboard_rules() -> None:
         widgets=(
             Timeseries("undefined variable", (p95(duration, variables=("service",)),)),
             Timeseries("rate of a gauge", (rate(catalog.REDIS_MEMORY_USED),)),
+            Timeseries("typo", (call("per_secnd", count(duration, where={"error.type": "a b"})),)),
             QueryValue("two series", (avg(catalog.REDIS_MEMORY_USED), count(duration))),
             Note("  "),
         ),
@@ -136,8 +154,10 @@ def test_dashboard_rules() -> None:
         "define",
         "dashboard t.board: widgets[1].series[0]: as_count/as_rate need a counter; "
         "redis.memory.used is a gauge",
-        "dashboard t.board: widgets[2].series: a query value shows one series",
-        "dashboard t.board: widgets[3].content: is empty",
+        "dashboard t.board: widgets[2].series[0]: function 'per_secnd' is unknown",
+        "dashboard t.board: widgets[2].series[0]: tag value 'a b' is not valid",
+        "dashboard t.board: widgets[3].series: a query value shows one series",
+        "dashboard t.board: widgets[4].content: is empty",
     ]
 
 
@@ -213,5 +233,6 @@ def test_datadog_monitor_validation_runs_in_plan(standin: DatadogStandIn) -> Non
         in run.err
     )
     validations = [e for e in standin.log if e.path == "/api/v1/monitor/validate"]
-    assert len(validations) == 11
+    # every metric monitor; the SLOs' burn-rate alerts wait for their SLOs to be created
+    assert len(validations) == 13
     assert [e for e in standin.writes() if e.path != "/api/v1/monitor/validate"] == []

@@ -113,9 +113,12 @@ def test_a_failed_command_carries_error_type(
     assert obs.flush()
     failed = durations(otlp, **{"db.operation.name": "noSuchCommand"})
     assert [p.attributes["error.type"] for p in failed] == ["CommandNotFound"]
+    # The server's error code, as text (OTel database semantic conventions).
+    assert [p.attributes["db.response.status_code"] for p in failed] == ["59"]
     spans = otlp.spans("noSuchCommand")
     assert spans[0].status_code == 2  # ERROR
     assert spans[0].attributes["error.type"] == "CommandNotFound"
+    assert spans[0].attributes["db.response.status_code"] == "59"
 
 
 def test_a_command_naming_no_collection_exports_none(
@@ -149,6 +152,8 @@ def test_a_write_error_is_an_error(
     assert obs.flush()
     inserts = durations(otlp, **{"db.namespace": "shop_w", "db.operation.name": "insert"})
     assert sorted(p.attributes.get("error.type", "") for p in inserts) == ["", "DuplicateKey"]
+    codes = sorted(p.attributes.get("db.response.status_code", "") for p in inserts)
+    assert codes == ["", "11000"]
     assert [s.status_code for s in otlp.spans("insert users")] == [0, 2]
 
 

@@ -52,6 +52,7 @@ from obs import catalog
 from obs.agent.collectors.redis_nodes import is_cluster, primaries, route, server_of
 from obs.agent.points import Attributes, AttributeValue, Collected, Point
 from obs.catalog import attr
+from obs.internals import redis_py
 
 log = logging.getLogger("obs.agent")
 LIST_STATES = ("wait", "paused", "active")
@@ -352,13 +353,13 @@ class Batch:
         from redis.exceptions import ResponseError
 
         if self._packed is None:  # the command tuples are not kept: only their bytes
-            self._packed = connection.pack_commands(self._commands)
+            self._packed = redis_py.pack_commands(connection, self._commands or ())
             self._commands = None
-        connection.send_packed_command(self._packed)
+        redis_py.send_packed(connection, self._packed)
         replies: list[Any] = []
         for _ in range(self.size):
             try:  # bytes: one queue's undecodable value must not end the scrape
-                replies.append(connection.read_response(disable_decoding=True))
+                replies.append(redis_py.read_reply(connection, decode=False))
             except ResponseError as exc:  # an error reply; the other replies still come
                 replies.append(exc)
         return replies
@@ -370,18 +371,12 @@ class Batch:
         policy), on a fresh connection. Any other failure disconnects before the connection
         goes back to the pool, so no later scrape can read this one's unread replies.
         """
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
-        try:
-            replies: list[Any] = connection.retry.call_with_retry(
-                lambda: self._round_trip(connection), lambda _error: connection.disconnect()
-            )
-            return replies
-        except BaseException:
-            connection.disconnect()
-            raise
-        finally:
-            pool.release(connection)
+        with redis_py.connection_of(self.client) as connection:
+            try:
+                return redis_py.with_retry(connection, lambda: self._round_trip(connection))
+            except BaseException:
+                connection.disconnect()
+                raise
 
 
 def _batches(client: Any, commands: Sequence[tuple[Any, ...]]) -> list[tuple[Batch, Sequence[int]]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from obs.agent.points import AttributeValue
 from obs.catalog import attr
+from obs.internals import redis_py
 
 
 @dataclass(frozen=True)
@@ -103,4 +104,4 @@ def refresh(client: Any) -> None:
     """Read a cluster's slot map again (after a failover or resharding); a single server
     has none."""
     if is_cluster(client):
-        client.nodes_manager.initialize()
+        redis_py.reload_slots(client)

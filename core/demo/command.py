@@ -6,7 +6,9 @@ lookups cached in Redis for 30 s, BullMQ export and notification queues with fai
 retrying jobs), `obs agent` watching all of it, and `obs preview` drawing the shipped
 dashboards.
 
-Ctrl-C stops everything; the data lives in a temporary folder unless --data DIR.
+Ctrl-C stops everything within a few seconds (the servers and the agent run in process
+groups of their own, so the demo stops them in order: traffic first, then the agent, then
+the servers); the data lives in a temporary folder unless --data DIR.
 
 Exit codes: 0 after a clean stop, 1 when something could not start.
 """
@@ -24,7 +26,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,38 @@ from obs.demo.servers import (
     stop_process,
     wait_for_port,
 )
+from obs.export.deadline import Deadline, call_within
 
 logger = logging.getLogger("obs.demo")
+# Ctrl-C stops the demo within this many seconds (and the interpreter's exit): every step
+# of the stop keeps what is left, and a server still running at the end is killed.
+STOP_SECONDS = 3.5
+
+
+class _Stop(threading.Event):
+    """Set on Ctrl-C or SIGTERM; from then on :meth:`left` is the time the stop has left."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deadline = Deadline.after(STOP_SECONDS)
+
+    def set(self) -> None:
+        if not self.is_set():
+            self.deadline = Deadline.after(STOP_SECONDS)
+        super().set()
+
+    def left(self) -> float:
+        return self.deadline.remaining() if self.is_set() else STOP_SECONDS
+
+    def bounded(self, step: Callable[[], object]) -> Callable[[], None]:
+        """``step`` as a part of the stop that keeps its deadline (past it, the step
+        carries on in the background: a busy server or a slow scrape cannot hold the demo)."""
+
+        def run() -> None:
+            with suppress(TimeoutError):
+                call_within(Deadline.after(self.left()), step, "obs-demo-stop")
+
+        return run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,12 +135,18 @@ def _agent(mongo_uri: str, redis_url: str, port: int) -> subprocess.Popen[bytes]
         "--listen",
         f"127.0.0.1:{port}",
     ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches the demo, which stops the agent in turn
+    )
 
 
-def _join(threads: list[threading.Thread]) -> None:
+def _join(threads: list[threading.Thread], stop: _Stop) -> None:
     for thread in threads:
-        thread.join(15)
+        thread.join(stop.left())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,25 +154,26 @@ def run(args: argparse.Namespace) -> int:
 
     logging.getLogger("obs").setLevel(logging.WARNING)
     data = args.data or Path(tempfile.mkdtemp(prefix="obs-demo-"))
-    stop = threading.Event()
+    stop = _Stop()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _say("obs demo: the whole bundle on embedded servers")
     with ExitStack() as cleanup:
         if args.data is None:
             cleanup.callback(shutil.rmtree, data, True)
         try:
-            mongo_uri, redis_url = _start_servers(cleanup, data)
+            mongo_uri, redis_url = _start_servers(cleanup, data, stop)
             service = _start_service(cleanup, mongo_uri, redis_url, stop, args.threads)
             agent_port = free_port()
             with _Step(f"starting obs agent on 127.0.0.1:{agent_port}"):
                 agent = _agent(mongo_uri, redis_url, agent_port)
-                cleanup.callback(stop_process, agent)
+                cleanup.callback(lambda: stop_process(agent, stop.left()))
                 wait_for_port(agent_port)
             with _Step("starting obs preview"):
                 preview = summary.start_preview(
                     [service, f"http://127.0.0.1:{agent_port}/metrics"], args.port
                 )
-                cleanup.callback(preview.stop)
+                cleanup.callback(stop.bounded(preview.stop))
+            cleanup.callback(stop.set)  # however the demo ends, its stop starts the clock
         except Exception as exc:
             _say(f"obs demo: could not start: {exc}")
             stop.set()
@@ -142,21 +182,21 @@ def run(args: argparse.Namespace) -> int:
         return _live(preview, stop, args.seconds)
 
 
-def _start_servers(cleanup: ExitStack, data: Path) -> tuple[str, str]:
+def _start_servers(cleanup: ExitStack, data: Path, stop: _Stop) -> tuple[str, str]:
     """SecantusDB and Redis child processes; returns their URI and URL."""
     with _Step("starting SecantusDB (MongoDB-compatible)"):
-        mongo = MongoProcess(None, data / "mongo").start()
-        cleanup.callback(mongo.stop)
+        mongo = MongoProcess(None, data / "mongo", own_group=True).start()
+        cleanup.callback(lambda: mongo.stop(stop.left()))
     _say(f"    {mongo.uri}")
     with _Step("starting a private Redis"):
-        cache = RedisProcess(None, data / "redis").start()
-        cleanup.callback(cache.stop)
+        cache = RedisProcess(None, data / "redis", own_group=True).start()
+        cleanup.callback(lambda: cache.stop(stop.left()))
     _say(f"    {cache.url}")
     return mongo.uri, cache.url
 
 
 def _start_service(
-    cleanup: ExitStack, mongo_uri: str, redis_url: str, stop: threading.Event, threads: int
+    cleanup: ExitStack, mongo_uri: str, redis_url: str, stop: _Stop, threads: int
 ) -> str:
     """The instrumented demo service: obs.init(), seeded data, traffic and queue workers.
     Returns the URL of the service's own /metrics."""
@@ -178,13 +218,13 @@ def _start_service(
             cache_prefixes={"kpi:": "kpi", "lb:": "leaderboard"},
             instrumentations=False,
         )
-        cleanup.callback(obs.shutdown)
+        cleanup.callback(lambda: obs.shutdown(stop.left()))
         if not status["metrics"].on:
             raise RuntimeError(status["metrics"].detail)
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo_uri)
-    cleanup.callback(client.close)
+    cleanup.callback(stop.bounded(client.close))
     cache = redis.Redis.from_url(redis_url)
-    cleanup.callback(cache.close)
+    cleanup.callback(stop.bounded(cache.close))
     with _Step("seeding users, transactions, payouts, logs, clicks"):
         counts = seed.seed(client.app)
     _say("    " + ", ".join(f"{n} {name}" for name, n in counts.items()))
@@ -202,7 +242,7 @@ def _start_service(
             for n in range(threads)
         ),
     ]
-    cleanup.callback(_join, workers)
+    cleanup.callback(_join, workers, stop)
     cleanup.callback(stop.set)
     with _Step("starting the service's traffic and queue workers"):
         for thread in workers:
@@ -210,7 +250,7 @@ def _start_service(
     return f"http://127.0.0.1:{port}/metrics"
 
 
-def _live(preview: Any, stop: threading.Event, seconds: float) -> int:
+def _live(preview: Any, stop: _Stop, seconds: float) -> int:
     from obs.demo import summary
 
     deadline = time.monotonic() + seconds if seconds else None

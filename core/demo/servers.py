@@ -48,15 +48,19 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
         proc.wait(grace)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait(grace)
+        proc.wait(10.0)  # SIGKILL cannot be refused: this is only the reaping
 
 
 class _Child:
-    """A server child process on a fixed port; ``stop`` then ``start`` restarts it there."""
+    """A server child process on a fixed port; ``stop`` then ``start`` restarts it there.
 
-    def __init__(self, port: int | None, data: Path) -> None:
+    ``own_group``: the child gets a process group of its own, so a Ctrl-C in the terminal
+    reaches only the parent, which stops its children in order (the demo)."""
+
+    def __init__(self, port: int | None, data: Path, *, own_group: bool = False) -> None:
         self.port = port or free_port()
         self.data = data
+        self.own_group = own_group
         self._proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -65,7 +69,10 @@ class _Child:
     def start(self, timeout: float = 30.0) -> Self:
         self.data.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=self.own_group,
         )
         try:
             wait_for_port(self.port, timeout)
@@ -78,10 +85,10 @@ class _Child:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            stop_process(proc)
+            stop_process(proc, grace)
 
 
 class MongoProcess(_Child):
@@ -130,8 +137,10 @@ def redis_binary() -> str:
 class RedisProcess(_Child):
     """A private redis-server: no persistence, bound to 127.0.0.1."""
 
-    def __init__(self, port: int | None, data: Path, extra: tuple[str, ...] = ()) -> None:
-        super().__init__(port, data)
+    def __init__(
+        self, port: int | None, data: Path, extra: tuple[str, ...] = (), *, own_group: bool = False
+    ) -> None:
+        super().__init__(port, data, own_group=own_group)
         self.extra = extra
 
     @property

@@ -1,10 +1,16 @@
 """The demo's live summary line, computed by the preview from the same typed queries the
-dashboards use: p95 Mongo latency, the deepest queue, the cache hit ratio.
+dashboards use: p95 Mongo latency, the deepest queue, the cache hit ratio, and the SLO
+burning its error budget fastest.
 
 Example:
-    >>> describe({"latency": 0.0042, "queue": ("exports", 37.0), "hit_ratio": 0.91,
-    ...           "redis_hit_ratio": 0.88})
-    'p95 Mongo latency 4.2 ms | deepest queue exports: 37 waiting | cache hits 91% (Redis 88%)'
+    >>> line = describe({"latency": 0.0042, "queue": ("exports", 37.0), "hit_ratio": 0.91,
+    ...                  "redis_hit_ratio": 0.88, "burning": ("obs.jobs.success", 8.25)})
+    >>> for part in line.split(" | "):
+    ...     print(part)
+    p95 Mongo latency 4.2 ms
+    deepest queue exports: 37 waiting
+    cache hits 91% (Redis 88%)
+    SLO obs.jobs.success burning 8.2x
 """
 
 from __future__ import annotations
@@ -25,16 +31,19 @@ REDIS_RATIO = maximum(catalog.REDIS_KEYSPACE_HIT_RATIO)
 
 
 def start_preview(sources: list[str], port: int) -> Any:
-    """The shipped dashboards, scraped from ``sources`` every 5 s, served on ``port``."""
+    """The shipped dashboards and SLOs, scraped from ``sources`` every 5 s, served on
+    ``port``."""
     from obs.dashboards.shipped import DASHBOARDS
     from obs.preview.app import Preview
+    from obs.slos.shipped import SLOS
 
-    return Preview(DASHBOARDS, sources, interval=5.0, port=port).start()
+    return Preview(DASHBOARDS, sources, interval=5.0, port=port, slos=SLOS).start()
 
 
 def figures(preview: Any) -> dict[str, Any]:
     """The summary's numbers over the preview's window (None where nothing arrived yet)."""
     from obs.preview.model import Evaluation, frame_of
+    from obs.preview.slo import slo_status
 
     evaluation = Evaluation(preview.store, frame_of(preview.store.rounds()))
 
@@ -48,7 +57,10 @@ def figures(preview: Any) -> dict[str, Any]:
         if values and values[0] is not None
     }
     hits, lookups = one(HITS, "sum"), one(LOOKUPS, "sum")
+    statuses = [slo_status(slo, preview.store, None) for slo in preview.slos]
+    burning = [(s.key, s.burn_rate) for s in statuses if s.burning and s.burn_rate is not None]
     return {
+        "burning": max(burning, key=lambda item: item[1]) if burning else None,
         "latency": one(P95_LATENCY, "percentile"),
         "queue": max(waiting.items(), key=lambda item: item[1]) if waiting else None,
         "hit_ratio": hits / lookups if hits is not None and lookups else None,
@@ -75,6 +87,8 @@ def describe(numbers: dict[str, Any]) -> str:
     if redis_ratio is not None:
         cache += f" (Redis {redis_ratio:.0%})"
     parts.append(cache)
+    burning = numbers.get("burning")
+    parts.append(f"SLO {burning[0]} burning {burning[1]:.1f}x" if burning else "SLOs: none burning")
     return " | ".join(parts)
 
 

@@ -1,6 +1,8 @@
 """The demo service's traffic, through an ``obs.init()``-instrumented process: the admin API's
 queries (indexed, unindexed, offset-paginated), KPI lookups cached in Redis for 30 s, and
-BullMQ export and notification queues with workers, some jobs failing and retrying.
+BullMQ export and notification queues with workers, some jobs failing and retrying; the
+exports' storage is down for the first 15 s of every 2 minutes (from the start), a failure
+burst that makes the job-success SLO burn its error budget.
 
 Rates are modest (a few dozen operations a second) so that the demo leaves the machine
 usable; the numbers still move on every dashboard.
@@ -12,6 +14,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +22,7 @@ from obs.demo.seed import CAMPAIGNS, SIZES
 
 KPI_TTL_SECONDS = 30  # KPI lookups are cached for 30 s
 QUEUES = ("exports", "notifications")
+OUTAGE_EVERY, OUTAGE_SECONDS = 120.0, 15.0  # the exports' storage fails in bursts
 
 
 class MongoTraffic:
@@ -136,12 +140,24 @@ async def _produce(redis_url: str, stop: threading.Event, rng: random.Random) ->
             await queue.close()
 
 
+def in_outage(seconds_since_start: float) -> bool:
+    """Whether the exports' storage is down ``seconds_since_start`` into the demo.
+
+    Example:
+        >>> in_outage(3.0), in_outage(20.0), in_outage(125.0)
+        (True, False, True)
+    """
+    return seconds_since_start % OUTAGE_EVERY < OUTAGE_SECONDS
+
+
 async def _consume(redis_url: str, stop: threading.Event, rng: random.Random) -> None:
     from bullmq import Worker
 
+    started = time.monotonic()
+
     async def export(job: Any, token: str) -> str:
         await asyncio.sleep(rng.uniform(0.2, 0.6))
-        if rng.random() < 0.1:
+        if in_outage(time.monotonic() - started) or rng.random() < 0.1:
             raise RuntimeError("export storage unavailable")
         return "ok"
 

@@ -19,9 +19,11 @@ import logging
 import threading
 import time
 
-# Loggers whose repeated warnings flood a service when the collector is unreachable.
+from obs.internals import InternalsChanged, otel_sdk, warn_once
+
+# Loggers whose repeated warnings flood a service when the collector is unreachable (and
+# the batch span processor's, whose module is private: obs.internals.otel_sdk).
 NOISY_LOGGERS = (
-    "opentelemetry.sdk._shared_internal",
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
@@ -62,6 +64,11 @@ def install() -> None:
     if _installed:
         return
     limit = RepeatLimit()
-    for name in NOISY_LOGGERS:
+    noisy = list(NOISY_LOGGERS)
+    try:
+        noisy.append(otel_sdk.batch_processor_logger())
+    except InternalsChanged as exc:
+        warn_once(exc, "its 'Queue full' warnings are not rate-limited")
+    for name in noisy:
         logging.getLogger(name).addFilter(limit)
     _installed = True

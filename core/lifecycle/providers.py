@@ -2,8 +2,9 @@
 
 obs's providers sample by the standard sampler settings, batch spans in a bounded queue
 (``OTEL_BSP_*`` apply) and export metrics periodically (``OTEL_METRIC_EXPORT_*`` apply), all
-on background threads: a request thread never waits for an export. The SDK restarts those
-threads and renews ``process.pid`` in a forked child (gunicorn and uwsgi workers).
+on background threads: a request thread never waits for an export. Flushing and stopping
+keep their deadlines (:mod:`obs.lifecycle.bounded_export`). The SDK restarts those threads
+in a forked child (gunicorn and uwsgi workers); obs renews its pid and counts.
 """
 
 from __future__ import annotations
@@ -17,16 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
-
-# The API's placeholder until someone sets a provider; private, but the only way to tell
-# "nobody configured metrics" from "the application did".
-from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     Metric,
-    MetricReader,
     MetricsData,
-    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
 )
@@ -43,7 +38,10 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs.export import otel_env, resource
-from obs.lifecycle import log_limits
+from obs.export.deadline import Deadline
+from obs.internals import InternalsChanged, otel_sdk, warn_once
+from obs.lifecycle import bounded_export, log_limits
+from obs.lifecycle.bounded_export import BoundedMetricExporter, BoundedSpanExporter
 from obs.lifecycle.prometheus_endpoint import PrometheusEndpoint
 from obs.privacy.span_exceptions import ScrubbedSpanExporter
 from obs.runtime.hot_metrics import HotMetrics
@@ -53,8 +51,9 @@ logger = logging.getLogger("obs")
 SCOPE = "obs"
 __all__ = [
     "SCOPE",
-    "Providers",
+    "MeterSetup",
     "Resource",
+    "TracerSetup",
     "exporter_kwargs",
     "make_resource",
     "start_metrics",
@@ -125,16 +124,15 @@ def otlp_exporter(settings: Settings, signal: str) -> Any:
 class _HotMerge:
     """Adds obs's hot-path families (:mod:`obs.runtime.hot_metrics`) to what the SDK collected.
 
-    The SDK calls ``_receive_metrics`` only when its own instruments have data; obs always
+    The SDK hands a reader a collection only when its own instruments have data; obs always
     has some (``obs.instrumentation.errors`` reports a zero per hook), so the hot families
     travel with every collection.
     """
 
     hot: HotMetrics | None = None
 
-    def _merged(self, data: MetricsData) -> MetricsData:
-        preferences = getattr(self, "_instrument_class_temporality", {})  # MetricReader's
-        extra = self.hot.collect(preferences) if self.hot else []
+    def received(self, data: MetricsData) -> MetricsData:
+        extra = self.hot.collect(otel_sdk.temporality_preferences(self)) if self.hot else []
         if not extra or not data.resource_metrics:
             return data
         first, *rest = data.resource_metrics
@@ -144,7 +142,7 @@ class _HotMerge:
         return MetricsData([merged, *rest])
 
 
-class ObsMetricReader(_HotMerge, PeriodicExportingMetricReader):
+class ObsMetricReader(_HotMerge, otel_sdk.PeriodicReader):
     """The SDK's periodic OTLP reader, with obs's hot families, in the temporality the
     exporter prefers."""
 
@@ -152,36 +150,20 @@ class ObsMetricReader(_HotMerge, PeriodicExportingMetricReader):
         super().__init__(exporter)
         _readers.add(self)
 
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        super()._receive_metrics(
-            self._merged(metrics_data), timeout_millis=timeout_millis, **kwargs
-        )
 
-
-class PrometheusReader(_HotMerge, MetricReader):
+class PrometheusReader(_HotMerge, otel_sdk.PullReader):
     """A pull reader: each scrape collects everything (cumulative) for the /metrics page."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._latest = MetricsData([])
         self._scraping = threading.Lock()
         _readers.add(self)
-
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        self._latest = self._merged(metrics_data)
 
     def scrape(self) -> MetricsData:
         """Collect now and return what was collected."""
         with self._scraping:
             self.collect()
-            return self._latest
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
+            return self.latest
 
 
 def _with(scopes: Sequence[ScopeMetrics], extra: list[Metric]) -> list[ScopeMetrics]:
@@ -199,45 +181,61 @@ def _scope(metrics: list[Metric]) -> ScopeMetrics:
 
 
 @dataclass
-class Providers:
-    """The providers obs records through, and whether obs made (and so must stop) them."""
+class TracerSetup:
+    """The tracer provider obs records through, and obs's exporter when obs made it."""
 
-    tracer_provider: Any = None
-    meter_provider: Any = None
-    owns_tracer_provider: bool = False
-    owns_meter_provider: bool = False
-    readers: list[_HotMerge] = field(default_factory=list)  # when obs made the meter provider
-    prometheus: Any = None  # the /metrics endpoint, when one was asked for
+    provider: Any
+    exporter: BoundedSpanExporter | None = None  # None: the application's provider
 
-    def detail(self, signal: str) -> str:
-        owns = self.owns_tracer_provider if signal == "traces" else self.owns_meter_provider
-        if not owns:
+    def detail(self) -> str:
+        if self.exporter is None:
             return "the application's provider"
-        if signal == "traces" or self.prometheus is None:
+        return "obs's provider, exporting OTLP"
+
+    def flush(self, deadline: Deadline) -> bool:
+        bound = self.exporter.bound if self.exporter is not None else None
+        return bounded_export.flush(self.provider, bound, deadline)
+
+    def stop(self, deadline: Deadline) -> bool:
+        """Flush and stop obs's provider (the application's is only flushed)."""
+        if self.exporter is None:
+            return self.flush(deadline)
+        return bounded_export.shutdown(self.provider.shutdown, self.exporter.bound, deadline)
+
+
+@dataclass
+class MeterSetup:
+    """The meter provider obs records through; when obs made it, its readers, its OTLP
+    exporter and its /metrics endpoint."""
+
+    provider: Any
+    owned: bool = False
+    readers: list[_HotMerge] = field(default_factory=list)
+    exporter: BoundedMetricExporter | None = None  # when obs exports OTLP
+    prometheus: PrometheusEndpoint | None = None  # when obs serves /metrics
+
+    def detail(self) -> str:
+        if not self.owned:
+            return "the application's provider"
+        if self.prometheus is None:
             return "obs's provider, exporting OTLP"
         where = f"Prometheus on http://{self.prometheus.host}:{self.prometheus.port}/metrics"
-        return f"obs's provider, {'OTLP and ' if len(self.readers) > 1 else ''}{where}"
+        return f"obs's provider, {'OTLP and ' if self.exporter is not None else ''}{where}"
 
-    def flush(self, timeout: float) -> bool:
-        millis = int(timeout * 1000)
-        ok = True
-        for provider in (self.tracer_provider, self.meter_provider):
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None:
-                ok = bool(flush(millis)) and ok
-        return ok
+    def flush(self, deadline: Deadline) -> bool:
+        bound = self.exporter.bound if self.exporter is not None else None
+        return bounded_export.flush(self.provider, bound, deadline)
 
-    def shutdown(self, timeout: float) -> None:
-        if self.owns_tracer_provider and self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
-        elif self.tracer_provider is not None:
-            getattr(self.tracer_provider, "force_flush", lambda _ms: True)(int(timeout * 1000))
+    def stop(self, deadline: Deadline) -> bool:
+        """Flush and stop obs's provider and endpoint (the application's is only flushed)."""
+        if not self.owned:
+            return self.flush(deadline)
         if self.prometheus is not None:
             self.prometheus.stop()
-        if self.owns_meter_provider and self.meter_provider is not None:
-            self.meter_provider.shutdown(timeout_millis=timeout * 1000)
-        elif self.meter_provider is not None:
-            getattr(self.meter_provider, "force_flush", lambda _ms: True)(int(timeout * 1000))
+        bound = self.exporter.bound if self.exporter is not None else None
+        return bounded_export.shutdown(
+            lambda: self.provider.shutdown(timeout_millis=deadline.millis()), bound, deadline
+        )
 
 
 # Providers obs made in this process. The API lets the global provider be set only once, so
@@ -263,10 +261,9 @@ def _adopt(provider: Any, current: Any, placeholders: tuple[type, ...], setter: 
 def _after_fork_in_child() -> None:
     """A pre-fork worker is its own process: give it its own pid and no inherited counts.
 
-    The SDK restarts its export threads in the child, but keeps the parent's resource
-    (obs sets process.pid itself) and the parent's metric totals, which the child would
-    export again as its own. Both are private SDK state; if a future SDK moves them, the
-    child keeps working and only this cleanup is skipped (tests/test_otel.py notices).
+    The SDK restarts its export threads in the child, but keeps the parent's metric totals,
+    which the child would export again as its own (and older SDKs keep the parent's pid).
+    Both are private SDK state (:mod:`obs.internals.otel_sdk`).
     """
     pid = Resource({"process.pid": os.getpid()})
     if any(isinstance(reader, PrometheusReader) for reader in _readers):
@@ -280,45 +277,43 @@ def _after_fork_in_child() -> None:
             reader.hot.reset()
     for provider in list(_made_by_obs):
         try:
-            provider._update_resource(pid)
-            consumer = getattr(provider, "_measurement_consumer", None)
-            for storage in getattr(consumer, "_reader_storages", {}).values():
-                for matches in storage._instrument_view_instrument_matches.values():
-                    for match in matches:
-                        match._lock = threading.Lock()
-                        match._attributes_aggregation = {}
-        except Exception as exc:  # pragma: no cover - only on an SDK whose internals moved
-            logger.debug("obs: could not renew OpenTelemetry state after fork: %s", exc)
+            otel_sdk.update_resource(provider, pid)
+            if isinstance(provider, MeterProvider):
+                otel_sdk.forget_measurements(provider)
+        except InternalsChanged as exc:
+            warn_once(exc, "this forked worker may export its parent's pid or counts as its own")
 
 
-def start_traces(settings: Settings, providers: Providers, res: Resource) -> None:
+def start_traces(settings: Settings, res: Resource) -> TracerSetup:
     """Use the app's tracer provider, or make obs's and make it the global one."""
     current = trace.get_tracer_provider()
     placeholders = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
     if _application_provider(current, placeholders):
-        providers.tracer_provider = current
-        return
-    provider = TracerProvider(resource=res, sampler=sampler(settings))
-    exporter = ScrubbedSpanExporter(otlp_exporter(settings, "traces"), settings.exception_detail)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    providers.tracer_provider = provider
-    providers.owns_tracer_provider = True
+        return TracerSetup(current)
+    exporter = BoundedSpanExporter(otlp_exporter(settings, "traces"))
+    # obs stops it at exit itself, within OBS_EXIT_TIMEOUT (the SDK's own wait is unbounded).
+    provider = TracerProvider(resource=res, sampler=sampler(settings), shutdown_on_exit=False)
+    # Scrubbed before the bounded export: exception events and status descriptions that any
+    # instrumentation records lose the values they quote.
+    scrubbed = ScrubbedSpanExporter(exporter, settings.exception_detail)
+    provider.add_span_processor(BatchSpanProcessor(scrubbed))
     _adopt(provider, current, placeholders, trace.set_tracer_provider)
+    return TracerSetup(provider, exporter)
 
 
-def start_metrics(settings: Settings, providers: Providers, res: Resource) -> None:
+def start_metrics(settings: Settings, res: Resource) -> MeterSetup:
     """Use the app's meter provider, or make obs's and make it the global one."""
     current = metrics.get_meter_provider()
-    placeholders = (_ProxyMeterProvider, metrics.NoOpMeterProvider)
+    placeholders = otel_sdk.meter_provider_placeholders()
     if _application_provider(current, placeholders):
-        providers.meter_provider = current
-        return
+        return MeterSetup(current)
+    setup = MeterSetup(None, owned=True)
     readers: list[Any] = []
     # The endpoint binds first: a taken port must not leave an OTLP export thread behind.
     if "prometheus" in settings.metrics_exporter:
         scraper = PrometheusReader()
         try:
-            providers.prometheus = PrometheusEndpoint(
+            setup.prometheus = PrometheusEndpoint(
                 settings.prometheus_host, settings.prometheus_port, scraper.scrape
             )
             readers.append(scraper)
@@ -332,20 +327,20 @@ def start_metrics(settings: Settings, providers: Providers, res: Resource) -> No
                 settings.prometheus_port,
                 exc,
             )
-    if "otlp" in settings.metrics_exporter:
-        readers.insert(0, ObsMetricReader(otlp_exporter(settings, "metrics")))
     try:
-        provider = MeterProvider(resource=res, metric_readers=readers)
+        if "otlp" in settings.metrics_exporter:
+            setup.exporter = BoundedMetricExporter(otlp_exporter(settings, "metrics"))
+            readers.insert(0, ObsMetricReader(setup.exporter))
+        # obs stops it at exit itself, within OBS_EXIT_TIMEOUT.
+        setup.provider = MeterProvider(resource=res, metric_readers=readers, shutdown_on_exit=False)
     except Exception:
         for reader in readers:
             reader.shutdown()
-        if providers.prometheus is not None:
-            providers.prometheus.stop()
-            providers.prometheus = None
+        if setup.prometheus is not None:
+            setup.prometheus.stop()
         raise
-    if providers.prometheus is not None:
-        providers.prometheus.start()
-    providers.meter_provider = provider
-    providers.owns_meter_provider = True
-    providers.readers = readers
-    _adopt(provider, current, placeholders, metrics.set_meter_provider)
+    if setup.prometheus is not None:
+        setup.prometheus.start()
+    setup.readers = readers
+    _adopt(setup.provider, current, placeholders, metrics.set_meter_provider)
+    return setup

@@ -1,12 +1,14 @@
 """Metric queries built from catalog entries, and arithmetic over them.
 
 A :class:`Query` names a catalog :class:`~obs.catalog.Metric` object (never a metric-name
-string) and renders to Datadog's metric query syntax. OTLP metrics keep their dotted names in
-Datadog; histograms arrive as distributions (so ``p50``..``p99`` work), monotonic sums as
-counts (read them with ``as_count()``/``as_rate()``), gauges and up-down counters as gauges.
+string). OTLP metrics keep their dotted names in Datadog; histograms arrive as distributions
+(so ``p50``..``p99`` work), monotonic sums as counts (read them with
+``as_count()``/``as_rate()``), gauges and up-down counters as gauges.
 
 Queries combine with ``+ - * /`` into expressions: a dashboard renders an expression as a
-formula over named queries (``query1 / query2``), a monitor inline.
+formula over named queries (``query1 / query2``), a monitor inline. The words a tree may use
+are the ``Literal`` vocabularies below; their text form, both ways, is
+:mod:`obs.metric_query.grammar`.
 
 Example:
     >>> from obs import catalog
@@ -20,23 +22,24 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal, TypedDict, Unpack
+from typing import Literal, TypedDict, Unpack, get_args
 
 from obs.catalog import Kind, Metric
 
+# Space aggregators: how the series of a group combine into one.
 Aggregation = Literal["avg", "sum", "min", "max", "count", "p50", "p75", "p90", "p95", "p99"]
-PERCENTILES: frozenset[str] = frozenset({"p50", "p75", "p90", "p95", "p99"})
-AGGREGATIONS: frozenset[str] = frozenset({"avg", "sum", "min", "max", "count"} | PERCENTILES)
+# How ``.rollup()`` combines the points of one series in time.
+RollupMethod = Literal["avg", "sum", "min", "max", "count"]
+Operator = Literal["+", "-", "*", "/"]
+# How a monitor reduces its query over the window, and how it compares the result.
+TimeAggregation = Literal["avg", "sum", "min", "max", "last", "percentile"]
+Comparator = Literal[">", ">=", "<", "<="]
+
+PERCENTILES: frozenset[str] = frozenset(a for a in get_args(Aggregation) if a.startswith("p"))
 # Tags Datadog derives from the OTLP resource (unified service tagging), on every metric.
 RESOURCE_TAGS: frozenset[str] = frozenset({"env", "service", "version", "host"})
-ROLLUP_METHODS: frozenset[str] = frozenset({"avg", "sum", "min", "max", "count"})
-TAG_VALUE = re.compile(r"^[A-Za-z0-9_\-./:*]+$")
-
-# Operator precedence for rendering the fewest parentheses that keep the meaning.
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 
 class Expr:
@@ -66,13 +69,13 @@ class Expr:
     def __rtruediv__(self, other: float) -> BinOp:
         return BinOp("/", Number(other), self)
 
-    def render(self, name: Callable[[Query], str]) -> str:
-        """The expression's text, each query written as ``name(query)``."""
-        raise NotImplementedError
-
     def text(self) -> str:
-        """Datadog's inline form (as in a monitor query)."""
-        return self.render(lambda q: q.text())
+        """Datadog's inline form (as in a monitor query): :func:`grammar.render
+        <obs.metric_query.grammar.render>`."""
+        # The grammar reads these classes, so it is imported when first needed.
+        from obs.metric_query.grammar import render
+
+        return render(self)
 
     def queries(self) -> Iterator[Query]:
         """Every query in the expression, left to right (repeats included)."""
@@ -90,25 +93,11 @@ def _operand(value: Operand) -> Expr:
     return value if isinstance(value, Expr) else Number(value)
 
 
-def format_number(value: float) -> str:
-    """A number as Datadog writes it: ``5`` rather than ``5.0``.
-
-    Example:
-        >>> format_number(5.0), format_number(0.25)
-        ('5', '0.25')
-    """
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
 @dataclass(frozen=True)
 class Number(Expr):
     """A constant in an expression."""
 
     value: float
-
-    def render(self, name: Callable[[Query], str]) -> str:
-        return format_number(self.value)
 
     def queries(self) -> Iterator[Query]:
         return iter(())
@@ -121,23 +110,9 @@ class Number(Expr):
 class BinOp(Expr):
     """``left op right``."""
 
-    op: Literal["+", "-", "*", "/"]
+    op: Operator
     left: Expr
     right: Expr
-
-    def render(self, name: Callable[[Query], str]) -> str:
-        mine = _PRECEDENCE[self.op]
-        left = self.left.render(name)
-        if isinstance(self.left, BinOp) and _PRECEDENCE[self.left.op] < mine:
-            left = f"({left})"
-        right = self.right.render(name)
-        # a - (b - c) and a / (b * c) need their parentheses; a + (b + c) does not.
-        if isinstance(self.right, BinOp) and (
-            _PRECEDENCE[self.right.op] < mine
-            or (_PRECEDENCE[self.right.op] == mine and self.op in "-/")
-        ):
-            right = f"({right})"
-        return f"{left} {self.op} {right}"
 
     def queries(self) -> Iterator[Query]:
         yield from self.left.queries()
@@ -148,21 +123,38 @@ class BinOp(Expr):
 
 
 @dataclass(frozen=True)
+class Quoted(Expr):
+    """A quoted word passed to a function: the ``'linear'`` of ``forecast(q, 'linear', 1)``
+    (nothing else takes one)."""
+
+    value: str
+
+    def queries(self) -> Iterator[Query]:
+        return iter(())
+
+    def map(self, change: Callable[[Query], Query]) -> Expr:
+        return self
+
+
+@dataclass(frozen=True)
 class Call(Expr):
-    """A Datadog function applied to expressions, e.g. ``per_second(query1)``."""
+    """A Datadog function applied to expressions, e.g. ``per_second(query1)``; ``options``
+    are its ``name='value'`` arguments, kept in name order (the order never matters)."""
 
     function: str
     args: tuple[Expr, ...]
+    options: tuple[tuple[str, str], ...] = ()
 
-    def render(self, name: Callable[[Query], str]) -> str:
-        return f"{self.function}({', '.join(a.render(name) for a in self.args)})"
+    def __post_init__(self) -> None:
+        if list(self.options) != sorted(self.options):
+            object.__setattr__(self, "options", tuple(sorted(self.options)))
 
     def queries(self) -> Iterator[Query]:
         for arg in self.args:
             yield from arg.queries()
 
     def map(self, change: Callable[[Query], Query]) -> Expr:
-        return Call(self.function, tuple(a.map(change) for a in self.args))
+        return Call(self.function, tuple(a.map(change) for a in self.args), self.options)
 
 
 @dataclass(frozen=True)
@@ -173,18 +165,12 @@ class Tag:
     value: str
     negate: bool = False
 
-    def text(self) -> str:
-        return f"{'!' if self.negate else ''}{self.key}:{self.value}"
-
 
 @dataclass(frozen=True)
 class Var:
     """A dashboard template variable in a scope: ``$env``."""
 
     name: str
-
-    def text(self) -> str:
-        return f"${self.name}"
 
 
 Filter = Tag | Var
@@ -194,12 +180,8 @@ Filter = Tag | Var
 class Rollup:
     """``.rollup(method, seconds)``: how points are combined in time."""
 
-    method: str
+    method: RollupMethod
     seconds: int | None = None
-
-    def text(self) -> str:
-        interval = f", {self.seconds}" if self.seconds is not None else ""
-        return f".rollup({self.method}{interval})"
 
 
 @dataclass(frozen=True)
@@ -219,23 +201,6 @@ class Query(Expr):
     as_count: bool = False
     as_rate: bool = False
     rollup: Rollup | None = None
-
-    def text(self, aggregation: str | None = None) -> str:
-        """The query; ``aggregation`` overrides the space aggregator (``histogram``)."""
-        scope = ",".join(f.text() for f in self.scope) or "*"
-        out = f"{aggregation or self.aggregation}:{self.metric.name}{{{scope}}}"
-        if self.by:
-            out += f" by {{{','.join(self.by)}}}"
-        if self.as_count:
-            out += ".as_count()"
-        if self.as_rate:
-            out += ".as_rate()"
-        if self.rollup:
-            out += self.rollup.text()
-        return out
-
-    def render(self, name: Callable[[Query], str]) -> str:
-        return name(self)
 
     def queries(self) -> Iterator[Query]:
         yield self
@@ -258,6 +223,17 @@ class Query(Expr):
     def scoped(self, *filters: Filter) -> Query:
         """This query with more scope filters (added in front)."""
         return replace(self, scope=(*filters, *self.scope))
+
+
+@dataclass(frozen=True)
+class MonitorQuery:
+    """A metric monitor's query: ``time_aggregation(window):expr comparator threshold``."""
+
+    time_aggregation: TimeAggregation
+    window: str
+    expr: Expr
+    comparator: Comparator
+    threshold: float
 
 
 class QueryOptions(TypedDict, total=False):
@@ -330,6 +306,26 @@ def rate(metric: Metric, **options: Unpack[QueryOptions]) -> Query:
     return replace(query(metric, "sum", **options), as_rate=True)
 
 
-def call(function: str, *args: Operand) -> Call:
-    """A Datadog function over expressions, e.g. ``call("per_second", q)``."""
-    return Call(function, tuple(_operand(a) for a in args))
+def call(function: str, *args: Operand | str, **options: str) -> Call:
+    """A Datadog function over expressions, e.g. ``call("per_second", q)``; text arguments
+    are quoted words (the functions obs knows are :data:`obs.metric_query.grammar.FUNCTIONS`).
+    """
+    written = tuple(Quoted(a) if isinstance(a, str) else _operand(a) for a in args)
+    return Call(function, written, tuple(options.items()))
+
+
+def forecast(
+    expr: Operand,
+    algorithm: Literal["linear", "seasonal"] = "linear",
+    deviations: float = 1,
+    **options: str,
+) -> Call:
+    """Datadog's ``forecast()`` of ``expr``: where it is heading, with a band of
+    ``deviations``; ``options`` such as ``interval='60m'``, ``history='1w'``, ``model=...``.
+
+    Example:
+        >>> from obs import catalog
+        >>> forecast(maximum(catalog.MONGO_COLLECTION_SIZE), history="1w").text()
+        "forecast(max:obs.mongo.collection.size{*}, 'linear', 1, history='1w')"
+    """
+    return call("forecast", expr, algorithm, deviations, **options)

@@ -23,6 +23,7 @@ from obs.dashboards.dashboard import Dashboard
 from obs.preview.scraper import Scraper
 from obs.preview.server import make_server
 from obs.preview.store import Store
+from obs.slos.slo import SLO
 
 # Where a service (OTEL_METRICS_EXPORTER=prometheus) and the obs agent listen by default.
 DEFAULT_SOURCES = ("http://127.0.0.1:9464/metrics", "http://127.0.0.1:9465/metrics")
@@ -30,7 +31,8 @@ DEFAULT_SOURCES = ("http://127.0.0.1:9464/metrics", "http://127.0.0.1:9465/metri
 
 class Preview:
     """Scrape ``sources`` every ``interval`` s, keep ``window`` s of at most ``max_series``
-    series, serve on ``host:port`` (port 0: a free one)."""
+    series, serve ``dashboards`` and the status of ``slos`` on ``host:port`` (port 0: a
+    free one)."""
 
     def __init__(
         self,
@@ -42,12 +44,14 @@ class Preview:
         host: str = "127.0.0.1",
         port: int = 0,
         max_series: int = 10_000,
+        slos: Sequence[SLO] = (),
     ) -> None:
         capacity = max(2, math.ceil(window / interval) + 1)
         self.dashboards = tuple(dashboards)
+        self.slos = tuple(slos)
         self.store = Store(capacity=capacity, max_series=max_series)
         self.scraper = Scraper(self.store, sources, interval)
-        self.server = make_server(host, port, self.dashboards, self.store, interval)
+        self.server = make_server(host, port, self.dashboards, self.store, interval, slos=self.slos)
         self._thread = threading.Thread(
             target=self.server.serve_forever, name="obs-preview-http", daemon=True
         )

@@ -7,10 +7,11 @@
 Sources are Prometheus text endpoints: the obs agent's /metrics, and services started with
 OTEL_METRICS_EXPORTER=prometheus (default: both local defaults, a service's
 http://127.0.0.1:9464/metrics and the agent's http://127.0.0.1:9465/metrics); repeat
---source for several. Series that no catalog metric produces are ignored. Dashboards are obs's own
-plus --from FILE|FOLDER|MODULE (repeatable), or only the latter with --no-defaults, found
-the same way as by `obs provision`. No Datadog account is needed and nothing leaves the
-machine; --png needs Chromium (`make chromium` installs it).
+--source for several. Series that no catalog metric produces are ignored. Dashboards and SLOs
+are obs's own plus --from FILE|FOLDER|MODULE (repeatable), or only the latter with
+--no-defaults, found the same way as by `obs provision`; the first page lists the SLOs with
+their status, error budget left and burn rates over the data held. No Datadog account is
+needed and nothing leaves the machine; --png needs Chromium (`make chromium` installs it).
 
 Exit codes: 0 ok, 1 error (bad definitions or arguments, Chromium missing or failing).
 """
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from obs.dashboards.dashboard import Dashboard
     from obs.preview.app import Preview
+    from obs.slos.slo import SLO
 
 DEFAULT_PORT = 8090
 
@@ -48,9 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SOURCE",
-        help="dashboards from a .py file, a folder of them, or an importable module (repeatable)",
+        help="dashboards and SLOs from a .py file, a folder of them, or an importable module "
+        "(repeatable)",
     )
-    parser.add_argument("--no-defaults", action="store_true", help="leave out obs's own dashboards")
+    parser.add_argument(
+        "--no-defaults", action="store_true", help="leave out obs's own dashboards and SLOs"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument(
         "--port",
@@ -96,11 +101,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"obs preview: {problem}", file=sys.stderr)
         return 1
     try:
-        dashboards = load(args.definitions, defaults=not args.no_defaults).dashboards
+        definitions = load(args.definitions, defaults=not args.no_defaults)
     except ProvisionError as exc:
         print(f"obs preview: {exc}", file=sys.stderr)
         return 1
-    if not dashboards:
+    dashboards, slos = definitions.dashboards, definitions.slos
+    if not dashboards and (args.png is not None or not slos):
         print("obs preview: no dashboards to draw (--no-defaults and no --from)", file=sys.stderr)
         return 1
     keys = [d.key for d in dashboards]
@@ -111,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     if args.png is not None:
-        return _snapshot(args, dashboards, args.dashboard or keys[0])
-    return _serve(args, dashboards)
+        return _snapshot(args, dashboards, slos, args.dashboard or keys[0])
+    return _serve(args, dashboards, slos)
 
 
 def _check(args: argparse.Namespace) -> str | None:
@@ -139,7 +145,9 @@ def _check(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _preview(args: argparse.Namespace, dashboards: Sequence[Dashboard], port: int) -> Preview:
+def _preview(
+    args: argparse.Namespace, dashboards: Sequence[Dashboard], slos: Sequence[SLO], port: int
+) -> Preview:
     from obs.preview.app import DEFAULT_SOURCES, Preview
 
     return Preview(
@@ -150,6 +158,7 @@ def _preview(args: argparse.Namespace, dashboards: Sequence[Dashboard], port: in
         max_series=args.max_series,
         host=args.host,
         port=port,
+        slos=slos,
     ).start()
 
 
@@ -159,9 +168,9 @@ def _sources_line(preview: Preview) -> str:
     return ", ".join(scrub_text(s) for s in preview.scraper.sources)
 
 
-def _serve(args: argparse.Namespace, dashboards: Sequence[Dashboard]) -> int:
+def _serve(args: argparse.Namespace, dashboards: Sequence[Dashboard], slos: Sequence[SLO]) -> int:
     try:
-        preview = _preview(args, dashboards, args.port)
+        preview = _preview(args, dashboards, slos, args.port)
     except OSError as exc:
         print(
             f"obs preview: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
@@ -186,14 +195,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _snapshot(args: argparse.Namespace, dashboards: Sequence[Dashboard], key: str) -> int:
+def _snapshot(
+    args: argparse.Namespace, dashboards: Sequence[Dashboard], slos: Sequence[SLO], key: str
+) -> int:
     from urllib.parse import quote
 
     from obs.preview.snapshot import SnapshotError, find_chromium, screenshot
 
     try:
         find_chromium()  # before waiting for data, so a missing browser fails at once
-        preview = _preview(args, dashboards, 0)
+        preview = _preview(args, dashboards, slos, 0)
     except (SnapshotError, OSError) as exc:
         print(f"obs preview: {exc}", file=sys.stderr)
         return 1

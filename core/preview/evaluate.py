@@ -14,6 +14,11 @@ are merged first, so ``p95`` is the quantile of every observation of the group (
 Datadog's distributions compute it), ``avg`` is sum / count, ``count`` the observations,
 ``min``/``max`` the lowest and highest non-empty bucket bounds (buckets carry no extremes).
 
+Each word of the query grammar (:mod:`obs.metric_query.grammar`) has an entry here:
+:data:`OF_VALUES` and :data:`OF_BUCKETS` per aggregator, :data:`MODIFIERS` per query
+modifier; an entry of ``None`` or ``False``, or a word without one, is refused as "not
+evaluated locally", and tests/test_query_grammar.py fails on a word without an entry.
+
 Example:
     >>> from obs import catalog
     >>> from obs.metric_query.tree import rate
@@ -30,12 +35,13 @@ import bisect
 import fnmatch
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from obs.catalog import Kind
-from obs.metric_query.tree import Query, Tag
+from obs.metric_query.grammar import MODIFIERS as GRAMMAR_MODIFIERS
+from obs.metric_query.tree import PERCENTILES, Query, Tag
 from obs.preview.mapping import Tags
 from obs.preview.quantile import quantile
 from obs.preview.scrape import Histogram, Value
@@ -103,6 +109,7 @@ def evaluate(query: Query, series: Sequence[SeriesView], steps: Sequence[Step]) 
         raise PreviewError(
             f"{query.aggregation} needs a histogram; {query.metric.name} is a {kind.value}"
         )
+    _check_evaluated(query)
     groups: dict[Tags, list[SeriesView]] = {}
     for s in series:
         if matches(s.tags, query.scope):
@@ -130,6 +137,17 @@ def evaluate(query: Query, series: Sequence[SeriesView], steps: Sequence[Step]) 
         else:
             out[key] = [aggregate(query.aggregation, c) for c in zip(*columns, strict=True)]
     return out
+
+
+def _check_evaluated(query: Query) -> None:
+    """Refuse, naming it, what the grammar can say but this evaluator does not apply."""
+    table = OF_BUCKETS if query.metric.kind is Kind.HISTOGRAM else OF_VALUES
+    if table.get(query.aggregation) is None:
+        raise PreviewError(f"the aggregator {query.aggregation} is not evaluated locally")
+    for modifier in GRAMMAR_MODIFIERS:
+        used = getattr(query, modifier.name) not in (None, False)
+        if used and not MODIFIERS.get(modifier.name):
+            raise PreviewError(f".{modifier.name}() is not evaluated locally")
 
 
 def _per_round(query: Query, entries: Sequence[Entry], first: int, count: int) -> Values:
@@ -283,55 +301,80 @@ def distribution(query: Query, series: Sequence[SeriesView], step: Step) -> Incr
 
 def _histogram_value(query: Query, timelines: Sequence[_Timeline], step: Step) -> float | None:
     increase = _merge(query, timelines, step)
-    if increase is None:
-        return None
-    merged, total_sum, total_count = increase.buckets, increase.sum, increase.count
-    aggregation = query.aggregation
-    if aggregation == "count":
-        return total_count
-    if aggregation == "sum":
-        return total_sum
-    if total_count <= 0:
-        return None
-    if aggregation == "avg":
-        return total_sum / total_count
-    bounds = sorted(merged)
-    if aggregation in ("min", "max"):
-        return _extreme(aggregation, bounds, merged)
-    cumulative: list[float] = []
-    running = 0.0
-    for bound in bounds:
-        running += merged[bound]
-        cumulative.append(running)
-    return quantile(int(aggregation[1:]) / 100, bounds, cumulative)
+    of = OF_BUCKETS[query.aggregation]
+    return None if increase is None or of is None else of(increase)
 
 
-def _extreme(aggregation: str, bounds: Sequence[float], counts: dict[float, float]) -> float | None:
-    """The highest upper bound (max) or lowest lower bound (min) of non-empty buckets."""
-    filled = [i for i, b in enumerate(bounds) if counts[b] > 0]
+def _mean(increase: Increase) -> float | None:
+    return increase.sum / increase.count if increase.count > 0 else None
+
+
+def _quantile(level: float) -> Callable[[Increase], float | None]:
+    def of(increase: Increase) -> float | None:
+        if increase.count <= 0:
+            return None
+        bounds = sorted(increase.buckets)
+        cumulative = list(itertools.accumulate(increase.buckets[b] for b in bounds))
+        return quantile(level, bounds, cumulative)
+
+    return of
+
+
+def _filled(increase: Increase) -> tuple[list[float], list[int]]:
+    """The bucket bounds in order, and the indexes of the non-empty buckets."""
+    bounds = sorted(increase.buckets)
+    if increase.count <= 0:
+        return bounds, []
+    return bounds, [i for i, b in enumerate(bounds) if increase.buckets[b] > 0]
+
+
+def _highest(increase: Increase) -> float | None:
+    """The upper bound of the highest non-empty bucket (the last finite one for +Inf)."""
+    bounds, filled = _filled(increase)
     if not filled:
         return None
-    if aggregation == "max":
-        top = filled[-1]
-        if math.isfinite(bounds[top]):
-            return bounds[top]
-        return bounds[top - 1] if top > 0 else None
+    top = filled[-1]
+    if math.isfinite(bounds[top]):
+        return bounds[top]
+    return bounds[top - 1] if top > 0 else None
+
+
+def _lowest(increase: Increase) -> float | None:
+    """The lower bound of the lowest non-empty bucket (0 for the first bucket)."""
+    bounds, filled = _filled(increase)
+    if not filled:
+        return None
     return 0.0 if filled[0] == 0 else bounds[filled[0] - 1]
+
+
+# Space aggregators (and rollup methods) over the values present in a group or a step
+# (a percentile needs a histogram).
+OF_VALUES: Mapping[str, Callable[[list[float]], float] | None] = {
+    "avg": lambda values: math.fsum(values) / len(values),
+    "sum": math.fsum,
+    "min": min,
+    "max": max,
+    "count": lambda values: float(len(values)),
+}
+# Space aggregators over the merged buckets of a group of histogram series.
+OF_BUCKETS: Mapping[str, Callable[[Increase], float | None] | None] = {
+    "count": lambda increase: increase.count,
+    "sum": lambda increase: increase.sum,
+    "avg": _mean,
+    "min": _lowest,
+    "max": _highest,
+    **{p: _quantile(int(p[1:]) / 100) for p in PERCENTILES},
+}
+# Whether this evaluator applies each of the grammar's query modifiers: as_count() is a
+# counter's increase per step, as_rate() that increase per second, rollup() a gauge's method
+# within a step (its interval is the preview's step, as docs/preview.md says).
+MODIFIERS: Mapping[str, bool] = {"as_count": True, "as_rate": True, "rollup": True}
 
 
 def aggregate(method: str, values: Sequence[float | None]) -> float | None:
     """avg, sum, min, max or count of the values present (None when there are none)."""
+    of = OF_VALUES.get(method)
+    if of is None:
+        raise PreviewError(f"the aggregator {method} is not evaluated locally for this metric")
     present = [v for v in values if v is not None]
-    if method == "count":
-        return float(len(present)) if present else None
-    if not present:
-        return None
-    if method == "sum":
-        return math.fsum(present)
-    if method == "min":
-        return min(present)
-    if method == "max":
-        return max(present)
-    if method == "avg":
-        return math.fsum(present) / len(present)
-    raise PreviewError(f"aggregation {method!r} is not supported for this metric")
+    return of(present) if present else None

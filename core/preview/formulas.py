@@ -4,6 +4,10 @@ Groups pair up as in Datadog's formulas: two grouped operands combine group by g
 group missing on either side has no result), an ungrouped operand or a number applies to
 every group of the other. A division by zero, or any missing operand, gives no value.
 
+Each operator and function of the query grammar (:mod:`obs.metric_query.grammar`) has an
+entry in :data:`OPERATORS` or :data:`FUNCTIONS`; a function whose entry is ``None`` is refused
+as "not evaluated locally", and tests/test_query_grammar.py fails on one without an entry.
+
 Example:
     >>> from obs import catalog
     >>> from obs.metric_query.tree import count
@@ -16,14 +20,15 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from obs.metric_query.tree import BinOp, Call, Expr, Number, Query
 from obs.preview.evaluate import Grouped, PreviewError, Values, aggregate
 
-_OPERATORS: dict[str, Callable[[float, float], float]] = {
+OPERATORS: Mapping[str, Callable[[float, float], float]] = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
@@ -43,9 +48,14 @@ def combine(
     if isinstance(expr, BinOp):
         left = combine(expr.left, results, step_seconds)
         right = combine(expr.right, results, step_seconds)
-        return _binary(_OPERATORS[expr.op], left, right)
+        operator_ = OPERATORS.get(expr.op)
+        if operator_ is None:
+            raise PreviewError(f"the operator {expr.op} is not evaluated locally")
+        return _binary(operator_, left, right)
     if isinstance(expr, Call):
-        return _call(expr, [combine(a, results, step_seconds) for a in expr.args], step_seconds)
+        # Arguments after the expression are numbers and words the entry itself reads.
+        values = combine(expr.args[0], results, step_seconds) if expr.args else {}
+        return _call(expr, values, step_seconds)
     raise PreviewError(f"{type(expr).__name__} is not an expression the preview knows")
 
 
@@ -108,8 +118,45 @@ def _default_zero(values: Values, step_seconds: Sequence[float]) -> Values:
     return [0.0 if v is None else v for v in values]
 
 
-# Datadog functions of one series that make sense without Datadog's storage.
-FUNCTIONS: dict[str, Callable[[Values, Sequence[float]], Values]] = {
+def linear_fit(times: Sequence[float], values: Values) -> tuple[float, float] | None:
+    """The least-squares line ``(slope, intercept)`` through the present values at
+    ``times``; None with fewer than two distinct times.
+
+    Example:
+        >>> linear_fit([0.0, 10.0, 20.0], [1.0, None, 5.0])
+        (0.2, 1.0)
+    """
+    points = [(t, v) for t, v in zip(times, values, strict=True) if v is not None]
+    if len({t for t, _ in points}) < 2:
+        return None
+    mean_t = math.fsum(t for t, _ in points) / len(points)
+    mean_v = math.fsum(v for _, v in points) / len(points)
+    spread = math.fsum((t - mean_t) ** 2 for t, _ in points)
+    slope = math.fsum((t - mean_t) * (v - mean_v) for t, v in points) / spread
+    return slope, mean_v - slope * mean_t
+
+
+def step_times(step_seconds: Sequence[float]) -> list[float]:
+    """Each step's end, in seconds after the first step's."""
+    return list(itertools.accumulate(step_seconds[1:], initial=0.0))
+
+
+def _forecast(values: Values, step_seconds: Sequence[float]) -> Values:
+    """Where the series is heading: a least-squares line through the window (whatever the
+    algorithm: Datadog's linear and seasonal models need history the preview does not hold).
+    """
+    times = step_times(step_seconds)
+    fit = linear_fit(times, values)
+    if fit is None:
+        return [None] * len(values)
+    slope, intercept = fit
+    return [intercept + slope * t for t in times]
+
+
+# Every function of the grammar: how the preview evaluates it over one series, or None: not
+# at all (time shifts, smoothing and regressions need history before the window; the others
+# a number argument or Datadog's own grouping).
+FUNCTIONS: Mapping[str, Callable[[Values, Sequence[float]], Values] | None] = {
     "abs": _pointwise(abs),
     "log2": _pointwise(math.log2),
     "log10": _pointwise(math.log10),
@@ -118,17 +165,29 @@ FUNCTIONS: dict[str, Callable[[Values, Sequence[float]], Values]] = {
     "per_second": _per(1.0),
     "per_minute": _per(60.0),
     "per_hour": _per(3600.0),
+    "forecast": _forecast,
+    **dict.fromkeys(
+        (
+            *("integral", "exclude_null", "dt", "diff", "derivative", "monotonic_diff"),
+            *("hour_before", "day_before", "week_before", "month_before", "timeshift"),
+            *("clamp_min", "clamp_max", "cutoff_min", "cutoff_max"),
+            *("ewma_3", "ewma_5", "ewma_10", "ewma_20", "median_3", "median_5", "median_7"),
+            *("median_9", "autosmooth", "trend_line", "piecewise_constant", "robust_trend"),
+            *("count_nonzero", "count_not_null"),
+        ),
+        None,
+    ),
 }
 
 
-def _call(expr: Call, args: list[Grouped], step_seconds: Sequence[float]) -> Grouped:
+def _call(expr: Call, argument: Grouped, step_seconds: Sequence[float]) -> Grouped:
     function = FUNCTIONS.get(expr.function)
     if function is None:
-        known = ", ".join(sorted(FUNCTIONS))
-        raise PreviewError(f"{expr.function}() is not drawn by obs preview (it knows {known})")
-    if len(args) != 1:
-        raise PreviewError(f"{expr.function}() takes one argument, got {len(args)}")
-    return {key: function(values, step_seconds) for key, values in args[0].items()}
+        known = ", ".join(sorted(n for n, f in FUNCTIONS.items() if f is not None))
+        raise PreviewError(
+            f"{expr.function}() is not evaluated locally (the preview draws {known})"
+        )
+    return {key: function(values, step_seconds) for key, values in argument.items()}
 
 
 def reduce(values: Values, how: str) -> float | None:

@@ -37,15 +37,16 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
-from obs.metric_query.tree import Expr, Query, Tag, Var
+from obs.metric_query.tree import Call, Expr, Query, Tag, Var
 from obs.preview.evaluate import Grouped, PreviewError, Step, Values, distribution, evaluate
-from obs.preview.formulas import combine, reduce
+from obs.preview.formulas import combine, linear_fit, reduce, step_times
 from obs.preview.layout import Box, place
 from obs.preview.mapping import Tags
 from obs.preview.store import Round, SeriesView, Store
 from obs.preview.units import format_value, unit_of
 
 TOPLIST_LIMIT = 10  # Datadog's default
+FORECAST_AHEAD = 3  # a timeseries with a forecast extends by a third of its window
 _MARKER = re.compile(r"^\s*y\s*=\s*(-?[0-9.eE+-]+)\s*$")
 KINDS: dict[type, str] = {
     Timeseries: "timeseries",
@@ -169,13 +170,45 @@ def _ranked(
     return ranked[:limit] if limit else ranked
 
 
+def _forecast(expr: Expr) -> Call | None:
+    """``expr`` when it is a ``forecast()``."""
+    if isinstance(expr, Call) and expr.function == "forecast" and expr.args:
+        return expr
+    return None
+
+
+def _future(frame: Frame) -> tuple[float, ...]:
+    """Times a third of the window ahead, as far apart as the rounds held."""
+    if len(frame.times) < 2:
+        return ()
+    step = (frame.times[-1] - frame.times[0]) / (len(frame.times) - 1)
+    ahead = max(1, len(frame.times) // FORECAST_AHEAD)
+    return tuple(frame.times[-1] + step * (i + 1) for i in range(ahead))
+
+
+def _projection(ev: Evaluation, expr: Call, future: Sequence[float]) -> Grouped:
+    """Each group's forecast line continued over ``future``: the least-squares line through
+    the window, as :func:`obs.preview.formulas.linear_fit` draws it inside the window."""
+    seconds = [s.seconds for s in ev.frame.steps]
+    start = ev.frame.times[0]
+    out: Grouped = {}
+    for key, values in combine(expr.args[0], ev.over_time, seconds).items():
+        fit = linear_fit(step_times(seconds), values)
+        out[key] = [None if fit is None else fit[1] + fit[0] * (t - start) for t in future]
+    return out
+
+
 def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> dict[str, Any]:
     series: list[dict[str, Any]] = []
     seconds = [s.seconds for s in ev.frame.steps]
+    future = _future(ev.frame) if any(_forecast(e) for _, e in bound) else ()
     for formula, expr in bound:
         unit = unit_of(expr)
         rows = []
-        for key, values in combine(expr, ev.over_time, seconds).items():
+        forecast = _forecast(expr)
+        ahead = _projection(ev, forecast, future) if future and forecast else {}
+        for key, within in combine(expr, ev.over_time, seconds).items():
+            values = within + ahead.get(key, [None] * len(future))
             last = _last(values)
             if last is None:
                 continue  # a group without a point in the frame is not drawn, as in Datadog
@@ -186,12 +219,14 @@ def _lines(ev: Evaluation, bound: list[tuple[Formula, Expr]], stacked: bool) -> 
                     "last": last,
                     "text": format_value(last, unit),
                     "value": reduce(values, "avg"),
+                    "forecast": forecast is not None,
                 }
             )
         series.extend(_ranked(rows, formula, None) if formula.limit else rows)
     units = {unit_of(expr) for _, expr in bound}
     unit = units.pop() if len(units) == 1 else None
-    return {"times": ev.frame.times, "series": series, "ticks": _ticks(series, unit, stacked)}
+    times = ev.frame.times + future
+    return {"times": times, "series": series, "ticks": _ticks(series, unit, stacked)}
 
 
 def _nice(value: float, unit: str | None) -> float:

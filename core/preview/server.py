@@ -6,6 +6,7 @@ Routes (GET only):
 - ``/static/<file>``: the script and style shipped in the package (nothing from a CDN);
 - ``/api/dashboards``: key, title and description of every dashboard;
 - ``/api/dashboards/<key>?var=value``: the dashboard evaluated (:mod:`obs.preview.model`);
+- ``/api/slos``: every SLO's status over the data held (:mod:`obs.preview.slo`);
 - ``/api/status``: rounds held, series count and each source's state.
 """
 
@@ -21,7 +22,9 @@ from typing import Any
 
 from obs.dashboards.dashboard import Dashboard
 from obs.preview.model import dashboard_model
+from obs.preview.slo import slo_status
 from obs.preview.store import Store
+from obs.slos.slo import SLO
 
 log = logging.getLogger("obs.preview")
 _STATIC_TYPES = {
@@ -63,9 +66,15 @@ def status(store: Store, interval: float) -> dict[str, Any]:
 
 
 def make_server(
-    host: str, port: int, dashboards: Sequence[Dashboard], store: Store, interval: float
+    host: str,
+    port: int,
+    dashboards: Sequence[Dashboard],
+    store: Store,
+    interval: float,
+    *,
+    slos: Sequence[SLO] = (),
 ) -> ThreadingHTTPServer:
-    """A server (not yet serving) for ``dashboards`` over ``store``."""
+    """A server (not yet serving) for ``dashboards`` and ``slos`` over ``store``."""
     by_key = {d.key: d for d in dashboards}
     static = _static()
 
@@ -99,6 +108,8 @@ def make_server(
             elif path.startswith("/api/dashboards/") and path[16:] in by_key:
                 choices = dict(urllib.parse.parse_qsl(url.query))
                 self._json(dashboard_model(by_key[path[16:]], store, choices))
+            elif path == "/api/slos":
+                self._json([slo_status(slo, store, None).as_json() for slo in slos])
             elif path == "/api/status":
                 self._json(status(store, interval))
             else:

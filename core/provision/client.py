@@ -8,9 +8,13 @@ its retries only react to a 429, while obs paces from the rate-limit headers bef
   are never part of a message, a log line or a ``repr``.
 - The site comes from ``DD_SITE`` (``api.<site>``); ``OBS_DATADOG_API_URL`` or ``--api-url``
   replaces the whole base URL (proxies, tests).
-- 429 waits until the bucket resets; 5xx and connection errors are retried with exponential
-  backoff, except for requests that are not idempotent (creates): those raise
-  :class:`OutcomeUnknown`, so the caller can look for the object before trying again.
+- 429 waits until the bucket resets, at most ``max_wait`` seconds (``OBS_PROVISION_MAX_WAIT``,
+  said on stderr); a longer wait asked for fails the request instead. 5xx and connection
+  errors are retried with exponential backoff, except for requests that are not idempotent
+  (creates): those raise :class:`OutcomeUnknown`, so the caller can look for the object before
+  trying again.
+- A reply must be complete within ``timeout`` seconds (a server trickling bytes would hold a
+  read timeout off forever) and at most ``max_body`` bytes long.
 
 Example:
     >>> endpoint = endpoint_from_env(None, {"DD_API_KEY": "k1", "DD_APP_KEY": "k2",
@@ -21,9 +25,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
+import socket
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -32,6 +40,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from obs.provision.pacing import Pacer
 from obs.provision.problems import ProvisionError
@@ -78,6 +87,84 @@ class OutcomeUnknown(ProvisionError):
     """A request that is not safe to repeat got no usable reply: it may or may not have run."""
 
 
+class _Deadline:
+    """Ends a request that is not complete in time by shutting its socket down, which wakes
+    the blocked read. urllib3's timeouts bound each socket read, not the whole reply, so a
+    server sending one byte a second would hold a request open for ever."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self.passed = False
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._socket = sock
+            if self.passed and sock is not None:
+                _shut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.passed = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_requests = threading.local()  # the _Deadline of the request this thread is making
+
+
+class _Watched:
+    """A connection that hands its socket to the current request's deadline."""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._watch()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._watch()
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _watch(self) -> None:
+        deadline = getattr(_requests, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self.sock)
+
+
+class _WatchedHTTP(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPS(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTP
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPS
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class DatadogClient:
     """Raw-JSON calls with pacing and retries; counts what it sends in ``requests``."""
 
@@ -86,19 +173,27 @@ class DatadogClient:
         endpoint: Endpoint,
         *,
         attempts: int = 6,
-        timeout: float = 30.0,
+        timeout: float = 60.0,
         backoff: float = 0.25,
+        max_wait: float = 300.0,
+        max_body: int = 32 * 2**20,
         pacer: Pacer | None = None,
         sleep: Callable[[float], object] = time.sleep,
+        notify: Callable[[str], object] = _stderr,
     ) -> None:
         self._endpoint = endpoint
         self._attempts = attempts
         self._backoff = backoff
+        self._timeout = timeout
+        self._max_body = max_body
         self._sleep = sleep
-        self.pacer = pacer or Pacer(sleep=sleep)
+        self.pacer = pacer or Pacer(sleep=sleep, max_wait=max_wait, notify=notify)
         self._pool = urllib3.PoolManager(
-            maxsize=4, retries=False, timeout=urllib3.Timeout(connect=10.0, read=timeout)
+            maxsize=4,
+            retries=False,
+            timeout=urllib3.Timeout(connect=min(10.0, timeout), read=timeout),
         )
+        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         self.requests: Counter[str] = Counter()
 
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
@@ -133,23 +228,38 @@ class DatadogClient:
             self.pacer.before(route)
             self.requests[method] += 1
             try:
-                reply = self._pool.request(
-                    method, url, body=data, headers=self._headers(data is not None)
-                )
-            except urllib3.exceptions.HTTPError as exc:
+                status, headers, reply = self._send(method, url, data)
+            except _TooSlow:
+                reason = f"no complete reply within {self._timeout:g} s"
+                if not safe:
+                    raise OutcomeUnknown(f"{method} {path}: {reason}") from None
+                raise DatadogError(method, path, 0, reason) from None
+            except _TooLarge:
+                reason = f"the reply is larger than {self._max_body // 2**20} MiB"
+                if not safe:
+                    raise OutcomeUnknown(f"{method} {path}: {reason}") from None
+                raise DatadogError(method, path, 0, reason) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
                 reason, status = f"connection failed ({type(exc).__name__})", 0
                 if not safe:
                     raise OutcomeUnknown(f"{method} {path}: {reason}") from None
                 self._sleep(self._delay(attempt))
                 continue
-            headers = dict(reply.headers.items())
             self.pacer.observe(route, headers)
-            status = reply.status
             if 200 <= status < 300:
-                return _json(method, path, status, reply.data)
-            reason = _errors(reply.data)
+                return _json(method, path, status, reply)
+            reason = _errors(reply)
             if status == 429:
-                self._sleep(self.pacer.retry_after(headers, self._delay(attempt)))
+                wait = self.pacer.retry_after(headers, self._delay(attempt))
+                if wait > self.pacer.max_wait:
+                    raise DatadogError(
+                        method,
+                        path,
+                        status,
+                        f"rate limited; Datadog asks to wait {wait:.0f} s, longer than the "
+                        f"{self.pacer.max_wait:.0f} s obs waits (OBS_PROVISION_MAX_WAIT)",
+                    )
+                self.pacer.wait(wait, f"Datadog's rate limit on {route} (429)")
                 continue
             if status >= 500:
                 if not safe:
@@ -158,6 +268,47 @@ class DatadogClient:
                 continue
             raise DatadogError(method, path, status, reason)
         raise DatadogError(method, path, status, f"{reason} (gave up after {self._attempts} tries)")
+
+    def _send(self, method: str, url: str, data: bytes | None) -> tuple[int, dict[str, str], bytes]:
+        """One attempt: the status, headers and body, complete within the timeout and no
+        larger than ``max_body``."""
+        deadline = _Deadline()
+        timer = threading.Timer(self._timeout, deadline.expire)
+        timer.daemon = True
+        _requests.deadline = deadline
+        timer.start()
+        reply = None
+        complete = False
+        try:
+            reply = self._pool.request(
+                method,
+                url,
+                body=data,
+                headers=self._headers(data is not None),
+                preload_content=False,
+            )
+            declared = reply.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self._max_body:
+                raise _TooLarge()
+            body = bytearray()
+            for chunk in reply.stream(2**16):
+                body += chunk
+                if len(body) > self._max_body:
+                    raise _TooLarge()
+            complete = True
+            return reply.status, dict(reply.headers.items()), bytes(body)
+        except (urllib3.exceptions.HTTPError, OSError):
+            if deadline.passed:
+                raise _TooSlow() from None
+            raise
+        finally:
+            timer.cancel()
+            _requests.deadline = None
+            if reply is not None:
+                if complete:
+                    reply.release_conn()
+                else:
+                    reply.close()  # unread or cut off: the connection is not reused
 
     def _headers(self, has_body: bool) -> dict[str, str]:
         headers = {

@@ -1,11 +1,14 @@
-"""``obs provision import``: live Datadog dashboards and monitors to Python definitions.
+"""``obs provision import``: live Datadog dashboards, monitors and SLOs to Python
+definitions.
 
 Each object is read as raw JSON and turned into obs values (queries become catalog metrics,
-parsed by :mod:`obs.metric_query.parse`). Before any source is written, each value is
+parsed by :mod:`obs.metric_query.grammar`). Before any source is written, each value is
 rendered again and compared with the live object under the same normalisation ``plan`` uses:
 if anything would differ (a widget type or field obs does not model, a metric outside the
 catalog), the import stops and names it, so that an import followed by ``plan`` shows no
-changes. Objects obs does not own are imported with ``adopt_id``.
+changes. Objects obs does not own are imported with ``adopt_id``. An SLO is imported
+without burn-rate alerts (``alerts=()``): Datadog's alerts on it stay as they are (for an SLO
+obs created, plan lists its alerts as not in code until the definition asks for them).
 
 Example:
     >>> key_for("Orders: Mongo latency!", "abc-def-ghi")
@@ -18,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from obs import catalog
 from obs.dashboards.dashboard import Dashboard, TemplateVariable
@@ -36,25 +39,27 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
-from obs.metric_query.parse import (
+from obs.metric_query.grammar import (
     QueryParseError,
+    parse_distribution,
     parse_expression,
     parse_formula,
     parse_monitor_query,
+    parse_query,
 )
-from obs.metric_query.tree import Expr, Query
+from obs.metric_query.tree import Query
 from obs.monitors.monitor import Monitor, Thresholds
 from obs.provision.client import DatadogClient
-from obs.provision.identity import (
-    Identity,
-    dashboard_identity,
-    monitor_identity,
-)
-from obs.provision.normalize import normalize_dashboard, normalize_monitor
+from obs.provision.identity import Identity, Kind, mark_of
+from obs.provision.live import checked, unwrapped
+from obs.provision.normalize import normalize_dashboard, normalize_monitor, normalize_slo
 from obs.provision.problems import ProvisionError
 from obs.provision.render_dashboard import render_dashboard
 from obs.provision.render_monitor import render_monitor
+from obs.provision.render_slo import render_slo
 from obs.provision.source import module_source
+from obs.provision.validate import validate_dashboard, validate_monitor, validate_slo
+from obs.slos.slo import SLO, WINDOWS, Ratio, TimeSlice
 
 _NOTE_FIELDS = (
     "background_color",
@@ -72,15 +77,38 @@ class ImportRefused(ProvisionError):
     """A live object obs cannot represent exactly."""
 
 
+_SLO_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def kind_of_id(ident: str) -> Kind:
+    """What an id names: monitors are numbers, SLOs 32 hexadecimal digits, dashboards
+    ``abc-def-ghi``.
+
+    Example:
+        >>> kind_of_id("1234"), kind_of_id("c2ce7fb6030c5c0b8035d1ce94dec12c"), kind_of_id("a-b-c")
+        ('monitor', 'slo', 'dashboard')
+    """
+    if ident.isdigit():
+        return "monitor"
+    return "slo" if _SLO_ID.fullmatch(ident) else "dashboard"
+
+
+_FROM_JSON: dict[Kind, Callable[[Mapping[str, Any]], tuple[Any, Identity | None]]] = {}
+
+
 def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     """Python source defining the live objects ``ids`` (numbers: monitors)."""
-    values: list[Dashboard | Monitor] = []
+    values: list[Dashboard | Monitor | SLO] = []
     envs: set[str | None] = set()
+    projects: set[str | None] = set()
     keys: set[tuple[str, str]] = set()
     for ident in ids:
-        kind = "monitor" if ident.isdigit() else "dashboard"
-        body = client.get(f"/api/v1/{kind}/{ident}")
-        value, env = (monitor_from_json if kind == "monitor" else dashboard_from_json)(body)
+        kind = kind_of_id(ident)
+        reply = unwrapped(kind, client.get(f"/api/v1/{kind}/{ident}"))
+        body = checked(kind, reply, f"GET /api/v1/{kind}/{ident}")
+        value, owner = _FROM_JSON[kind](body)
+        env = owner.env if owner else None
+        check_valid(value, f"{kind} {ident}")
         check_round_trip(value, body, env)
         if (kind, value.key) in keys:
             if value.adopt_id is None:
@@ -89,10 +117,15 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
         keys.add((kind, value.key))
         values.append(value)
         envs.add(env)
+        projects.add(owner.project if owner else None)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     env_note = "".join(
         f"\nPlan them with --env {e} (they were provisioned for it)."
         for e in sorted(envs - {None})  # type: ignore[type-var]
+    )
+    env_note += "".join(
+        f"\nPlan them with --project {p} (they belong to it)."
+        for p in sorted(projects - {None})  # type: ignore[type-var]
     )
     header = (
         f"Imported from Datadog by `obs provision import {' '.join(ids)}` on {stamp}.{env_note}"
@@ -100,15 +133,35 @@ def import_objects(client: DatadogClient, ids: Sequence[str]) -> str:
     return module_source(values, header)
 
 
-def check_round_trip(value: Dashboard | Monitor, live: Mapping[str, Any], env: str | None) -> None:
+def check_valid(value: Dashboard | Monitor | SLO, where: str) -> None:
+    """Refuse what ``plan`` would reject, naming the first problem's path."""
+    if isinstance(value, Dashboard):
+        problems = validate_dashboard(value)
+    elif isinstance(value, SLO):
+        problems = validate_slo(value)
+    else:
+        problems = validate_monitor(value)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        first = problems[0]
+        raise ImportRefused(f"{where}: {first.field}: {first.message}{more}")
+
+
+def check_round_trip(
+    value: Dashboard | Monitor | SLO, live: Mapping[str, Any], env: str | None
+) -> None:
     """Refuse, naming the difference, when ``value`` would not render back to ``live``."""
     if isinstance(value, Dashboard):
         ours, theirs = normalize_dashboard(render_dashboard(value, env)), normalize_dashboard(live)
+        kind = "dashboard"
+    elif isinstance(value, SLO):
+        ours, theirs = normalize_slo(render_slo(value, env)), normalize_slo(live)
+        kind = "slo"
     else:
         ours, theirs = normalize_monitor(render_monitor(value, env)), normalize_monitor(live)
+        kind = "monitor"
     if ours != theirs:
         where = ", ".join(_differences(theirs, ours, "")[:5])
-        kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
         raise ImportRefused(
             f"{kind} {live.get('id')}: obs cannot represent all of it; it differs at {where}"
         )
@@ -137,13 +190,22 @@ def key_for(title: str, ident: str | int) -> str:
 # --- dashboards -------------------------------------------------------------------------
 
 
-def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]:
-    """The dashboard ``live`` is, and the environment it was provisioned for."""
+def owner_of(kind: Kind, live: Mapping[str, Any]) -> Identity | None:
+    """Whom ``live`` belongs to: its mark's identity, unless the mark was copied from another
+    object (a clone made in Datadog's UI belongs to no definition yet)."""
+    mark = mark_of(kind, live)
+    if mark is None or mark.bound not in (None, str(live.get("id"))):
+        return None
+    return mark.identity
+
+
+def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, Identity | None]:
+    """The dashboard ``live`` is, and whom it belongs to (project, key, environment)."""
     ident = str(live.get("id"))
     where = f"dashboard {ident}"
     if live.get("layout_type") != "ordered":
         raise ImportRefused(f"{where}: only ordered dashboards are supported (not free layout)")
-    identity = dashboard_identity(live.get("description"))
+    identity = owner_of("dashboard", live)
     # The normal form has no server defaults, ids or computed layouts left to carry over.
     body = normalize_dashboard(live)
     fixed = body.get("reflow_type") == "fixed"
@@ -174,7 +236,7 @@ def dashboard_from_json(live: Mapping[str, Any]) -> tuple[Dashboard, str | None]
         reflow="fixed" if fixed else None,
         adopt_id=None if identity else ident,
     )
-    return dashboard, identity.env if identity else None
+    return dashboard, identity
 
 
 def _widgets(where: str, path: str, items: Sequence[Any], fixed: bool) -> tuple[Widget, ...]:
@@ -241,7 +303,12 @@ def _widget(where: str, path: str, item: Mapping[str, Any], fixed: bool) -> Widg
     )
 
 
-def _parse(where: str, path: str, parse: Callable[[str, Any], Expr], text: str, on: Any) -> Expr:
+_Parsed = TypeVar("_Parsed")
+
+
+def _parse(
+    where: str, path: str, parse: Callable[[str, Any], _Parsed], text: str, on: Any
+) -> _Parsed:
     try:
         return parse(text, on)
     except QueryParseError as exc:
@@ -252,19 +319,16 @@ def _series(
     where: str, path: str, request: Mapping[str, Any]
 ) -> tuple[tuple[Formula, ...], list[str | None]]:
     if "q" in request and "queries" not in request:
-        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_name)
+        expr = _parse(where, f"{path}.q", parse_expression, request["q"], catalog.by_datadog_name)
         return (Formula(expr),), []
     names: dict[str, Query] = {}
     reducers: list[str | None] = []
     for i, query in enumerate(request.get("queries") or []):
         if query.get("data_source") != "metrics":
             raise ImportRefused(f"{where}: {path}.queries[{i}]: only metric queries are supported")
-        parsed = _parse(
-            where, f"{path}.queries[{i}]", parse_expression, query["query"], catalog.by_name
+        names[query["name"]] = _parse(
+            where, f"{path}.queries[{i}]", parse_query, query["query"], catalog.by_datadog_name
         )
-        if not isinstance(parsed, Query):
-            raise ImportRefused(f"{where}: {path}.queries[{i}]: arithmetic belongs in formulas")
-        names[query["name"]] = parsed
         reducers.append(query.get("aggregator"))
     formulas = []
     for i, formula in enumerate(request.get("formulas") or []):
@@ -286,34 +350,31 @@ def _reduce(reducers: list[str | None], series: tuple[Formula, ...]) -> str | No
 
 def _distribution_query(where: str, path: str, request: Mapping[str, Any]) -> Query:
     text = str((request.get("query") or {}).get("query", ""))
-    if not text.startswith("histogram:"):
-        raise ImportRefused(f"{where}: {path}: distribution widgets need a histogram: query")
-    histogram = "avg:" + text.removeprefix("histogram:")
-    parsed = _parse(where, path, parse_expression, histogram, catalog.by_name)
-    if not isinstance(parsed, Query):
-        raise ImportRefused(f"{where}: {path}: expected a single metric query")
-    return parsed
+    return _parse(where, path, parse_distribution, text, catalog.by_datadog_name)
 
 
 # --- monitors ---------------------------------------------------------------------------
 
 
-def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
-    """The monitor ``live`` is, and the environment it was provisioned for."""
+def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, Identity | None]:
+    """The monitor ``live`` is, and whom it belongs to (project, key, environment)."""
     ident = live.get("id")
     where = f"monitor {ident}"
-    identity: Identity | None = monitor_identity(live.get("tags") or [])
+    identity = owner_of("monitor", live)
     body = normalize_monitor(live)
+    if body.get("type") == "slo alert":
+        raise ImportRefused(
+            f"{where}: an SLO alert; obs generates burn-rate alerts from their SLO's "
+            "definition: import the SLO and give it alerts"
+        )
     if body.get("type") not in ("query alert", "metric alert"):
         raise ImportRefused(
             f"{where}: only metric monitors are supported, not {body.get('type')!r}"
         )
     try:
-        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_name)
+        parsed = parse_monitor_query(str(body.get("query", "")), catalog.by_datadog_name)
     except QueryParseError as exc:
         raise ImportRefused(f"{where}: query: {exc}") from None
-    if parsed.comparator not in (">", ">=", "<", "<="):
-        raise ImportRefused(f"{where}: comparator {parsed.comparator!r} is not supported")
     options = body.get("options") or {}
     levels = options.get("thresholds") or {}
     name = str(body.get("name", ""))
@@ -321,7 +382,7 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
         key=identity.key if identity else key_for(name, str(ident)),
         name=name,
         query=parsed.expr,
-        comparator=parsed.comparator,  # type: ignore[arg-type]
+        comparator=parsed.comparator,
         thresholds=Thresholds(
             parsed.threshold,
             levels.get("warning"),
@@ -330,7 +391,7 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
         ),
         message=str(body.get("message", "")),
         window=parsed.window,
-        time_aggregation=parsed.time_aggregation,  # type: ignore[arg-type]
+        time_aggregation=parsed.time_aggregation,
         type=body.get("type"),  # type: ignore[arg-type]
         notify_no_data=bool(options.get("notify_no_data")),
         no_data_timeframe=options.get("no_data_timeframe"),
@@ -345,4 +406,92 @@ def monitor_from_json(live: Mapping[str, Any]) -> tuple[Monitor, str | None]:
     plain = replace(monitor, time_aggregation=None)
     if plain.effective_time_aggregation() == parsed.time_aggregation:
         monitor = plain
-    return monitor, identity.env if identity else None
+    return monitor, identity
+
+
+# --- SLOs -------------------------------------------------------------------------------
+
+
+def slo_from_json(live: Mapping[str, Any]) -> tuple[SLO, Identity | None]:
+    """The SLO ``live`` is (without burn-rate alerts), and whom it belongs to."""
+    ident = str(live.get("id"))
+    where = f"slo {ident}"
+    identity = owner_of("slo", live)
+    body = normalize_slo(live)
+    sli: Ratio | TimeSlice
+    if body.get("type") == "metric" and "sli_specification" not in body:
+        query = body.get("query") or {}
+        good, total = (
+            _parse(
+                where,
+                f"query.{part}",
+                parse_expression,
+                str(query.get(part, "")),
+                catalog.by_datadog_name,
+            )
+            for part in ("numerator", "denominator")
+        )
+        sli = Ratio(good, total)
+    elif body.get("type") == "time_slice":
+        sli = _time_slice(where, (body.get("sli_specification") or {}).get("time_slice") or {})
+    else:
+        raise ImportRefused(
+            f"{where}: only metric SLOs (numerator and denominator) and time-slice SLOs are "
+            f"supported, not a {body.get('type')!r} SLO"
+            + (" defined by sli_specification" if body.get("type") == "metric" else "")
+        )
+    thresholds = [t for t in body.get("thresholds") or [] if isinstance(t, dict)]
+    primary = body.get("timeframe")
+    thresholds.sort(key=lambda t: (t.get("timeframe") != primary, _window_index(t)))
+    name = str(body.get("name", ""))
+    slo = SLO(
+        key=identity.key if identity else key_for(name, ident),
+        name=name,
+        sli=sli,
+        targets={t.get("timeframe"): t.get("target") for t in thresholds},  # type: ignore[misc]
+        warnings={t["timeframe"]: t["warning"] for t in thresholds if "warning" in t},
+        description=str(body.get("description", "")),
+        tags=tuple(body.get("tags") or ()),
+        alerts=(),
+        adopt_id=None if identity else ident,
+    )
+    return slo, identity
+
+
+def _window_index(threshold: Mapping[str, Any]) -> int:
+    window = threshold.get("timeframe")
+    return WINDOWS.index(window) if window in WINDOWS else len(WINDOWS)
+
+
+def _time_slice(where: str, condition: Mapping[str, Any]) -> TimeSlice:
+    inner = condition.get("query") or {}
+    names: dict[str, Query] = {}
+    for i, query in enumerate(inner.get("queries") or []):
+        if query.get("data_source") != "metrics":
+            raise ImportRefused(f"{where}: queries[{i}]: only metric queries are supported")
+        names[str(query.get("name"))] = _parse(
+            where,
+            f"sli_specification.time_slice.query.queries[{i}]",
+            parse_query,
+            str(query.get("query", "")),
+            catalog.by_datadog_name,
+        )
+    formulas = inner.get("formulas") or [{}]
+    expr = _parse(
+        where,
+        "sli_specification.time_slice.query.formulas[0]",
+        parse_formula,
+        str(formulas[0].get("formula", "")),
+        names,
+    )
+    return TimeSlice(
+        expr,
+        condition.get("comparator"),  # type: ignore[arg-type]
+        condition.get("threshold"),  # type: ignore[arg-type]
+        condition.get("query_interval_seconds", 300),
+    )
+
+
+_FROM_JSON.update(
+    {"dashboard": dashboard_from_json, "monitor": monitor_from_json, "slo": slo_from_json}
+)

@@ -1,13 +1,13 @@
-"""Find the dashboards and monitors to provision: obs's own, and the user's from files,
+"""Find the dashboards, monitors and SLOs to provision: obs's own, and the user's from files,
 folders or importable modules.
 
-A source contributes every module-level :class:`Dashboard` or :class:`Monitor`, and those in
-module-level lists or tuples. A folder contributes its ``*.py`` files (recursively, in name
-order, skipping names that start with ``_``).
+A source contributes every module-level :class:`Dashboard`, :class:`Monitor` or :class:`SLO`,
+and those in module-level lists or tuples. A folder contributes its ``*.py`` files
+(recursively, in name order, skipping names below the folder that start with ``_``).
 
 Example:
     >>> found = load([], defaults=True)
-    >>> len(found.dashboards) >= 5 and len(found.monitors) >= 8
+    >>> len(found.dashboards) >= 5 and len(found.monitors) >= 8 and len(found.slos) >= 4
     True
 """
 
@@ -24,6 +24,10 @@ from types import ModuleType
 from obs.dashboards.dashboard import Dashboard
 from obs.monitors.monitor import Monitor
 from obs.provision.problems import ProvisionError
+from obs.slos.slo import SLO
+
+Definition = Dashboard | Monitor | SLO
+_KINDS: dict[type, str] = {Dashboard: "dashboard", Monitor: "monitor", SLO: "slo"}
 
 
 @dataclass(frozen=True)
@@ -33,18 +37,18 @@ class Definitions:
     dashboards: tuple[Dashboard, ...]
     monitors: tuple[Monitor, ...]
     origins: dict[str, str]
+    slos: tuple[SLO, ...] = ()
 
 
 def load(sources: Iterable[str], *, defaults: bool) -> Definitions:
     """Load ``sources`` (paths or module names), plus obs's shipped definitions if ``defaults``."""
     modules: list[tuple[str, ModuleType]] = []
     if defaults:
-        for name in ("obs.dashboards.shipped", "obs.monitors.shipped"):
+        for name in ("obs.dashboards.shipped", "obs.monitors.shipped", "obs.slos.shipped"):
             modules.append((name, importlib.import_module(name)))
     for source in sources:
         modules.extend(_modules(source))
-    dashboards: list[Dashboard] = []
-    monitors: list[Monitor] = []
+    found: dict[str, list[Definition]] = {kind: [] for kind in _KINDS.values()}
     origins: dict[str, str] = {}
     seen: set[int] = set()
     for origin, module in modules:
@@ -52,32 +56,40 @@ def load(sources: Iterable[str], *, defaults: bool) -> Definitions:
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            kind = "dashboard" if isinstance(value, Dashboard) else "monitor"
+            kind = next(k for t, k in _KINDS.items() if isinstance(value, t))
             label = f"{kind} {value.key}"
             if label in origins:
                 raise ProvisionError(
                     f"{label} is defined twice: in {origins[label]} and in {origin}"
                 )
             origins[label] = origin
-            (dashboards if isinstance(value, Dashboard) else monitors).append(value)  # type: ignore[arg-type]
-    return Definitions(tuple(dashboards), tuple(monitors), origins)
+            found[kind].append(value)
+    return Definitions(
+        tuple(found["dashboard"]),  # type: ignore[arg-type]
+        tuple(found["monitor"]),  # type: ignore[arg-type]
+        origins,
+        tuple(found["slo"]),  # type: ignore[arg-type]
+    )
 
 
-def _values(module: ModuleType) -> Iterator[Dashboard | Monitor]:
+def _values(module: ModuleType) -> Iterator[Definition]:
     for name, value in vars(module).items():
         if name.startswith("_"):
             continue
-        if isinstance(value, Dashboard | Monitor):
+        if isinstance(value, Definition):
             yield value
         elif isinstance(value, list | tuple):
-            yield from (v for v in value if isinstance(v, Dashboard | Monitor))
+            yield from (v for v in value if isinstance(v, Definition))
 
 
 def _modules(source: str) -> list[tuple[str, ModuleType]]:
     path = Path(source)
     if path.is_dir():
+        # Only names below the folder count: a CI runner's /home/runner/_work/... is fine.
         files = sorted(
-            p for p in path.rglob("*.py") if not any(part.startswith("_") for part in p.parts)
+            p
+            for p in path.rglob("*.py")
+            if not any(part.startswith("_") for part in p.relative_to(path).parts)
         )
         if not files:
             raise ProvisionError(f"--from {source}: the folder holds no .py files")
@@ -92,8 +104,15 @@ def _modules(source: str) -> list[tuple[str, ModuleType]]:
         raise ProvisionError(
             f"--from {source}: neither a file, a folder nor an importable module ({exc})"
         ) from None
+    except SystemExit as exc:
+        raise _exited(source, exc) from None
     except Exception as exc:
         raise ProvisionError(f"--from {source}: importing it failed: {exc!r}") from None
+
+
+def _exited(source: object, exc: SystemExit) -> ProvisionError:
+    # sys.exit(0) in a definitions file would otherwise end obs with "nothing to do".
+    return ProvisionError(f"--from {source}: it called sys.exit({exc.code!r}) while loading")
 
 
 def _load_file(path: Path) -> ModuleType:
@@ -105,6 +124,9 @@ def _load_file(path: Path) -> ModuleType:
     sys.modules[name] = module  # dataclasses and typing look modules up by name
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:
+        del sys.modules[name]
+        raise _exited(path, exc) from None
     except Exception as exc:
         del sys.modules[name]
         raise ProvisionError(f"--from {path}: running it failed: {exc!r}") from None

@@ -25,13 +25,19 @@ from typing import Any
 
 from obs import catalog
 from obs.catalog import Emitter, Kind, Metric
-from obs.metric_query.parse import (
+from obs.metric_query.grammar import (
+    DISTRIBUTION_AGGREGATOR,
     QueryParseError,
+    parse_distribution,
     parse_expression,
     parse_formula,
     parse_monitor_query,
+    render,
+    render_distribution,
+    render_formula,
+    render_monitor_query,
 )
-from obs.metric_query.tree import Query, format_number
+from obs.metric_query.tree import Query
 from obs.provision.identity import is_ownership_tag, strip_marker
 
 DASHBOARD_READ_ONLY = frozenset(
@@ -61,6 +67,9 @@ MONITOR_READ_ONLY = frozenset(
 
 _DASHBOARD_DEFAULTS = {"is_read_only": False, "reflow_type": "auto"}
 _MONITOR_DEFAULTS = {"draft_status": "published"}
+# Types Datadog rewrites when it stores a monitor: a metric alert over a classic metric query
+# comes back as a query alert (recorded in datadog-api-client-python's cassettes).
+MONITOR_TYPE_STORED_AS = {"metric alert": "query alert"}
 _MONITOR_OPTION_DEFAULTS: dict[str, Any] = {
     # From the OpenAPI spec's `default:` values.
     "include_tags": True,
@@ -115,6 +124,8 @@ def normalize_monitor(body: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical form of a monitor body (sent or read)."""
     out = {k: copy.deepcopy(v) for k, v in body.items() if k not in MONITOR_READ_ONLY}
     out["tags"] = sorted({t for t in out.get("tags") or [] if not is_ownership_tag(t)})
+    if isinstance(out.get("type"), str):
+        out["type"] = MONITOR_TYPE_STORED_AS.get(out["type"], out["type"])
     if isinstance(out.get("query"), str):
         out["query"] = canonical_monitor_query(out["query"])
     options = out.get("options")
@@ -132,33 +143,98 @@ def normalize_monitor(body: Mapping[str, Any]) -> dict[str, Any]:
     return _pruned(out)
 
 
+SLO_READ_ONLY = frozenset(
+    {
+        "id",
+        "creator",
+        "created_at",
+        "modified_at",
+        "type_id",
+        "monitor_tags",
+        "configured_alert_ids",
+        "deleted",
+    }
+)
+# Datadog rewrites the display strings ("99.0" comes back as "99."): they follow the numbers.
+_THRESHOLD_DISPLAY = ("target_display", "warning_display")
+# Documented as the size of a slice when none is given, and what Datadog returns then.
+_TIME_SLICE_DEFAULTS = {"query_interval_seconds": 300}
+
+
+def normalize_slo(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical form of an SLO body (sent or read): thresholds in window order,
+    numbers as floats, query and formula text canonical, ownership tags left out.
+
+    Example:
+        >>> live = {"id": "abc", "type_id": 1, "name": "n", "tags": ["managed-by:obs", "b"],
+        ...         "thresholds": [{"timeframe": "7d", "target": 95, "target_display": "95."}],
+        ...         "query": {"numerator": "sum:a{*}.as_count()",
+        ...                   "denominator": "sum:a{*}.as_count()+sum:b{*}.as_count()"}}
+        >>> normalized = normalize_slo(live)
+        >>> normalized["thresholds"], normalized["query"]["denominator"], normalized["tags"]
+        ([{'target': 95.0, 'timeframe': '7d'}], 'sum:a{*}.as_count() + sum:b{*}.as_count()', ['b'])
+    """
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k not in SLO_READ_ONLY}
+    out["tags"] = sorted({t for t in out.get("tags") or [] if not is_ownership_tag(t)})
+    thresholds = [t for t in out.get("thresholds") or [] if isinstance(t, dict)]
+    out["thresholds"] = sorted(
+        ({k: _float(v) for k, v in t.items() if k not in _THRESHOLD_DISPLAY} for t in thresholds),
+        key=lambda t: _WINDOW_ORDER.get(str(t.get("timeframe")), len(_WINDOW_ORDER)),
+    )
+    for name in ("target_threshold", "warning_threshold"):
+        out[name] = _float(out.get(name))
+    query = out.get("query")
+    if isinstance(query, dict):
+        out["query"] = {
+            k: _canonical_query(v) if isinstance(v, str) else v for k, v in query.items()
+        }
+    spec = out.get("sli_specification")
+    if isinstance(spec, dict) and isinstance(spec.get("time_slice"), dict):
+        condition = dict(spec["time_slice"])
+        _drop_defaults(condition, _TIME_SLICE_DEFAULTS)
+        condition["threshold"] = _float(condition.get("threshold"))
+        inner = condition.get("query")
+        if isinstance(inner, dict) and isinstance(inner.get("queries"), list):
+            formulas = inner.get("formulas")
+            if isinstance(formulas, list):
+                queries, formulas = _renamed(inner["queries"], formulas)
+                condition["query"] = {**inner, "queries": queries, "formulas": formulas}
+        out["sli_specification"] = {**spec, "time_slice": condition}
+        # A time-slice SLO has no numerator and denominator; some replies say so with null.
+        out.pop("query", None)
+    return _pruned(out)
+
+
+_WINDOW_ORDER = {"7d": 0, "30d": 1, "90d": 2, "custom": 3}
+
+
+def _float(value: Any) -> Any:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 def _lenient_metric(name: str) -> Metric:
     # Canonical text only needs the name; metrics outside the catalog still get spacing fixed.
-    return catalog.CATALOG.get(name) or Metric(name, Kind.GAUGE, "", "", (), Emitter.AGENT)
+    try:
+        return catalog.by_datadog_name(name)
+    except KeyError:
+        return Metric(name, Kind.GAUGE, "", "", (), Emitter.AGENT)
 
 
 def canonical_monitor_query(text: str) -> str:
     """``text`` rewritten the way obs writes monitor queries (unchanged when unreadable)."""
     try:
-        parsed = parse_monitor_query(text, _lenient_metric)
+        return render_monitor_query(parse_monitor_query(text, _lenient_metric))
     except QueryParseError:
         return " ".join(text.split())
-    body = parsed.expr.text()
-    return (
-        f"{parsed.time_aggregation}({parsed.window}):{body} "
-        f"{parsed.comparator} {format_number(parsed.threshold)}"
-    )
 
 
 def _canonical_query(text: str) -> str:
-    # A distribution widget's `histogram:` aggregator is read as an ordinary query's.
-    histogram = text.startswith("histogram:")
-    source = "avg:" + text.removeprefix("histogram:") if histogram else text
     try:
-        rendered = parse_expression(source, _lenient_metric).text()
+        if text.lstrip().startswith(f"{DISTRIBUTION_AGGREGATOR}:"):
+            return render_distribution(parse_distribution(text, _lenient_metric))
+        return render(parse_expression(text, _lenient_metric))
     except QueryParseError:
         return " ".join(text.split())
-    return "histogram:" + rendered.removeprefix("avg:") if histogram else rendered
 
 
 def _variable(var: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,7 +309,7 @@ def _renamed(
         renamed.append(query)
     rewritten = []
     for formula, expr in zip(formulas, parsed, strict=True):
-        item = {**formula, "formula": expr.render(lambda q: new_name[name_of[q]])}
+        item = {**formula, "formula": render_formula(expr, lambda q: new_name[name_of[q]])}
         if isinstance(item.get("limit"), dict) and item["limit"].get("order") == "desc":
             item["limit"] = {k: v for k, v in item["limit"].items() if k != "order"}
         rewritten.append(item)

@@ -16,9 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+# Waits shorter than this are pacing, not worth a line on stderr.
+_ANNOUNCED = 1.0
 
 
 @dataclass
@@ -37,10 +41,14 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
         headroom: float = 0.2,
+        max_wait: float = 300.0,
+        notify: Callable[[str], object] = lambda line: None,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._headroom = headroom
+        self.max_wait = max_wait
+        self._notify = notify
         self._buckets: dict[str, _Bucket] = {}
         self._routes: dict[str, str] = {}
         self.waited = 0.0
@@ -54,9 +62,9 @@ class Pacer:
         if left <= 0:
             return
         if bucket.remaining <= 0:
-            self._wait(left)
+            self.wait(left, f"the rate limit {self._routes[route]} to reset")
         elif bucket.remaining <= bucket.limit * self._headroom:
-            self._wait(left / (bucket.remaining + 1))
+            self.wait(left / (bucket.remaining + 1), f"pacing {self._routes[route]}")
         # Count the request now, so that calls between replies keep pacing too.
         bucket.remaining -= 1
 
@@ -68,25 +76,40 @@ class Pacer:
             name = found["x-ratelimit-name"]
             limit = int(found["x-ratelimit-limit"])
             remaining = int(found["x-ratelimit-remaining"])
-            reset = float(found["x-ratelimit-reset"])
+            reset = _seconds(found["x-ratelimit-reset"])
         except (KeyError, ValueError):
+            return  # absent, or not numbers a bucket can be (inf, nan, negative): ignored
+        if limit <= 0 or remaining < 0:
             return
         self._routes[route] = name
         self._buckets[name] = _Bucket(limit, remaining, self._clock() + reset)
 
     def retry_after(self, headers: Mapping[str, str], fallback: float) -> float:
-        """Seconds to wait after a 429: until the bucket resets."""
+        """Seconds to wait after a 429: until the bucket resets (``fallback`` when no header
+        says so in a usable number)."""
         found = _lowered(headers)
         for name in ("x-ratelimit-reset", "retry-after"):
             try:
-                return max(float(found[name]), 0.0)
+                return _seconds(found[name])
             except (KeyError, ValueError):
                 continue
         return fallback
 
-    def _wait(self, seconds: float) -> None:
+    def wait(self, seconds: float, purpose: str) -> None:
+        """Wait ``seconds`` (at most ``max_wait``), saying on stderr what for when it is long."""
+        seconds = min(seconds, self.max_wait)
+        if seconds >= _ANNOUNCED:
+            self._notify(f"obs provision: waiting {seconds:.0f} s for {purpose}")
         self.waited += seconds
         self._sleep(seconds)
+
+
+def _seconds(text: str) -> float:
+    """A header's number of seconds; ValueError unless finite and not negative."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
 
 
 def _lowered(headers: Mapping[str, str]) -> dict[str, str]:

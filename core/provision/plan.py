@@ -1,12 +1,14 @@
 """Compare what the definitions render to with what is live, and say what would change.
 
 Both sides are normalised first (:mod:`obs.provision.normalize`), so only real differences
-show; an update prints them as a diff of the normalised JSON.
+show; an update prints them as a diff of the normalised JSON. An owned object whose mark is
+not exactly this project's, bound to its own id (a legacy mark, or a create not confirmed),
+is updated too, and the plan says so.
 
 Example:
     >>> body = {"name": "n", "type": "query alert", "query": "avg(last_5m):avg:m{*} > 1",
     ...         "options": {"thresholds": {"critical": 1.0}}, "tags": []}
-    >>> plan = make_plan([Desired("monitor", "k", "n", body)], Live(), prune=False)
+    >>> plan = make_plan([Desired("monitor", "k", "n", body)], Live(), "team", None, prune=False)
     >>> [(c.action, c.kind, c.key) for c in plan.changes]
     [('create', 'monitor', 'k')]
 """
@@ -19,8 +21,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from obs.provision.live import Kind, Live
-from obs.provision.normalize import DASHBOARD_UNMANAGED, normalize_dashboard, normalize_monitor
+from obs.provision.identity import Identity, Kind, Mark, mark_of, with_mark
+from obs.provision.live import KINDS, Live, Untouched
+from obs.provision.normalize import (
+    DASHBOARD_UNMANAGED,
+    normalize_dashboard,
+    normalize_monitor,
+    normalize_slo,
+)
 
 Action = Literal["create", "update", "delete"]
 
@@ -59,38 +67,62 @@ class Plan:
     unchanged: int
     # Owned objects no definition names; deleted only with --prune.
     not_in_code: tuple[Change, ...]
+    # Marked objects the run leaves alone (copies, other marks), and why.
+    untouched: tuple[Untouched, ...] = ()
 
 
-def make_plan(desired: Iterable[Desired], live: Live, *, prune: bool) -> Plan:
+def make_plan(
+    desired: Iterable[Desired], live: Live, project: str, env: str | None, *, prune: bool
+) -> Plan:
     """What to create, update and (with ``prune``) delete to make live match ``desired``."""
     changes: list[Change] = []
     unchanged = 0
-    wanted: dict[Kind, set[str]] = {"dashboard": set(), "monitor": set()}
-    for item in sorted(desired, key=lambda d: d.kind):
+    wanted: dict[Kind, set[str]] = {kind: set() for kind in KINDS}
+    # Creates and updates in KINDS order (an SLO before its burn-rate alerts), deletes after
+    # them in the reverse order (the alerts before their SLO, which Datadog keeps otherwise).
+    for item in sorted(desired, key=lambda d: KINDS.index(d.kind)):
         wanted[item.kind].add(item.key)
-        current = (live.dashboards if item.kind == "dashboard" else live.monitors).get(item.key)
+        current = live.owned[item.kind].get(item.key)
         if current is None:
             changes.append(Change("create", item.kind, item.key, item.title, None, item.body))
             continue
-        diff = _diff(item.kind, current, item.body)
+        mark = Mark(Identity(item.key, env, project), bound=str(current["id"]))
+        diff = [
+            *_ownership(mark_of(item.kind, current), mark),
+            *_diff(item.kind, current, item.body),
+        ]
         if not diff:
             unchanged += 1
             continue
-        body = item.body
+        body = with_mark(item.kind, item.body, mark)
         if item.kind == "dashboard":
             body = {**body, **{k: current[k] for k in DASHBOARD_UNMANAGED if current.get(k)}}
         changes.append(
             Change("update", item.kind, item.key, item.title, current["id"], body, tuple(diff))
         )
-    owned: list[tuple[Kind, str, dict[str, Any]]] = [
-        *(("dashboard", k, b) for k, b in live.dashboards.items()),
-        *(("monitor", k, b) for k, b in live.monitors.items()),
-    ]
+    owned = [(kind, key, body) for kind in KINDS for key, body in live.owned[kind].items()]
     extra = [_delete(kind, key, body) for kind, key, body in owned if key not in wanted[kind]]
     extra.extend(_delete(kind, key, body) for kind, key, body in live.duplicates)
+    extra.sort(key=lambda change: -KINDS.index(change.kind))
+    untouched = tuple(live.untouched)
     if prune:
-        return Plan(tuple(changes + extra), unchanged, ())
-    return Plan(tuple(changes), unchanged, tuple(extra))
+        return Plan(tuple(changes + extra), unchanged, (), untouched)
+    return Plan(tuple(changes), unchanged, tuple(extra), untouched)
+
+
+def _ownership(current: Mark | None, wanted: Mark) -> list[str]:
+    """The line saying how the object's mark changes (none when it is right already)."""
+    if current == wanted:
+        return []
+    if current is None or current.identity.project not in (None, wanted.identity.project):
+        return []  # adopted by id: marked as this project's on its next update
+    if current.identity.project is None:
+        reason = "marked before projects existed, adopted into this project"
+    elif current.bound is None:
+        reason = "created, its mark now bound to its id"
+    else:
+        reason = "mark rewritten"
+    return [f"ownership: {reason}: {' '.join(current.fields())} -> {' '.join(wanted.fields())}"]
 
 
 def _delete(kind: Kind, key: str, body: dict[str, Any]) -> Change:
@@ -98,8 +130,11 @@ def _delete(kind: Kind, key: str, body: dict[str, Any]) -> Change:
     return Change("delete", kind, key, title, body["id"], None)
 
 
+_NORMALIZE = {"dashboard": normalize_dashboard, "monitor": normalize_monitor, "slo": normalize_slo}
+
+
 def _diff(kind: Kind, live: dict[str, Any], desired: dict[str, Any]) -> list[str]:
-    normalize = normalize_dashboard if kind == "dashboard" else normalize_monitor
+    normalize = _NORMALIZE[kind]
     before, after = normalize(live), normalize(desired)
     if before == after:
         return []
@@ -122,6 +157,10 @@ def describe(plan: Plan) -> str:
         out.append(
             f"  not in code: {change.kind} {change.key} (id {change.live_id}): "
             f"{change.title} (kept; --prune deletes it)"
+        )
+    for item in plan.untouched:
+        out.append(
+            f"  not ours: {item.kind} {item.key} (id {item.live_id}): {item.title} ({item.reason})"
         )
     counts = {
         a: sum(1 for c in plan.changes if c.action == a) for a in ("create", "update", "delete")

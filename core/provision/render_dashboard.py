@@ -88,13 +88,17 @@ from obs.dashboards.widgets import (
     Toplist,
     Widget,
 )
+from obs.metric_query.grammar import render_distribution, render_formula, render_query
 from obs.metric_query.tree import Query
-from obs.provision.identity import Identity, with_marker
+from obs.provision.identity import Identity, Mark, with_marker
 from obs.provision.models import as_json, build
 
 
-def render_dashboard(dashboard: Dashboard, env: str | None) -> dict[str, Any]:
-    """The create/update body for ``dashboard`` (``env`` sets the ``env`` variable's default)."""
+def render_dashboard(
+    dashboard: Dashboard, env: str | None, project: str | None = None
+) -> dict[str, Any]:
+    """The create/update body for ``dashboard`` (``env`` sets the ``env`` variable's default),
+    marked as ``project``'s."""
     name = f"dashboard {dashboard.key}"
     model = build(
         name,
@@ -103,7 +107,7 @@ def render_dashboard(dashboard: Dashboard, env: str | None) -> dict[str, Any]:
         title=dashboard.title,
         layout_type=DashboardLayoutType.ORDERED,
         widgets=[_widget(name, f"widgets[{i}]", w) for i, w in enumerate(dashboard.widgets)],
-        description=with_marker(dashboard.description, Identity(dashboard.key, env)),
+        description=with_marker(dashboard.description, Mark(Identity(dashboard.key, env, project))),
         template_variables=[
             _variable(name, f"template_variables[{i}]", v, env)
             for i, v in enumerate(dashboard.template_variables)
@@ -183,9 +187,7 @@ def _graph(name: str, field: str, widget: Graph) -> Any:
 def _graph_parts(name: str, field: str, widget: Graph) -> tuple[Any, Any, Any, dict[str, Any]]:
     """The definition model, its type, its one request and its other fields."""
     if isinstance(widget, Distribution):
-        query = _metric_query(
-            name, f"{field}.query", "query1", widget.query, aggregation="histogram"
-        )
+        query = _metric_query(name, f"{field}.query", "query1", render_distribution(widget.query))
         request = build(
             name,
             f"{field}.requests[0]",
@@ -274,7 +276,7 @@ def _request(
             name,
             f"{field}.queries[{i}]",
             n,
-            q,
+            render_query(q),
             reduce=None if timeseries else reduce or ("percentile" if q.is_percentile else "avg"),
         )
         for i, (q, n) in enumerate(names.items())
@@ -284,7 +286,7 @@ def _request(
             name,
             f"{field}.formulas[{i}]",
             WidgetFormula,
-            formula=f.expr.render(names.__getitem__),
+            formula=render_formula(f.expr, names.__getitem__),
             alias=f.alias,
             limit=build(
                 name,
@@ -318,10 +320,9 @@ def _metric_query(
     name: str,
     field: str,
     query_name: str,
-    query: Query,
+    text: str,
     *,
     reduce: str | None = None,
-    aggregation: str | None = None,
 ) -> Any:
     return build(
         name,
@@ -329,7 +330,7 @@ def _metric_query(
         FormulaAndFunctionMetricQueryDefinition,
         data_source=FormulaAndFunctionMetricDataSource.METRICS,
         name=query_name,
-        query=query.text(aggregation),
+        query=text,
         aggregator=reduce,
     )
 

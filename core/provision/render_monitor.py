@@ -21,29 +21,30 @@ from datadog_api_client.v1.model.monitor import Monitor as MonitorModel
 from datadog_api_client.v1.model.monitor_options import MonitorOptions
 from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
 
-from obs.metric_query.tree import Query, Tag
+from obs.metric_query.tree import Expr, Query, Tag
 from obs.monitors.monitor import Monitor
-from obs.provision.identity import Identity, monitor_tags
+from obs.provision.identity import Identity, Mark, monitor_tags
 from obs.provision.models import as_json, build
 
 
-def _with_env(env: str) -> Any:
+def in_env(expr: Expr, env: str | None) -> Expr:
+    """``expr`` with ``env:<env>`` in every query that does not filter ``env`` itself."""
+
     def change(query: Query) -> Query:
         if any(isinstance(f, Tag) and f.key == "env" for f in query.scope):
             return query
-        return query.scoped(Tag("env", env))
+        return query.scoped(Tag("env", env or ""))
 
-    return change
+    return expr.map(change) if env else expr
 
 
 def monitor_query(monitor: Monitor, env: str | None) -> str:
     """The Datadog query string of ``monitor`` in ``env``."""
-    expr = monitor.query.map(_with_env(env)) if env else monitor.query
-    return monitor.query_text(monitor.thresholds_for(env), expr)
+    return monitor.query_text(monitor.thresholds_for(env), in_env(monitor.query, env))
 
 
-def render_monitor(monitor: Monitor, env: str | None) -> dict[str, Any]:
-    """The create/update body for ``monitor``."""
+def render_monitor(monitor: Monitor, env: str | None, project: str | None = None) -> dict[str, Any]:
+    """The create/update body for ``monitor``, marked as ``project``'s."""
     name = f"monitor {monitor.key}"
     levels = monitor.thresholds_for(env)
     thresholds = build(
@@ -68,7 +69,8 @@ def render_monitor(monitor: Monitor, env: str | None) -> dict[str, Any]:
         new_group_delay=monitor.new_group_delay,
     )
     env_tags = (f"env:{env}",) if env else ()
-    tags = sorted({*monitor.tags, *env_tags, *monitor_tags(Identity(monitor.key, env))})
+    mark = monitor_tags(Mark(Identity(monitor.key, env, project)))
+    tags = sorted({*monitor.tags, *env_tags, *mark})
     model = build(
         name,
         "",

@@ -1,4 +1,4 @@
-"""Write dashboards and monitors as Python source that evaluates back to equal values.
+"""Write dashboards, monitors and SLOs as Python source that evaluates back to equal values.
 
 Metrics are written as ``catalog.<NAME>`` and attribute keys as ``attr.<NAME>`` (the
 catalog's own names), so imported definitions stay tied to what obs emits; fields equal to
@@ -25,31 +25,39 @@ from obs.dashboards.dashboard import Dashboard
 from obs.dashboards.widgets import Formula, Layout
 from obs.metric_query.tree import BinOp, Number, Query, Rollup, Tag, Var
 from obs.monitors.monitor import Monitor
+from obs.slos.slo import SLO
 
 _WIDTH = 96
 _METRIC_NAMES = {id(v): n for n, v in vars(catalog).items() if isinstance(v, Metric)}
 _ATTR_NAMES = {v: n for n, v in vars(attr).items() if n.isupper() and isinstance(v, str)}
 _MONITOR_CLASSES = frozenset({"Monitor", "Thresholds"})
+_SLO_CLASSES = frozenset({"SLO", "Ratio", "TimeSlice", "BurnRate"})
+_PREFIXES = {Dashboard: "DASHBOARD", Monitor: "MONITOR", SLO: "SLO"}
 _POSITIONAL = (Var, Tag, Number, Rollup, Layout)
 
 
-def module_source(values: Sequence[Dashboard | Monitor], header: str) -> str:
+def module_source(values: Sequence[Dashboard | Monitor | SLO], header: str) -> str:
     """A Python module defining ``values`` at module level (found by ``--from``)."""
     classes: set[str] = set()
     bodies = []
     for value in values:
-        prefix = "DASHBOARD" if isinstance(value, Dashboard) else "MONITOR"
+        prefix = _PREFIXES[type(value)]
         name = f"{prefix}_{re.sub(r'[^A-Z0-9]+', '_', value.key.upper()).strip('_')}"
         bodies.append(f"{name} = {_expr(value, 0, classes, None)}\n")
     names = classes - {"catalog", "attr"}
-    dashboards = sorted(names - _MONITOR_CLASSES)
+    dashboards = sorted(names - _MONITOR_CLASSES - _SLO_CLASSES)
     monitors = sorted(names & _MONITOR_CLASSES)
+    slos = sorted(names & _SLO_CLASSES)
     imports = []
     if "catalog" in classes:
         imports.append("from obs import catalog")
     if "attr" in classes:
         imports.append("from obs.catalog import attr")
-    for package, imported in (("obs.dashboards", dashboards), ("obs.monitors", monitors)):
+    for package, imported in (
+        ("obs.dashboards", dashboards),
+        ("obs.monitors", monitors),
+        ("obs.slos", slos),
+    ):
         if imported:
             imports.append(_import(package, imported))
     docstring = json.dumps(header)[1:-1].replace('"', '\\"')

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import enum
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,21 +26,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from obs.export.otel_env import check_endpoint, parse_list, parse_pairs
 from obs.privacy.scrub import scrub_text
 
-
-class Feature(enum.StrEnum):
-    """A part of obs that can be on or off (see ``obs.status()``)."""
-
-    TRACES = "traces"
-    METRICS = "metrics"
-    SENTRY = "sentry"
-    PYMONGO = "pymongo"
-    REDIS = "redis"
-    JOBS = "jobs"
-    INSTRUMENTATIONS = "instrumentations"
-
-
-ALL_FEATURES = tuple(Feature)
-_OTLP = (Feature.TRACES, Feature.METRICS)
+# A setting names the features (obs.lifecycle.features, by name) that a bad value of it
+# turns off; EVERY_FEATURE stands for all of them.
+EVERY_FEATURE = "*"
+_OTLP = ("traces", "metrics")
 
 
 def _check_dsn(value: object) -> object:
@@ -75,7 +63,7 @@ def _setting(
     description: str,
     *,
     env: tuple[str, ...],
-    features: tuple[Feature, ...] = (),
+    features: tuple[str, ...] = (),
     secret: bool = False,
     **constraints: Any,
 ) -> Any:
@@ -87,7 +75,7 @@ def _setting(
         validation_alias=AliasChoices(*env),
         json_schema_extra={
             "env": list(env),
-            "features": [f.value for f in features],
+            "features": list(features),
             "secret": secret,
         },
         **constraints,
@@ -105,7 +93,7 @@ class Settings(BaseSettings):
         True,
         "Master switch: false turns every part of obs off.",
         env=("OBS_ENABLED",),
-        features=ALL_FEATURES,
+        features=(EVERY_FEATURE,),
     )
     service_name: str | None = _setting(
         None,
@@ -137,19 +125,19 @@ class Settings(BaseSettings):
         True,
         "Create spans (one per Mongo command, plus installed instrumentations).",
         env=("OBS_TRACES",),
-        features=(Feature.TRACES,),
+        features=("traces",),
     )
     metrics: bool = _setting(
         True,
         "Record metrics.",
         env=("OBS_METRICS",),
-        features=(Feature.METRICS,),
+        features=("metrics",),
     )
     traces_exporter: Literal["otlp", "none"] = _setting(
         "otlp",
         "`otlp`, or `none` to turn traces off.",
         env=("OTEL_TRACES_EXPORTER",),
-        features=(Feature.TRACES,),
+        features=("traces",),
     )
     metrics_exporter: Annotated[list[MetricsExporter], NoDecode, BeforeValidator(parse_list)] = (
         _setting(
@@ -157,20 +145,20 @@ class Settings(BaseSettings):
             "`otlp`, `prometheus` (a /metrics endpoint in the service), both (`otlp,prometheus`), "
             "or `none` to turn metrics off.",
             env=("OTEL_METRICS_EXPORTER",),
-            features=(Feature.METRICS,),
+            features=("metrics",),
         )
     )
     prometheus_host: str = _setting(
         "localhost",
         "Address the Prometheus endpoint listens on (with `OTEL_METRICS_EXPORTER=prometheus`).",
         env=("OTEL_EXPORTER_PROMETHEUS_HOST",),
-        features=(Feature.METRICS,),
+        features=("metrics",),
     )
     prometheus_port: int = _setting(
         9464,
         "Port of the Prometheus endpoint; 0 picks a free one (`obs.status()` shows it).",
         env=("OTEL_EXPORTER_PROMETHEUS_PORT",),
-        features=(Feature.METRICS,),
+        features=("metrics",),
         ge=0,
         le=65535,
     )
@@ -196,17 +184,26 @@ class Settings(BaseSettings):
             secret=True,
         )
     )
+    exit_timeout: float = _setting(
+        5.0,
+        "Seconds interpreter exit waits at most for telemetry still to be sent "
+        "(`obs.flush()` and `obs.shutdown()` take a timeout of their own).",
+        env=("OBS_EXIT_TIMEOUT",),
+        ge=0.0,
+        le=600.0,
+        allow_inf_nan=False,
+    )
     traces_sampler: Sampler = _setting(
         "parentbased_always_on",
         "Sampler name, as in the OTel specification.",
         env=("OTEL_TRACES_SAMPLER",),
-        features=(Feature.TRACES,),
+        features=("traces",),
     )
     traces_sampler_arg: float = _setting(
         1.0,
         "Sampling ratio for the `*traceidratio` samplers, 0 to 1.",
         env=("OTEL_TRACES_SAMPLER_ARG",),
-        features=(Feature.TRACES,),
+        features=("traces",),
         ge=0.0,
         le=1.0,
     )
@@ -220,7 +217,7 @@ class Settings(BaseSettings):
         None,
         "Sentry DSN; Sentry stays off without one (never logged).",
         env=("SENTRY_DSN",),
-        features=(Feature.SENTRY,),
+        features=("sentry",),
         secret=True,
     )
     sentry_environment: str | None = _setting(
@@ -237,58 +234,58 @@ class Settings(BaseSettings):
         True,
         "Instrument pymongo (commands, pool, query smells).",
         env=("OBS_MONGO",),
-        features=(Feature.PYMONGO,),
+        features=("pymongo",),
     )
     mongo_statement: Literal["masked", "off"] = _setting(
         "masked",
         "`db.query.text` on Mongo spans: `masked` (values become `?`) or `off`.",
         env=("OBS_MONGO_STATEMENT",),
-        features=(Feature.PYMONGO,),
+        features=("pymongo",),
     )
     mongo_pool: bool = _setting(
         True,
         "Pool metrics (connections in use and idle, checkout wait); false saves pymongo "
         "building three pool events per command.",
         env=("OBS_MONGO_POOL",),
-        features=(Feature.PYMONGO,),
+        features=("pymongo",),
     )
     mongo_skip_threshold: int = _setting(
         1000,
         "A `skip` at or above this counts as the `large_skip` query smell.",
         env=("OBS_MONGO_SKIP_THRESHOLD",),
-        features=(Feature.PYMONGO,),
+        features=("pymongo",),
         ge=1,
     )
     redis: bool = _setting(
         True,
         "Count redis-py reads of cache keys as cache hits and misses.",
         env=("OBS_REDIS",),
-        features=(Feature.REDIS,),
+        features=("redis",),
     )
     cache_prefixes: Pairs = _setting(
         {},
         "Key prefixes that are caches, `prefix=name,...`, e.g. `kpi:=kpi,lb:=leaderboard`.",
         env=("OBS_CACHE_PREFIXES",),
-        features=(Feature.REDIS,),
+        features=("redis",),
     )
     jobs: bool = _setting(
         True,
         "Instrument the Python `bullmq` Worker when it is installed.",
         env=("OBS_JOBS",),
-        features=(Feature.JOBS,),
+        features=("jobs",),
     )
     instrumentations: bool = _setting(
         True,
         "Enable the OpenTelemetry instrumentations installed in the environment "
         "(except pymongo's, which obs replaces).",
         env=("OBS_INSTRUMENTATIONS",),
-        features=(Feature.INSTRUMENTATIONS,),
+        features=("instrumentations",),
     )
     disabled_instrumentations: Names = _setting(
         [],
         "Entry-point names of instrumentations to leave off, e.g. `flask,requests`.",
         env=("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",),
-        features=(Feature.INSTRUMENTATIONS,),
+        features=("instrumentations",),
     )
 
 
@@ -312,9 +309,9 @@ def env_names(field: str) -> list[str]:
     return list(_extra(field)["env"])
 
 
-def features_of(field: str) -> tuple[Feature, ...]:
-    """The features a bad value of ``field`` turns off."""
-    return tuple(Feature(f) for f in _extra(field)["features"])
+def features_of(field: str) -> tuple[str, ...]:
+    """The names of the features a bad value of ``field`` turns off."""
+    return tuple(_extra(field)["features"])
 
 
 def is_secret(field: str) -> bool:
@@ -327,11 +324,14 @@ class Problem:
 
     setting: str  # the variable or keyword argument as the user wrote it
     reason: str
-    features: tuple[Feature, ...]
+    features: tuple[str, ...]  # names of the features it turns off
+
+    def turns_off(self, feature: str) -> bool:
+        return feature in self.features or EVERY_FEATURE in self.features
 
     def __str__(self) -> str:
         if self.features:
-            off = ", ".join(f.value for f in self.features)
+            off = "every feature" if EVERY_FEATURE in self.features else ", ".join(self.features)
             return f"{self.setting}: {self.reason}; turned off: {off}"
         return f"{self.setting}: {self.reason}; ignored"
 

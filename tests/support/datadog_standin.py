@@ -1,16 +1,27 @@
-"""A stateful local stand-in for Datadog's dashboard and monitor API (v1).
+"""A stateful local stand-in for Datadog's dashboard, monitor and SLO API (v1).
 
 Every request is validated against Datadog's published OpenAPI spec (the part the tests
 need, vendored in ``tests/datadog_api/``, read with openapi-core), plus the rules the spec
 does not state: dashboard tags only ``team:<name>`` (at most 5), read-only fields
 must not be sent, a monitor's query threshold must equal ``options.thresholds.critical``, and
-warning/recovery thresholds must sit on the right side of critical.
+warning/recovery thresholds must sit on the right side of critical; a metric SLO needs its
+numerator and denominator, a time-slice SLO its slice, every SLO thresholds; an ``slo alert``
+monitor must name an SLO that exists, over one of its windows (and, as obs's own validation
+asks, with a burn rate that SLO can reach); and an SLO an ``slo alert`` monitor names cannot
+be deleted (409, as Datadog answers for an SLO a dashboard shows).
 
 It keeps what is created and fills what Datadog's servers fill: ids, authors, timestamps,
 urls, widget ids, widget layouts on ordered dashboards, the spec's ``default:`` values and the
-monitor options Datadog returns. It lists and paginates, sends ``X-RateLimit-*`` headers on
-every reply (429 past the limit), and can be told to answer 429 or 500, or to apply a request
-and drop the connection without replying (a lost response).
+monitor options Datadog returns, and rewrites what Datadog rewrites (a ``metric alert`` is
+stored as a ``query alert``; an SLO gets a 32-digit hexadecimal id, ``type_id``, display
+strings for its targets, its primary window repeated at the top and the default slice of a
+time-slice SLO, and its replies wrap it in ``data``, as recorded in
+tests/fixtures/datadog/slo_*.json). It lists and paginates (or ignores the paging parameters, as
+some proxies do), clones as Datadog's UI does (description, marker and tags copied), stores
+metrics received over OTLP under Datadog's names (``process.*`` as ``otel.process.*``), sends
+``X-RateLimit-*`` headers on every reply (429 past the limit), and can be told to answer 429
+or 500, or to apply a request and drop the connection without replying (a lost response).
+``load_recorded`` holds bodies recorded from the real API as they are.
 
 Example (in a test):
     standin = DatadogStandIn().start()
@@ -31,6 +42,7 @@ import string
 import threading
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,10 +59,25 @@ APP_KEY = "standin-app-key-0123456789"
 _DASHBOARD_READ_ONLY = ("id", "author_handle", "author_name", "created_at", "modified_at", "url")
 _MONITOR_READ_ONLY = ("id", "created", "modified", "creator", "deleted", "multi", "overall_state")
 _MONITOR_QUERY = re.compile(
-    r"^\s*(?P<agg>[a-z_]+)\((?P<window>last_\d+[mhdw])\)\s*:(?P<body>.+?)"
+    r"^\s*(?P<agg>[a-z_]+)\((?P<window>(?:last|current|next)_\d+[mhdwy])\)\s*:(?P<body>.+?)"
     r"\s*(?P<cmp>>=|<=|>|<|==|!=)\s*(?P<threshold>-?[0-9.]+(?:[eE][+-]?\d+)?)\s*$",
     re.DOTALL,
 )
+# Datadog's SLO alert queries (its monitor API documentation, "SLO Alert Query", and the
+# burn-rate alert documentation).
+_SLO_ALERT_QUERY = re.compile(
+    r'^\s*(?P<kind>burn_rate|error_budget)\("(?P<slo>[^"]+)"\)\.over\("(?P<window>7d|30d|90d)"\)'
+    r'(?:\.long_window\("(?P<long>\d+[mhd])"\)\.short_window\("(?P<short>\d+[mhd])"\))?'
+    r"\s*(?P<cmp>>=|>)\s*(?P<threshold>[0-9.]+(?:[eE][+-]?\d+)?)\s*$"
+)
+_WINDOW_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+_SLO_READ_ONLY = ("id", "created_at", "modified_at", "creator", "type_id")
+_SLO_TYPE_IDS = {"monitor": 0, "metric": 1, "time_slice": 2}
+# A metric named in a query: after its space aggregator, before its scope.
+_QUERIED_METRIC = re.compile(r"\b[a-z0-9]+:([A-Za-z][A-Za-z0-9_.]*)\{")
+# Datadog's OTLP intake stores metrics starting with these as otel.<name> (its "OpenTelemetry
+# metrics mapping" documentation), to keep them apart from its own Agent's host metrics.
+_OTLP_RENAMED = ("system.", "process.")
 _TEAM_TAG = re.compile(r"^team:[a-z0-9][a-z0-9._-]*$")
 # Monitor options Datadog's servers return when a create leaves them out.
 _MONITOR_OPTION_FILL = {
@@ -116,7 +143,10 @@ class _Window:
 class _State:
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     monitors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    slos: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_monitor_id: int = 1000
+    # Metric names the organisation stores, from what was received over OTLP.
+    metrics: set[str] = field(default_factory=set)
 
 
 class StandInError(Exception):
@@ -138,6 +168,8 @@ class DatadogStandIn:
         self.openapi, self.document = load_spec()
         self.rate_limit = rate_limit or RateLimit(limit=10_000, period=10)
         self.validate_responses = validate_responses
+        # Some proxies and API versions ignore start/page: every page is the first one.
+        self.ignore_paging = False
         self.state = _State()
         self.log: list[Logged] = []
         self.violations: list[str] = []
@@ -196,6 +228,66 @@ class DatadogStandIn:
         with self._lock:
             return str(self._create_dashboard(copy.deepcopy(body))["id"])
 
+    def receive_otlp(self, names: Iterable[str]) -> None:
+        """Take metrics sent over OTLP under ``names``, stored under the names Datadog
+        gives them."""
+        with self._lock:
+            self.state.metrics.update(
+                f"otel.{n}" if n.startswith(_OTLP_RENAMED) else n for n in names
+            )
+
+    def unknown_metrics(self) -> dict[str, set[str]]:
+        """Per dashboard or monitor, the metrics its queries name that the organisation
+        does not store (the graph or the monitor would show no data)."""
+        with self._lock:
+            found: dict[str, set[str]] = {}
+            objects = [
+                *(f"dashboard {i}: {json.dumps(d)}" for i, d in self.state.dashboards.items()),
+                *(f"monitor {i}: {m.get('query', '')}" for i, m in self.state.monitors.items()),
+                *(f"slo {i}: {json.dumps(d)}" for i, d in self.state.slos.items()),
+            ]
+            for text in objects:
+                where = text.split(":", 1)[0]
+                unknown = set(_QUERIED_METRIC.findall(text)) - self.state.metrics
+                if unknown:
+                    found[where] = unknown
+            return found
+
+    def load_recorded(self, kind: str, body: dict[str, Any]) -> None:
+        """Hold ``body`` exactly as recorded from the real API (a dashboard or monitor, with
+        its id), so obs reads what Datadog really returns."""
+        with self._lock:
+            if kind == "dashboard":
+                self.state.dashboards[str(body["id"])] = copy.deepcopy(body)
+            elif kind == "slo":
+                self.state.slos[str(body["id"])] = copy.deepcopy(body)
+            else:
+                self.state.monitors[int(body["id"])] = copy.deepcopy(body)
+
+    def clone_dashboard(self, ident: str) -> str:
+        """Clone a dashboard as Datadog's UI does: a new id, "(cloned)" in the title, the rest
+        (description and its marker line included) copied. Returns the clone's id."""
+        with self._lock:
+            source = self.state.dashboards[ident]
+            body = {k: copy.deepcopy(v) for k, v in source.items() if k not in _DASHBOARD_READ_ONLY}
+            body["title"] = f"{source.get('title', '')} (cloned)"
+            return str(self._create_dashboard(body)["id"])
+
+    def clone_monitor(self, ident: int) -> int:
+        """Clone a monitor as Datadog's UI does: a new id, "[Clone]" before the name, tags
+        and options copied. Returns the clone's id."""
+        with self._lock:
+            source = self.state.monitors[ident]
+            keep = ("type", "query", "message", "tags", "options", "priority")
+            body = {k: copy.deepcopy(source[k]) for k in keep if k in source}
+            body["name"] = f"[Clone] {source.get('name', '')}"
+            return int(self._create_monitor(body)["id"])
+
+    def put_slo(self, body: dict[str, Any]) -> str:
+        """Create an SLO directly (as someone in Datadog's UI would); returns its id."""
+        with self._lock:
+            return str(self._store_slo(copy.deepcopy(body), None)["id"])
+
     def put_monitor(self, body: dict[str, Any]) -> int:
         """Create a monitor directly (as someone in Datadog's UI would); returns its id."""
         with self._lock:
@@ -211,7 +303,8 @@ class DatadogStandIn:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         with self._lock:
-            bucket = f"{'dashboards' if '/dashboard' in path else 'monitors'}_" + (
+            family = "dashboards" if "/dashboard" in path else "monitors"
+            bucket = f"{'slos' if path.startswith('/api/v1/slo') else family}_" + (
                 "read" if method == "GET" else "write"
             )
             headers, over_limit = self._rate_headers(bucket)
@@ -378,13 +471,15 @@ class DatadogStandIn:
             return self._dashboards(method, rest, query, body)
         if resource == "monitor":
             return self._monitors(method, rest, query, body)
+        if resource == "slo":
+            return self._slos(method, rest, query, body)
         raise StandInError(404, "Not found")
 
     def _dashboards(
         self, method: str, rest: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, Any]:
         if not rest and method == "GET":
-            start = int(query.get("start", 0))
+            start = 0 if self.ignore_paging else int(query.get("start", 0))
             count = int(query.get("count", 100))
             listed = list(self.state.dashboards.values())[start : start + count]
             return 200, {"dashboards": [_summary(d) for d in listed]}
@@ -415,7 +510,7 @@ class DatadogStandIn:
             listed = [m for m in listed if all(t in m["tags"] for t in wanted)]
             if "page" in query:
                 size = int(query.get("page_size", 100))
-                page = int(query["page"])
+                page = 0 if self.ignore_paging else int(query["page"])
                 listed = listed[page * size : (page + 1) * size]
             return 200, listed
         if rest == ["validate"] and method == "POST":
@@ -448,6 +543,49 @@ class DatadogStandIn:
             return 200, self._store_monitor(merged, existing)
         raise StandInError(405, "Method not allowed")
 
+    def _slos(
+        self, method: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        if not rest and method == "GET":
+            listed = list(self.state.slos.values())
+            wanted = query.get("tags_query")
+            if wanted:
+                listed = [s for s in listed if wanted in s["tags"]]
+            if query.get("ids"):
+                ids = {i.strip() for i in query["ids"].split(",")}
+                listed = [s for s in listed if s["id"] in ids]
+            filtered = len(listed)
+            offset = 0 if self.ignore_paging else int(query.get("offset", 0))
+            listed = listed[offset : offset + int(query.get("limit", 1000))]
+            page = {"total_count": len(self.state.slos), "total_filtered_count": filtered}
+            return 200, {"data": listed, "error": None, "metadata": {"page": page}}
+        if not rest and method == "POST":
+            self._read_only_rule(body, _SLO_READ_ONLY)
+            self._slo_rules(body)
+            return 200, {"data": [self._store_slo(body, None)], "error": None}
+        if len(rest) != 1:
+            raise StandInError(404, "Not found")
+        existing = self.state.slos.get(rest[0])
+        if existing is None:
+            # As recorded in tests/fixtures/datadog/slo_delete_not_found.json.
+            raise StandInError(404, f"SLO not found: {rest[0]} not found")
+        if method == "GET":
+            return 200, {"data": existing, "error": None}
+        if method == "PUT":
+            self._read_only_rule(body, _SLO_READ_ONLY)
+            self._slo_rules(body)
+            return 200, {"data": [self._store_slo(body, existing)], "error": None}
+        if method == "DELETE":
+            naming = sorted(
+                ident for ident, m in self.state.monitors.items() if _names_slo(m, rest[0])
+            )
+            if naming:
+                reason = f"SLO {rest[0]} is referenced in monitors: {naming}"
+                return 409, {"data": [], "errors": {rest[0]: reason}}
+            del self.state.slos[rest[0]]
+            return 200, {"data": [rest[0]], "error": None}
+        raise StandInError(405, "Method not allowed")
+
     # --- rules the spec does not state --------------------------------------------------
 
     def _read_only_rule(self, body: dict[str, Any], read_only: tuple[str, ...]) -> None:
@@ -463,6 +601,9 @@ class DatadogStandIn:
             self._refuse(f"dashboard tags must be at most 5 team:<name> tags, got {tags}")
 
     def _monitor_rules(self, body: dict[str, Any]) -> None:
+        if body.get("type") == "slo alert":
+            self._slo_alert_rules(body)
+            return
         found = _MONITOR_QUERY.match(body.get("query", ""))
         if not found:
             self._refuse(
@@ -490,6 +631,64 @@ class DatadogStandIn:
                     f"{name} threshold ({value}) must be "
                     f"{'below' if above else 'above'} the {other} threshold ({limit})"
                 )
+
+    def _slo_alert_rules(self, body: dict[str, Any]) -> None:
+        found = _SLO_ALERT_QUERY.match(body.get("query", ""))
+        if not found:
+            self._refuse(
+                f"The value provided for parameter 'query' is invalid: {body.get('query')}"
+            )
+        assert found is not None
+        slo = self.state.slos.get(found["slo"])
+        if slo is None:
+            self._refuse(f"SLO not found: {found['slo']} not found")
+        assert slo is not None
+        targets = {t["timeframe"]: t["target"] for t in slo.get("thresholds") or []}
+        if found["window"] not in targets:
+            self._refuse(f"the SLO has no {found['window']} target (it has {sorted(targets)})")
+        critical = ((body.get("options") or {}).get("thresholds") or {}).get("critical")
+        threshold = float(found["threshold"])
+        if critical is None or float(critical) != threshold:
+            self._refuse(
+                f"Alert threshold ({critical}) does not match that used in the query "
+                f"({found['threshold']})"
+            )
+        if found["kind"] != "burn_rate":
+            return
+        if found["long"] is None:
+            self._refuse("a burn rate alert needs a long_window and a short_window")
+        long, short = _window(found["long"]), _window(found["short"])
+        if not short < long <= 48 * 3600:
+            self._refuse("the short window must be shorter than the long one, at most 48h")
+        highest = 100 / (100 - float(targets[found["window"]]))
+        if threshold >= highest:
+            self._refuse(f"the burn rate threshold must be below the maximum ({highest:g})")
+
+    def _slo_rules(self, body: dict[str, Any]) -> None:
+        kind = body.get("type")
+        if kind == "metric":
+            query = body.get("query") or {}
+            if not (query.get("numerator") and query.get("denominator")) and not body.get(
+                "sli_specification"
+            ):
+                self._refuse("a metric SLO needs query.numerator and query.denominator")
+        elif kind == "time_slice":
+            if "time_slice" not in (body.get("sli_specification") or {}):
+                self._refuse("a time-slice SLO needs sli_specification.time_slice")
+        elif kind == "monitor" and not body.get("monitor_ids"):
+            self._refuse("a monitor SLO needs monitor_ids")
+        thresholds = body.get("thresholds") or []
+        windows = [t.get("timeframe") for t in thresholds]
+        if not thresholds or len(set(windows)) != len(windows):
+            self._refuse("thresholds: one per timeframe, at least one")
+        for t in thresholds:
+            target, warning = float(t["target"]), t.get("warning")
+            if not 0 < target < 100:
+                self._refuse(f"target {target} must be between 0 and 100")
+            if warning is not None and not target < float(warning) < 100:
+                self._refuse(f"warning {warning} must be above the target {target}")
+        if body.get("timeframe") is not None and body["timeframe"] not in windows:
+            self._refuse(f"timeframe {body['timeframe']} has no threshold")
 
     def _refuse(self, message: str) -> None:
         self.violations.append(message)
@@ -542,6 +741,10 @@ class DatadogStandIn:
             ident = self.state.next_monitor_id
             self.state.next_monitor_id += random.randint(1, 50)
         stored = copy.deepcopy(body)
+        if stored.get("type") == "metric alert":
+            # Datadog stores a classic-query metric alert as a query alert (recorded in
+            # tests/fixtures/datadog/metric_monitor_create.json).
+            stored["type"] = "query alert"
         self._fill_defaults(stored, "Monitor")
         options = stored.setdefault("options", {})
         for key, value in _MONITOR_OPTION_FILL.items():
@@ -566,6 +769,41 @@ class DatadogStandIn:
             overall_state_modified=None,
         )
         self.state.monitors[ident] = stored
+        return stored
+
+    def _store_slo(self, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        now = int(time.time())
+        stored = copy.deepcopy(body)
+        for threshold in stored["thresholds"]:
+            threshold["target"] = float(threshold["target"])
+            threshold["target_display"] = _display(threshold["target"])
+            if threshold.get("warning") is not None:
+                threshold["warning"] = float(threshold["warning"])
+                threshold["warning_display"] = _display(threshold["warning"])
+        primary = next(
+            (t for t in stored["thresholds"] if t["timeframe"] == stored.get("timeframe")),
+            stored["thresholds"][0],
+        )
+        stored.setdefault("timeframe", primary["timeframe"])
+        stored.setdefault("target_threshold", primary["target"])
+        if "warning" in primary:
+            stored.setdefault("warning_threshold", primary["warning"])
+        condition = (stored.get("sli_specification") or {}).get("time_slice")
+        if isinstance(condition, dict):
+            condition.setdefault("query_interval_seconds", 300)
+        stored.setdefault("tags", [])
+        stored.setdefault("description", "")
+        if stored.get("type") != "monitor":
+            stored.pop("monitor_ids", None)  # recorded: a metric SLO's empty list is dropped
+        stored.update(
+            id=existing["id"] if existing else "".join(random.choices("0123456789abcdef", k=32)),
+            monitor_tags=[],
+            type_id=_SLO_TYPE_IDS.get(stored.get("type", ""), 1),
+            creator={"name": None, "handle": "standin@example.com", "email": "standin@example.com"},
+            created_at=existing["created_at"] if existing else now,
+            modified_at=now,
+        )
+        self.state.slos[stored["id"]] = stored
         return stored
 
     def _fill_defaults(self, value: Any, schema_name: str) -> None:
@@ -630,6 +868,20 @@ def _number_widgets(widgets: list[dict[str, Any]], *, auto_layout: bool) -> None
         inner = widget.get("definition", {}).get("widgets")
         if isinstance(inner, list):
             _number_widgets(inner, auto_layout=auto_layout)
+
+
+def _names_slo(monitor: dict[str, Any], slo_id: str) -> bool:
+    found = _SLO_ALERT_QUERY.match(monitor.get("query", ""))
+    return monitor.get("type") == "slo alert" and found is not None and found["slo"] == slo_id
+
+
+def _window(text: str) -> int:
+    return int(text[:-1]) * _WINDOW_SECONDS[text[-1]]
+
+
+def _display(value: float) -> str:
+    """A target as Datadog displays it: ``95.`` for 95, ``99.5`` for 99.5 (as recorded)."""
+    return f"{value:g}." if float(value).is_integer() else f"{value:g}"
 
 
 def _summary(dashboard: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class Point:
     sum: float | None = None  # histogram
     monotonic: bool | None = None
     bounds: tuple[float, ...] = ()
+    temporality: int | None = None  # sums and histograms: 1 delta, 2 cumulative
+    start: int = 0  # start_time_unix_nano
+    time: int = 0  # time_unix_nano
 
 
 @dataclass(frozen=True)
@@ -151,12 +154,24 @@ def _points(metric: Any, resource: dict[str, Any]) -> Iterator[Point]:
                 count=dp.count,
                 sum=dp.sum,
                 bounds=tuple(dp.explicit_bounds),
+                temporality=data.aggregation_temporality,
+                start=dp.start_time_unix_nano,
+                time=dp.time_unix_nano,
             )
         else:
             value = dp.as_double if dp.WhichOneof("value") == "as_double" else dp.as_int
             monotonic = data.is_monotonic if kind == "sum" else None
             yield Point(
-                metric.name, kind, metric.unit, attrs, resource, value=value, monotonic=monotonic
+                metric.name,
+                kind,
+                metric.unit,
+                attrs,
+                resource,
+                value=value,
+                monotonic=monotonic,
+                temporality=data.aggregation_temporality if kind == "sum" else None,
+                start=dp.start_time_unix_nano,
+                time=dp.time_unix_nano,
             )
 
 

@@ -50,8 +50,44 @@ function showStatus(status) {
 
 // --- the dashboard list ------------------------------------------------------------------
 
+// --- SLOs: status, budget left and burn rates over the data held --------------------------
+
+const STATE_TEXT = { ok: "met", missed: "missed", "no data": "no data", error: "not evaluated" };
+
+function rateText(value) {
+  return value === null ? "–" : `${value < 10 ? value.toFixed(2) : value.toFixed(1)}x`;
+}
+
+function drawSlos(slos) {
+  const table = el("table", { class: "slos" });
+  table.append(el("tr", {}, ...["SLO", "Indicator", "Target", "Status", "Budget left", "Burn rate",
+    "Burn-rate alerts"].map((h) => el("th", {}, h))));
+  for (const s of slos) {
+    const sli = s.sli === null ? "–" : `${s.sli.toFixed(3)} %`;
+    const counted = `${s.good} of ${s.total} ${s.counted} in ${Math.round(s.seconds)} s`;
+    const state = s.error ? s.error : STATE_TEXT[s.state] + (s.burning ? ", burning" : "");
+    const budget = s.budget_left === null ? "–" : `${(100 * s.budget_left).toFixed(1)} %`;
+    const burn = rateText(s.burn_rate) + (s.exhaustion_text ? ` (a ${s.window} budget lasts ${s.exhaustion_text})` : "");
+    const alerts = el("td", { class: "alerts" });
+    for (const a of s.alerts) {
+      alerts.append(el("div", { class: a.firing ? "firing" : "", "data-alert": a.name, "data-firing": a.firing },
+        `${a.name}: ${rateText(a.long)} over ${a.long_window}, ${rateText(a.short)} over ${a.short_window}` +
+        ` (fires at ${a.factor}x)${a.firing ? " FIRING" : ""}`));
+    }
+    table.append(el("tr", { "data-slo": s.key, "data-state": s.state, "data-burning": s.burning,
+      "data-sli": s.sli, "data-burn-rate": s.burn_rate, "data-budget-left": s.budget_left,
+      class: `slo ${s.state.replace(" ", "-")}${s.burning ? " burning" : ""}` },
+      el("td", { class: "name" }, s.name), el("td", { title: counted }, sli),
+      el("td", {}, `${s.target} % / ${s.window}`), el("td", { class: "state" }, state),
+      el("td", {}, budget), el("td", {}, burn), alerts));
+  }
+  return el("section", { class: "slo-list" },
+    el("div", { class: "section-title" }, "Service level objectives, over the data held"), table);
+}
+
 async function drawList(main) {
-  const [dashboards, status] = await Promise.all([getJson("/api/dashboards"), getJson("/api/status")]);
+  const [dashboards, status, slos] = await Promise.all([
+    getJson("/api/dashboards"), getJson("/api/status"), getJson("/api/slos")]);
   showStatus(status);
   document.getElementById("title").textContent = "Dashboards";
   const list = el("nav", { class: "list" });
@@ -65,7 +101,7 @@ async function drawList(main) {
       s.ok ? `${s.url}: ${s.series} series read, ${s.ignored} samples not from obs`
         : s.error || `${s.url}: not read yet`));  // errors name their source
   }
-  main.replaceChildren(list, sources);
+  main.replaceChildren(...(slos.length ? [drawSlos(slos)] : []), list, sources);
 }
 
 // --- one dashboard -----------------------------------------------------------------------
@@ -260,7 +296,8 @@ function drawTimeseries(body, w) {
       };
       s.points.forEach((v, i) => (v === null ? flush() : run.push(i)));
       flush();
-      if (d) c.svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.5, "data-name": s.name }));
+      if (d) c.svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.5, "data-name": s.name,
+        "stroke-dasharray": s.forecast ? "5 3" : null }));
     });
   }
   for (const m of w.markers || []) {

@@ -1,0 +1,222 @@
+"""Every private name of the OpenTelemetry API, SDK and OTLP exporters that obs uses.
+
+- The API's placeholder meter provider (``_ProxyMeterProvider``): the only way to tell
+  "nobody configured metrics" from "the application did".
+- A metric reader's collections (``MetricReader._receive_metrics``, the hook the SDK hands
+  each collection to) and its temporality preferences (``_instrument_class_temporality``):
+  obs adds its hot-path metrics to what the SDK collected.
+- After a fork: a provider's resource (``_update_resource``) and the parent's measurements
+  (``_measurement_consumer._reader_storages`` ... ``_attributes_aggregation``).
+- An OTLP exporter's timeout (``_timeout``, the HTTP exporters' ``_client._timeout``) and
+  metric preferences (``_preferred_temporality``, ``_preferred_aggregation``): up to 1.45
+  the exporters take no timeout per export (open-telemetry/opentelemetry-python#2663), so
+  obs sets it before each one to bound the export by a flush's or a shutdown's deadline.
+- Sending an encoded request through an OTLP metric exporter's retries (``_export``,
+  ``_translate_data``, ``_count_data`` over gRPC; ``_export_batch``, ``_shutdown`` over
+  HTTP): the agent encodes its own requests.
+- The batch processor's logger (``opentelemetry.sdk._shared_internal``), whose "Queue
+  full" warnings obs rate-limits, and the API's set-once globals, which tests reset.
+
+``tests/test_internals.py`` exercises each against the installed SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+
+from obs.internals import InternalsChanged
+
+LIBRARY = "opentelemetry-sdk"
+
+
+def _changed(name: str, cause: BaseException) -> InternalsChanged:
+    return InternalsChanged(LIBRARY, name, cause)
+
+
+def meter_provider_placeholders() -> tuple[type, ...]:
+    """The global meter provider's classes while nobody has set one."""
+    from opentelemetry import metrics
+
+    try:
+        from opentelemetry.metrics._internal import _ProxyMeterProvider
+    except ImportError as exc:
+        raise _changed("opentelemetry.metrics._internal._ProxyMeterProvider", exc) from exc
+    return (_ProxyMeterProvider, metrics.NoOpMeterProvider)
+
+
+def temporality_preferences(reader: Any) -> Mapping[type, Any]:
+    """The temporality ``reader`` asks for, by the SDK's instrument classes."""
+    try:
+        preferences: Mapping[type, Any] = reader._instrument_class_temporality
+    except AttributeError as exc:
+        raise _changed("MetricReader._instrument_class_temporality", exc) from exc
+    return preferences
+
+
+class _Received:
+    """Passes each collection the SDK hands a reader through :meth:`received`."""
+
+    def received(self, data: MetricsData) -> MetricsData:
+        """What to do with (or add to) a collection; returns what the reader passes on."""
+        return data
+
+
+class PeriodicReader(_Received, PeriodicExportingMetricReader):
+    """The SDK's periodic exporting reader; each collection passes :meth:`received` first."""
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        super()._receive_metrics(
+            self.received(metrics_data), timeout_millis=timeout_millis, **kwargs
+        )
+
+
+class PullReader(_Received, MetricReader):
+    """A reader that only keeps the latest collection (after :meth:`received`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.latest = MetricsData([])
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        self.latest = self.received(metrics_data)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+def update_resource(provider: Any, resource: Any) -> None:
+    """Merge ``resource`` into an SDK tracer or meter provider's resource."""
+    try:
+        update = provider._update_resource
+    except AttributeError as exc:
+        raise _changed(f"{type(provider).__name__}._update_resource", exc) from exc
+    update(resource)
+
+
+def forget_measurements(meter_provider: Any) -> None:
+    """Drop every measurement an SDK meter provider holds (a forked child's inheritance),
+    with fresh locks (the parent's may have been held at the fork)."""
+    import threading
+
+    try:
+        storages = meter_provider._measurement_consumer._reader_storages
+        for storage in storages.values():
+            for matches in storage._instrument_view_instrument_matches.values():
+                for match in matches:
+                    if not hasattr(match, "_attributes_aggregation"):
+                        raise AttributeError("_ViewInstrumentMatch._attributes_aggregation")
+                    match._lock = threading.Lock()
+                    match._attributes_aggregation = {}
+    except AttributeError as exc:
+        raise _changed("MeterProvider measurement storage", exc) from exc
+
+
+def _timeout_owner(exporter: Any) -> Any:
+    # The HTTP exporters keep their timeout on their client (1.40 on), the gRPC ones (and
+    # older HTTP ones) on themselves.
+    client = getattr(exporter, "_client", None)
+    if isinstance(getattr(client, "_timeout", None), int | float):
+        return client
+    if isinstance(getattr(exporter, "_timeout", None), int | float):
+        return exporter
+    raise _changed(
+        f"{type(exporter).__name__}._timeout",
+        AttributeError("no export timeout on the exporter or its client"),
+    )
+
+
+def export_timeout(exporter: Any) -> float:
+    """The timeout (seconds) an SDK OTLP exporter gives each export, retries included."""
+    return float(_timeout_owner(exporter)._timeout)
+
+
+def set_export_timeout(exporter: Any, seconds: float) -> None:
+    """Make an SDK OTLP exporter's next exports (retries included) last at most
+    ``seconds``; the SDK reads it as each export starts."""
+    _timeout_owner(exporter)._timeout = seconds
+
+
+def metric_preferences(exporter: Any) -> tuple[dict[type, Any], dict[type, Any]]:
+    """A metric exporter's preferred temporality and aggregation, by instrument class."""
+    try:
+        return dict(exporter._preferred_temporality), dict(exporter._preferred_aggregation)
+    except AttributeError as exc:
+        raise _changed("MetricExporter._preferred_temporality", exc) from exc
+
+
+class _Ready:
+    """A request encoded elsewhere, as the gRPC exporter's ``_export`` takes its data."""
+
+    def __init__(self, request: Any, points: int) -> None:
+        self.request, self.points = request, points
+
+
+class RequestsOverGrpc:
+    """For a subclass of the SDK's OTLP/gRPC metric exporter: :meth:`send_request` sends a
+    request encoded elsewhere with the exporter's retries, backoff and reconnection."""
+
+    def _translate_data(self, data: Any) -> Any:
+        if isinstance(data, _Ready):
+            return data.request
+        return super()._translate_data(data)  # type: ignore[misc]
+
+    def _count_data(self, data: Any) -> int:
+        if isinstance(data, _Ready):
+            return data.points
+        count: int = super()._count_data(data)  # type: ignore[misc]
+        return count
+
+    def send_request(self, request: Any, points: int) -> MetricExportResult:
+        result: MetricExportResult = self._export(_Ready(request, points))  # type: ignore[attr-defined]
+        return result
+
+
+class RequestsOverHttp:
+    """For a subclass of the SDK's OTLP/HTTP metric exporter: :meth:`send_request` sends a
+    request encoded elsewhere with the exporter's retries and backoff."""
+
+    def send_request(self, request: Any, points: int) -> MetricExportResult:
+        if self._shutdown:  # type: ignore[attr-defined]
+            return MetricExportResult.FAILURE
+        result: MetricExportResult = self._export_batch(request)  # type: ignore[attr-defined]
+        return result
+
+
+def batch_processor_logger() -> str:
+    """The name of the logger the SDK's batch span processor warns through ("Queue full")."""
+    try:
+        from opentelemetry.sdk import _shared_internal
+
+        name: str = _shared_internal._logger.name
+    except (ImportError, AttributeError) as exc:
+        raise _changed("opentelemetry.sdk._shared_internal._logger", exc) from exc
+    return name
+
+
+def reset_global_providers() -> None:
+    """Let the global tracer and meter providers be set again (for tests, as
+    opentelemetry-test-utils does)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        raise _changed("opentelemetry.trace._TRACER_PROVIDER", LookupError("not reset"))
+    if metrics.get_meter_provider() is not metrics_internal._PROXY_METER_PROVIDER:
+        raise _changed("opentelemetry.metrics._internal._METER_PROVIDER", LookupError("not reset"))

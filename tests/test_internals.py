@@ -1,0 +1,317 @@
+"""Every private name obs uses (obs.internals), exercised against the installed libraries:
+an upgrade that moves one fails here, loudly, instead of in a service."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics import Counter, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from obs.internals import InternalsChanged, otel_sdk, redis_py
+from support.otlp_receiver import GrpcReceiver, HttpReceiver
+from support.servers import RedisServer
+from support.unreachable import black_hole
+
+# --- OpenTelemetry ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_globals() -> Iterator[None]:
+    otel_sdk.reset_global_providers()
+    yield
+    otel_sdk.reset_global_providers()
+
+
+def test_the_placeholder_meter_provider_is_recognised(clean_globals: None) -> None:
+    placeholders = otel_sdk.meter_provider_placeholders()
+    assert isinstance(metrics.get_meter_provider(), placeholders)
+    provider = MeterProvider()
+    metrics.set_meter_provider(provider)
+    assert not isinstance(metrics.get_meter_provider(), placeholders)
+    provider.shutdown()
+
+
+def test_global_providers_can_be_set_again_after_a_reset(clean_globals: None) -> None:
+    first, second = TracerProvider(), TracerProvider()
+    trace.set_tracer_provider(first)
+    otel_sdk.reset_global_providers()
+    trace.set_tracer_provider(second)
+    assert trace.get_tracer_provider() is second
+
+
+def test_a_readers_temporality_preferences_are_read() -> None:
+    reader = InMemoryMetricReader(preferred_temporality={Counter: AggregationTemporality.DELTA})
+    preferences = otel_sdk.temporality_preferences(reader)
+    counters = [t for cls, t in preferences.items() if issubclass(cls, Counter)]
+    assert counters == [AggregationTemporality.DELTA]
+    assert len(preferences) >= 6  # every instrument kind has one
+
+
+class _Keep(MetricExporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.exported: list[MetricsData] = []
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kw: Any) -> Any:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+def _names(data: MetricsData) -> set[str]:
+    return {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+
+
+def test_collections_pass_through_the_readers_hook() -> None:
+    seen: list[MetricsData] = []
+
+    class Periodic(otel_sdk.PeriodicReader):
+        def received(self, data: MetricsData) -> MetricsData:
+            seen.append(data)
+            return MetricsData([])
+
+    class Pull(otel_sdk.PullReader):
+        def received(self, data: MetricsData) -> MetricsData:
+            seen.append(data)
+            return data
+
+    exporter = _Keep()
+    periodic = Periodic(exporter, export_interval_millis=float("inf"))
+    pull = Pull()
+    provider = MeterProvider(metric_readers=[periodic, pull], shutdown_on_exit=False)
+    provider.get_meter("t").create_counter("hooked").add(1)
+    periodic.collect()
+    pull.collect()
+    assert [_names(d) for d in seen] == [{"hooked"}, {"hooked"}]
+    assert [d.resource_metrics for d in exporter.exported] == [[]]  # what the hook returned
+    assert _names(pull.latest) == {"hooked"}
+    provider.shutdown()
+
+
+def test_a_providers_resource_is_updated() -> None:
+    tracer_provider = TracerProvider(resource=Resource({"process.pid": 1}), shutdown_on_exit=False)
+    otel_sdk.update_resource(tracer_provider, Resource({"process.pid": os.getpid()}))
+    assert tracer_provider.resource.attributes["process.pid"] == os.getpid()
+
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(
+        resource=Resource({"process.pid": 1}), metric_readers=[reader], shutdown_on_exit=False
+    )
+    otel_sdk.update_resource(meter_provider, Resource({"process.pid": os.getpid()}))
+    meter_provider.get_meter("t").create_counter("c").add(1)
+    data = reader.get_metrics_data()
+    assert data is not None
+    assert data.resource_metrics[0].resource.attributes["process.pid"] == os.getpid()
+    meter_provider.shutdown()
+
+
+def test_a_meter_providers_measurements_are_forgotten() -> None:
+    reader = InMemoryMetricReader()  # cumulative: a total keeps growing unless forgotten
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    counter = provider.get_meter("t").create_counter("c")
+    counter.add(5, {"k": "v"})
+    reader.get_metrics_data()
+    otel_sdk.forget_measurements(provider)
+    counter.add(1, {"k": "v"})
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    assert [p.value for p in points] == [1]  # type: ignore[attr-defined]
+    provider.shutdown()
+
+
+def test_a_moved_name_raises_internals_changed_naming_it() -> None:
+    with pytest.raises(InternalsChanged, match="opentelemetry-sdk no longer has"):
+        otel_sdk.update_resource(object(), Resource({}))
+    with pytest.raises(InternalsChanged, match="_timeout"):
+        otel_sdk.export_timeout(object())
+
+
+def _span() -> ReadableSpan:
+    span = TracerProvider(shutdown_on_exit=False).get_tracer("t").start_span("s")
+    span.end()
+    assert isinstance(span, ReadableSpan)
+    return span
+
+
+def _metrics() -> MetricsData:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    provider.get_meter("t").create_counter("c").add(1)
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    assert data is not None
+    return data
+
+
+def _grpc_spans(endpoint: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)
+
+
+def _grpc_metrics(endpoint: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(endpoint=endpoint, insecure=True, timeout=10)
+
+
+def _http_spans(endpoint: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", timeout=10)
+
+
+def _http_metrics(endpoint: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", timeout=10)
+
+
+@pytest.mark.parametrize("make", [_grpc_spans, _grpc_metrics, _http_spans, _http_metrics])
+def test_an_exporters_timeout_is_read_and_bounds_its_next_export(
+    make: Callable[[str], Any],
+) -> None:
+    with black_hole() as endpoint:
+        exporter = make(endpoint)
+        assert otel_sdk.export_timeout(exporter) == 10
+        otel_sdk.set_export_timeout(exporter, 0.5)
+        assert otel_sdk.export_timeout(exporter) == 0.5
+        data: Any = [_span()] if "Span" in type(exporter).__name__ else _metrics()
+        started = time.monotonic()
+        result = exporter.export(data)
+        took = time.monotonic() - started
+        exporter.shutdown()
+    assert result in (SpanExportResult.FAILURE, MetricExportResult.FAILURE)
+    assert took < 3.0, f"the export took {took:.1f} s: the SDK no longer reads the timeout set"
+
+
+def test_a_metric_exporters_preferences_are_read() -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    exporter = OTLPMetricExporter(
+        preferred_temporality={Counter: AggregationTemporality.DELTA},
+    )
+    temporality, aggregation = otel_sdk.metric_preferences(exporter)
+    assert temporality[Counter] is AggregationTemporality.DELTA
+    assert isinstance(aggregation, dict)
+    exporter.shutdown()
+
+
+def _request() -> Any:
+    return encode_metrics(_metrics())
+
+
+def test_an_encoded_request_goes_through_the_grpc_exporter(otlp: GrpcReceiver) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    class Exporter(otel_sdk.RequestsOverGrpc, OTLPMetricExporter):
+        pass
+
+    exporter = Exporter(endpoint=otlp.endpoint, insecure=True)
+    assert exporter.send_request(_request(), 1) is MetricExportResult.SUCCESS
+    assert exporter.export(_metrics()) is MetricExportResult.SUCCESS  # its own data still
+    exporter.shutdown()
+    assert [p.value for p in otlp.points("c")] == [1, 1]
+
+
+def test_an_encoded_request_goes_through_the_http_exporter(otlp_http: HttpReceiver) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    class Exporter(otel_sdk.RequestsOverHttp, OTLPMetricExporter):
+        pass
+
+    exporter = Exporter(endpoint=f"{otlp_http.endpoint}/v1/metrics")
+    assert exporter.send_request(_request(), 1) is MetricExportResult.SUCCESS
+    exporter.shutdown()
+    assert exporter.send_request(_request(), 1) is MetricExportResult.FAILURE
+    assert [p.value for p in otlp_http.points("c")] == [1]
+
+
+def test_the_batch_processors_logger_is_the_one_it_warns_through(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    name = otel_sdk.batch_processor_logger()
+    processor = BatchSpanProcessor(
+        InMemorySpanExporter(), max_queue_size=1, max_export_batch_size=1, schedule_delay_millis=1e6
+    )
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    with caplog.at_level(logging.WARNING, logger=name):
+        for _ in range(3):
+            provider.get_tracer("t").start_span("s").end()
+    assert [r.name for r in caplog.records if "Queue full" in r.getMessage()][:1] == [name]
+    provider.shutdown()
+
+
+# --- redis-py --------------------------------------------------------------------------
+
+
+def test_packed_commands_and_their_replies_go_through_a_pooled_connection(
+    redis_client: Any,
+) -> None:
+    from redis.exceptions import ResponseError
+
+    commands = [("SET", "k", "v"), ("GET", "k"), ("LPUSH", "k", "x")]
+    with redis_py.connection_of(redis_client) as connection:
+        packed = redis_py.pack_commands(connection, commands)
+        assert all(isinstance(part, bytes) for part in packed)
+
+        def round_trip() -> list[Any]:
+            redis_py.send_packed(connection, packed)
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(redis_py.read_reply(connection))
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+
+        replies = redis_py.with_retry(connection, round_trip)
+    assert replies[:2] == [b"OK", b"v"]
+    assert isinstance(replies[2], ResponseError)
+
+
+def test_a_connection_error_is_retried_under_the_clients_policy(
+    redis_server: RedisServer,
+) -> None:
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    client = redis_server.client(retry=Retry(NoBackoff(), 1))
+    tries: list[int] = []
+
+    def attempt() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise RedisConnectionError("dropped")
+        return "ok"
+
+    with redis_py.connection_of(client) as connection:
+        assert redis_py.with_retry(connection, attempt) == "ok"
+    client.close()
+    assert len(tries) == 2
