@@ -261,12 +261,19 @@ class Agent:
         address = self.config.listen_address
         if address is not None:
             self.endpoints = Endpoints(
-                address, self.exporter.prometheus_text, self.runner.not_ready
+                address, self.exporter.prometheus_text, self.runner.not_ready, self.dead
             ).start()
         self.runner.start()
         if self.otlp is not None:
             self.export_loop = OtlpLoop(self.exporter, self.otlp, self.config.export_interval)
             self.export_loop.start()
+
+    def dead(self) -> list[str]:
+        """The agent's threads that have ended while it runs (``/healthz`` fails then)."""
+        gone = self.runner.dead()
+        if self.export_loop is not None and not self.export_loop.alive:
+            gone.append("otlp-export")
+        return gone
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop within ``timeout`` seconds, whatever the targets and the collector do: the

@@ -83,11 +83,25 @@ def run(args: argparse.Namespace) -> int:
     return _serve(config, resource, settings)
 
 
+def _startup_failure(config: Any, exc: Exception) -> int:
+    """One line for an agent that could not start, every target's secrets masked."""
+    from obs.privacy.scrub import exception_message
+
+    text = f"{type(exc).__name__}: {exception_message(exc)}"
+    for target in (*config.mongo, *config.redis):
+        text = target.scrub(text)
+    print(f"obs agent: could not start: {text}", file=sys.stderr)
+    return 1
+
+
 def _once(config: Any, resource: Any, output: str) -> int:
     from obs.agent.app import collect_once
     from obs.agent.rows import as_json, table
 
-    rows, errors = collect_once(config, resource)
+    try:
+        rows, errors = collect_once(config, resource)
+    except Exception as exc:  # collections never raise: this is the agent's own setup
+        return _startup_failure(config, exc)
     print(as_json(rows, errors) if output == "json" else table(rows, errors))
     return 1 if errors else 0
 
@@ -97,18 +111,21 @@ def _serve(config: Any, resource: Any, settings: Any) -> int:
     from obs.agent.otlp import otlp_exporter
     from obs.agent.targets import uri_label
 
-    otlp = otlp_exporter(settings) if settings.exports_otlp else None
-    agent = Agent(
-        config,
-        resource,
-        otlp=otlp,
-        delta_counters=settings.delta_counters,
-        delta_histograms=settings.delta_histograms,
-    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    agent.start()
+    try:
+        otlp = otlp_exporter(settings) if settings.exports_otlp else None
+        agent = Agent(
+            config,
+            resource,
+            otlp=otlp,
+            delta_counters=settings.delta_counters,
+            delta_histograms=settings.delta_histograms,
+        )
+        agent.start()
+    except Exception as exc:  # a taken port, a client that cannot be made
+        return _startup_failure(config, exc)
     # Startup objects (modules, config) never die: keep the collector from re-scanning them
     # after every scrape's thousands of short-lived points (about a tenth of the CPU).
     gc.collect()

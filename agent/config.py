@@ -111,17 +111,30 @@ def _split_uris(value: object) -> object:
     """A variable holds URIs separated by whitespace, or a JSON list (URIs may hold commas)."""
     if isinstance(value, str):
         text = value.strip()
-        return json.loads(text) if text.startswith("[") else text.split()
+        if not text.startswith("["):
+            return text.split()
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise ValueError("a JSON list nested too deeply") from None
     return value
 
 
+DAY = 86_400.0
+# Seconds as settings take them: finite, and within bounds that keep a watched server from
+# being hammered (an interval of 1e-300) and a collector from never running (inf).
+Interval = Annotated[float, Field(ge=0.1, le=DAY, allow_inf_nan=False)]
+Timeout = Annotated[float, Field(ge=0.01, le=3600.0, allow_inf_nan=False)]
+
+
 class ScheduleOverride(BaseModel):
-    """``interval`` and ``timeout`` of one collector, in seconds; unset keeps the default."""
+    """``interval`` (0.1 s to a day) and ``timeout`` (0.01 s to an hour) of one collector,
+    in seconds; unset keeps the default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    interval: float | None = Field(None, gt=0)
-    timeout: float | None = Field(None, gt=0)
+    interval: Interval | None = None
+    timeout: Timeout | None = None
 
 
 def _schedule(what: str) -> Any:
@@ -161,8 +174,8 @@ class AgentConfig(BaseSettings):
     bullmq_queues: Names = Field(
         [], description="A static list of queue names; empty: discover with SCAN."
     )
-    bullmq_discovery_interval: float = Field(
-        60.0, gt=0, description="Seconds between SCANs for new or removed queues."
+    bullmq_discovery_interval: Interval = Field(
+        60.0, description="Seconds between SCANs for new or removed queues."
     )
     mongo_status: ScheduleOverride = _schedule("serverStatus (interval at least 10 s).")
     mongo_currentop: ScheduleOverride = _schedule("currentOp.")
@@ -172,7 +185,11 @@ class AgentConfig(BaseSettings):
     bullmq: ScheduleOverride = _schedule("BullMQ queues.")
     process: ScheduleOverride = _schedule("the agent's own RSS and CPU.")
     slow_operation_seconds: float = Field(
-        1.0, gt=0, description="currentOp reports operations running longer than this."
+        1.0,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description="currentOp reports operations running longer than this.",
     )
     profile_batch: int = Field(
         1000, ge=1, description="At most this many system.profile entries per database per run."
@@ -198,11 +215,12 @@ class AgentConfig(BaseSettings):
     )
     listen: str = Field(
         DEFAULT_LISTEN,
-        description="host:port of /metrics, /healthz and /readyz; empty turns them off.",
+        description="host:port of /metrics, /healthz and /readyz (`[::]:9465` for IPv6, "
+        "`:9465` for every IPv4 address); empty turns them off.",
     )
-    export_interval: float = Field(15.0, gt=0, description="Seconds between OTLP exports.")
-    backoff_max: float = Field(
-        300.0, gt=0, description="Longest wait between retries of a failing collector."
+    export_interval: Interval = Field(15.0, description="Seconds between OTLP exports.")
+    backoff_max: Interval = Field(
+        300.0, description="Longest wait between retries of a failing collector."
     )
 
     def schedule(self, collector: Collector) -> Schedule:
@@ -257,9 +275,11 @@ def read_file(path: Path) -> dict[str, Any]:
     """The mapping in a TOML or YAML config file."""
     where = f"--config {path}"
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{where}: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{where}: not UTF-8 text (byte {exc.start})"]) from None
     try:
         if path.suffix == ".toml":
             data: Any = tomllib.loads(text)
@@ -269,6 +289,8 @@ def read_file(path: Path) -> dict[str, Any]:
             raise ConfigError([f"{where}: expected a .toml, .yaml or .yml file"])
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ConfigError([f"{where}: not valid {path.suffix[1:].upper()}: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: nested too deeply to be settings"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{where}: expected a mapping of settings at the top"])
     return data
@@ -300,6 +322,10 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
+# Settings whose command-line flag is not the field's name (repeatable flags are singular).
+_FLAGS = {"bullmq_prefixes": "--bullmq-prefix"}
+
+
 def _where(
     loc: tuple[Any, ...],
     flags: Mapping[str, Any],
@@ -309,7 +335,7 @@ def _where(
 ) -> str:
     field = str(loc[0]) if loc else ""
     if field in flags:
-        return "--" + field.replace("_", "-").removesuffix("s")
+        return _FLAGS.get(field, "--" + field.replace("_", "-"))
     present = _env_names(environ)
     if len(loc) > 1 and isinstance(loc[1], str):
         nested = f"{ENV_PREFIX}{field.upper()}__{loc[1].upper()}"
@@ -322,12 +348,17 @@ def _where(
     return _dotted(loc)
 
 
+_ECHO_MAX = 60  # characters of a bad value echoed back
+
+
 def _describe(error: Any) -> str:
     reason = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
     # Inputs are echoed to help, except anything that may be a URI (and so hold a password).
     if isinstance(value, str | int | float) and "://" not in str(value):
-        shown = json.dumps(value) if isinstance(value, str) else value
+        shown = json.dumps(value) if isinstance(value, str) else str(value)
+        if len(shown) > _ECHO_MAX:
+            shown = shown[: _ECHO_MAX - 1] + "…"
         reason = f"{reason} (got {shown})"
     return reason
 
@@ -390,11 +421,12 @@ def load(
             "or `mongo` / `redis` in the --config file"
         )
     if config.listen:
-        host, _, port = config.listen.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        separator, port = config.listen.rpartition(":")[1:]
+        if not separator or not port.isdigit() or not 0 <= int(port) < 65536:
             where = _where(("listen",), flags, env, file, file_values)
             problems.append(
-                f"{where}: expected host:port, e.g. 0.0.0.0:9465 (got {config.listen!r})"
+                f"{where}: expected host:port, e.g. 0.0.0.0:9465, [::]:9465 or :9465 "
+                f"(got {config.listen!r})"
             )
     if problems:
         raise ConfigError(problems)

@@ -252,11 +252,19 @@ class OtlpLoop:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.export_once()
+            try:
+                self.export_once()
+            except Exception:  # its logging failed: the next export still comes
+                log.debug("OTLP export loop failed", exc_info=True)
 
     def start(self) -> OtlpLoop:
         self._thread.start()
         return self
+
+    @property
+    def alive(self) -> bool:
+        """The export thread runs (or was stopped on purpose)."""
+        return self._thread.is_alive() or self._stop.is_set()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Export a last snapshot and close the exporter within ``timeout`` seconds; True

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,7 +51,22 @@ def rows_of(data: MetricsData | None) -> list[Row]:
 
 
 def as_json(rows: Sequence[Row], errors: Sequence[Mapping[str, str]]) -> str:
-    return json.dumps({"metrics": list(rows), "errors": list(errors)}, indent=2, default=str)
+    """Rows and errors as JSON; a value that is not a finite number is written as
+    Prometheus writes it (``"+Inf"``, ``"-Inf"``, ``"NaN"``): JSON has no such numbers.
+
+    Example:
+        >>> json.loads(as_json([{"name": "x", "value": float("-inf")}], []))["metrics"]
+        [{'name': 'x', 'value': '-Inf'}]
+    """
+    shown = [{k: _finite(v) for k, v in row.items()} for row in rows]
+    body = {"metrics": shown, "errors": list(errors)}
+    return json.dumps(body, indent=2, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return value
 
 
 def _shown(value: Any) -> str:

@@ -24,16 +24,22 @@ from obs.agent.faults import unreachable
 from obs.agent.points import Collected, Point
 from obs.agent.store import Store
 from obs.catalog import attr
+from obs.privacy.scrub import exception_message
 
 log = logging.getLogger("obs.agent")
 STATUS_JOB = "agent:status"
+
+
+# Doubling stops here: 2**62 intervals is past any cap, and a target down for days (more
+# than 1,024 failures) must not overflow the float that the wait is.
+_MAX_DOUBLINGS = 62
 
 
 def backoff(interval: float, failures: int, cap: float) -> float:
     """Seconds until the next attempt after ``failures`` consecutive failures."""
     if failures <= 1:
         return interval
-    return min(interval * float(2 ** (failures - 1)), max(cap, interval))
+    return min(interval * 2.0 ** min(failures - 1, _MAX_DOUBLINGS), max(cap, interval))
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class JobState:
     errors: int = 0
     failing_for: int = 0  # consecutive failures
     unreachable: bool = False
+    internal_errors: int = 0  # failures of the agent's own code around a collection
 
 
 class Runner:
@@ -90,7 +97,7 @@ class Runner:
         try:
             collected = job.collect()
         except Exception as exc:  # any failure of a target is contained here
-            error = job.scrub(f"{type(exc).__name__}: {exc}")
+            error = job.scrub(f"{type(exc).__name__}: {exception_message(exc)}")
             cut_off = unreachable(exc)
             self.store.clear(job.key)
         else:
@@ -160,10 +167,41 @@ class Runner:
         delay = 0.0
         while not self._stop.wait(delay):
             started = time.monotonic()
-            self.run_once(job)
-            failures = self.states[job.key].failing_for
-            wait = backoff(job.schedule.interval, failures, self.backoff_max)
+            try:
+                self.run_once(job)
+                failures = self.states[job.key].failing_for
+                wait = backoff(job.schedule.interval, failures, self.backoff_max)
+            except BaseException as exc:  # the agent's own failure: the schedule goes on
+                self._internal_failure(job, exc)
+                wait = job.schedule.interval
             delay = max(0.0, wait - (time.monotonic() - started))
+
+    def _internal_failure(self, job: Job, exc: BaseException) -> None:
+        """Count a failure of the agent's own code around a collection; log the first."""
+        try:
+            with self._lock:
+                state = self.states[job.key]
+                state.errors += 1
+                state.internal_errors += 1
+                first = state.internal_errors == 1
+            if first:
+                log.error(
+                    "%s of %s: the agent failed around a collection (%s); counted in "
+                    "obs.agent.collection.errors, collecting goes on",
+                    job.collector.value,
+                    job.target or "the agent",
+                    job.scrub(f"{type(exc).__name__}: {exception_message(exc)}"),
+                )
+            with self._lock:
+                self.store.replace(STATUS_JOB, self._status_points())
+        except Exception:
+            pass  # counting must not be what stops the thread
+
+    def dead(self) -> list[str]:
+        """Jobs whose thread has ended while the runner runs (empty: every one alive)."""
+        if self._stop.is_set():
+            return []
+        return sorted(t.name for t in self._threads if not t.is_alive())
 
     def start(self) -> None:
         for job in self.jobs:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import functools
 from typing import Annotated, Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from obs.privacy.scrub import scrub_text
+from obs.privacy.uris import credential_problem, redact, uri_label
+
+__all__ = ["MongoTarget", "RedisTarget", "Target", "uri_label"]
 
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -29,33 +32,24 @@ def _hosts(netloc: str) -> str:
     return netloc.rsplit("@", 1)[-1]
 
 
-def uri_label(uri: str) -> str:
-    """``uri`` without credentials and options.
+def _driver_problem(value: str, scheme: str) -> str | None:
+    """What the driver says about ``value`` when it reads it (without connecting), its
+    secrets redacted; None when it reads it."""
+    try:
+        if scheme in MONGO_SCHEMES:
+            if scheme == "mongodb+srv":
+                return None  # reading it resolves DNS: left to the first collection
+            from pymongo import uri_parser
 
-    Example:
-        >>> uri_label("mongodb://u:p@a:1,b:2/app?authSource=admin&tls=true")
-        'mongodb://a:1,b:2/app'
-    """
-    parts = urlsplit(uri)
-    path = "" if parts.path in ("", "/") else parts.path
-    return f"{parts.scheme}://{_hosts(parts.netloc)}{path}"
+            uri_parser.parse_uri(value)
+        else:
+            from redis.connection import parse_url
 
-
-def _secrets(uri: str) -> list[str]:
-    """The pieces of ``uri`` that must never be printed: the password (and the userinfo
-    holding it) and option values (tokens travel there)."""
-    parts = urlsplit(uri)
-    found = []
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rsplit("@", 1)[0]
-        password = userinfo.partition(":")[2]
-        pieces = [userinfo, password] if password else [userinfo]
-        found += pieces + [unquote(p) for p in pieces]
-    for option in parts.query.split("&"):
-        _, _, value = option.partition("=")
-        if len(value) >= 4:  # short values (true, 1, admin) are not secrets worth hiding
-            found += [value, unquote(value)]
-    return sorted(set(found), key=len, reverse=True)
+            plain = scheme.removesuffix("+cluster")
+            parse_url(plain + value[len(scheme) :])  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        return redact(f"{type(exc).__name__}: {exc}", value)
+    return None
 
 
 def _check_uri(value: str, schemes: tuple[str, ...], what: str) -> str:
@@ -63,10 +57,16 @@ def _check_uri(value: str, schemes: tuple[str, ...], what: str) -> str:
     if parts.scheme not in schemes:
         wanted = " or ".join(f"{s}://" for s in schemes)
         raise ValueError(f"expected a {what} URI starting with {wanted}")
+    problem = credential_problem(value)
+    if problem is not None:
+        raise ValueError(f"the {what} URI cannot be read: {problem}")
     if parts.scheme != "unix" and not _hosts(parts.netloc):
         raise ValueError(f"the {what} URI names no host")
     if parts.scheme.endswith("+cluster") and parts.path not in ("", "/", "/0"):
         raise ValueError("a Redis Cluster has only database 0")
+    problem = _driver_problem(value, parts.scheme)
+    if problem is not None:
+        raise ValueError(f"the {what} URI cannot be read: {problem}")
     return value
 
 
@@ -100,10 +100,7 @@ class Target(BaseModel):
 
     def scrub(self, text: str) -> str:
         """``text`` with this target's URI replaced by its label and its secrets masked."""
-        text = text.replace(self.uri, self.label)
-        for secret in _secrets(self.uri):
-            text = text.replace(secret, "***")
-        return scrub_text(text)
+        return scrub_text(redact(text, self.uri))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"

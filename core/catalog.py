@@ -570,6 +570,16 @@ BULLMQ_JOBS_FAILED = Metric(
     _A,
 )
 
+BULLMQ_QUEUES_UNREADABLE = Metric(
+    "obs.bullmq.queues.unreadable",
+    Kind.GAUGE,
+    "{queue}",
+    "Queues left out of the last scrape because their keys cannot be read (a name or value "
+    "that is not UTF-8, a count that is not a number); the other queues are read.",
+    (*_TARGET, attr.QUEUE_PREFIX),
+    _A,
+)
+
 # --- agent: itself ------------------------------------------------------------------------
 
 AGENT_UP = Metric(

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from obs.catalog import attr
+from obs.privacy.span_exceptions import record_exception
 from obs.runtime import state
 
 if TYPE_CHECKING:
@@ -192,6 +193,8 @@ class job:
         if self._token is not None:
             context.detach(self._token)
         if exc is not None:
-            self._span.record_exception(exc)
+            active = state.current
+            detail = active.settings.exception_detail if active is not None else "type"
+            record_exception(self._span, exc, detail)
             self._span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__qualname__))
         self._span.end()

@@ -28,6 +28,7 @@ from pymongo import monitoring
 from obs import catalog
 from obs.catalog import attr
 from obs.instrumentation import query_smells
+from obs.mongo_queries.commands import collection_of
 from obs.mongo_queries.masking import masked_text
 from obs.runtime import state
 
@@ -72,9 +73,7 @@ class _CommandListener(monitoring.CommandListener):
             if name in _IGNORED:
                 return
             command = event.command
-            collection = command.get("collection" if name == "getMore" else name)
-            if not isinstance(collection, str):
-                collection = None
+            collection = collection_of(name, command)
             key = (event.database_name, collection, name, event.connection_id)
             bound = self._bound.get(key)
             if bound is None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from obs import catalog
 from obs.agent.app import redis_client
@@ -33,6 +34,15 @@ QUEUES = [
     ("{jobs}", "exports", Layout(wait=0, prioritized=0, flows=0)),  # hash-tag prefix
     ("bull", "empty-states", Layout(wait=0, prioritized=0, delayed=0, active=0, flows=0)),
 ]
+
+
+def queue_names(collected: Any) -> set[str]:
+    """The queues a collection has points of (the unreadable-queue gauge names none)."""
+    return {
+        str(dict(p.attributes)[attr.QUEUE_NAME])
+        for p in collected.readings
+        if attr.QUEUE_NAME in dict(p.attributes)
+    }
 
 
 @pytest.fixture
@@ -187,9 +197,9 @@ def test_one_round_trip_of_reads_only(redis_server: RedisServer, queues: list[Qu
 
 def test_a_removed_queue_stops_being_reported(client: Any, queues: list[Queue]) -> None:
     collector = BullMQCollector(client, {}, ["bull", "{jobs}"], discovery_interval=3600)
-    assert any(dict(p.attributes)[attr.QUEUE_NAME] == "mail" for p in collector.collect().readings)
+    assert "mail" in queue_names(collector.collect())
     client.delete(*client.keys("bull:mail:*"))  # obliterated between two discoveries
-    names = {dict(p.attributes)[attr.QUEUE_NAME] for p in collector.collect().readings}
+    names = queue_names(collector.collect())
     assert "mail" not in names
     assert "exports" in names
 
@@ -197,7 +207,7 @@ def test_a_removed_queue_stops_being_reported(client: Any, queues: list[Queue]) 
 def test_static_queue_list_skips_discovery(client: Any, queues: list[Queue]) -> None:
     client.config_resetstat()
     collected = BullMQCollector(client, {}, ["bull"], static_queues=["mail"]).collect()
-    assert {dict(p.attributes)[attr.QUEUE_NAME] for p in collected.readings} == {"mail"}
+    assert queue_names(collected) == {"mail"}
     assert "cmdstat_scan" not in client.info("commandstats")
 
 
@@ -281,8 +291,7 @@ def test_only_a_key_of_another_type_drops_a_queue(client: Any, queues: list[Queu
     client.hset("bull:not-a-queue:meta", "x", "1")
     client.set("bull:not-a-queue:wait", "a string, not a list")  # WRONGTYPE for LLEN
     collected = BullMQCollector(client, {}, ["bull"]).collect()
-    names = {dict(p.attributes)[attr.QUEUE_NAME] for p in collected.readings}
-    assert names == {"mail", "reports:daily:eu", "empty-states"}
+    assert queue_names(collected) == {"mail", "reports:daily:eu", "empty-states"}
 
 
 def test_a_name_with_a_star_gets_its_oldest_job_too(redis_server: RedisServer, client: Any) -> None:
@@ -313,3 +322,81 @@ def test_an_error_between_reads_disconnects_rather_than_leave_replies_unread(
     assert not connection.is_connected  # its unread replies went with it
     del connection.read_response
     assert len(read(client, queues)) == len(queues)
+
+
+def _names(collected: Any) -> list[tuple[str, str]]:
+    return sorted(
+        {
+            (dict(p.attributes)[attr.QUEUE_PREFIX], dict(p.attributes)[attr.QUEUE_NAME])
+            for p in collected.readings
+            if p.metric is catalog.BULLMQ_QUEUE_JOBS
+        }
+    )
+
+
+def _unreadable(collected: Any) -> dict[str, float]:
+    return {
+        dict(p.attributes)[attr.QUEUE_PREFIX]: p.value
+        for p in collected.readings
+        if p.metric is catalog.BULLMQ_QUEUES_UNREADABLE
+    }
+
+
+def test_a_queue_whose_keys_cannot_be_read_costs_only_itself(
+    redis_server: RedisServer, client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(make_queue(redis_server.url, "good", "bull", Layout(flows=0)))
+    raw = redis_server.client()
+    raw.hset(b"bull:\xff\xfe:meta", b"paused", b"0")  # a name that is not UTF-8
+    raw.hset(b"bull:meta-bytes:meta", b"paused", b"\xff")  # a value
+    raw.hset(b"bull:counts:meta", b"version", b"bullmq:5")
+    raw.hset(b"bull:counts:metrics:completed", b"count", b"many")  # not a number
+    raw.rpush(b"bull:job-id:wait", b"\xfe\xff")
+    raw.hset(b"bull:job-id:meta", b"version", b"bullmq:5")
+    raw.close()
+    collector = BullMQCollector(redis_client(redis_server.url, timeout=5), {}, ["bull"])
+    for _ in range(2):
+        collected = collector.collect()
+        assert _names(collected) == [("bull", "good")]
+        good = {
+            dict(p.attributes)[attr.QUEUE_STATE]: p.value
+            for p in collected.readings
+            if p.metric is catalog.BULLMQ_QUEUE_JOBS
+        }
+        expected = run(job_counts(redis_server.url, "good"))
+        assert good == {state: float(n) for state, n in expected.items()}
+        assert _unreadable(collected) == {"bull": 4}
+    logged = [r for r in caplog.records if "left out" in r.getMessage()]
+    assert len(logged) == 4  # once per queue, not per scrape
+
+
+def test_nested_prefixes_each_queue_once_under_the_longest(
+    redis_server: RedisServer, client: Any
+) -> None:
+    run(make_queue(redis_server.url, "mail", "bull:eu", Layout(flows=0)))
+    run(make_queue(redis_server.url, "mail", "bull", Layout(flows=0)))
+    client = redis_client(redis_server.url, timeout=5)
+    assert discover(client, ["bull", "bull:eu"]) == [
+        Queue("bull", "mail"),
+        Queue("bull:eu", "mail"),
+    ]
+    collected = BullMQCollector(client, {}, ["bull", "bull:eu"]).collect()
+    assert _names(collected) == [("bull", "mail"), ("bull:eu", "mail")]
+    waiting = [
+        p.value
+        for p in collected.readings
+        if p.metric is catalog.BULLMQ_QUEUE_JOBS and dict(p.attributes)[attr.QUEUE_STATE] == "wait"
+    ]
+    assert waiting == [3.0, 3.0]  # no phantom "eu:mail" of bull counting the same jobs again
+
+
+def test_a_server_without_queues_that_goes_away_is_down() -> None:
+    server = RedisServer().start()
+    try:
+        collector = BullMQCollector(redis_client(server.url, timeout=1), {}, ["bull"])
+        assert queue_names(collector.collect()) == set()
+        server.stop()  # before the next discovery: there is still nothing to read
+        with pytest.raises(redis.exceptions.ConnectionError):
+            collector.collect()
+    finally:
+        server.remove()

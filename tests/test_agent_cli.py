@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import pymongo
 import pytest
 
-from support.bullmq_states import job_counts, make_queue, run
+from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.otlp_receiver import GrpcReceiver
 from support.servers import MongoServer, RedisServer, free_port, python_env
 
@@ -103,6 +104,26 @@ def test_once_prints_the_numbers_the_servers_hold(
     assert any(line.startswith("redis.keyspace.hits") for line in lines)
 
 
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_once_json_stays_json_when_a_job_holds_no_finite_time(secured_redis: RedisServer) -> None:
+    url = secured_redis.url.replace("redis://", f"redis://:{PASSWORD}@")
+    run(make_queue(url, "odd", layout=Layout(flows=0)))
+    cache = secured_redis.client(password=PASSWORD)
+    oldest = cache.lindex("bull:odd:wait", -1).decode()
+    cache.hset(f"bull:odd:{oldest}", "timestamp", "-inf")  # the oldest waiting job's time
+    done = agent("--once", "--format", "json", "--redis", url)
+    assert done.returncode == 0, done.stderr
+    rows = _strict_json(done.stdout)["metrics"]
+    (age,) = by_name(rows, "obs.bullmq.queue.oldest_waiting.age")
+    assert age["value"] == 0  # unknown, not infinitely old
+
+
 def test_once_exits_1_when_a_target_does_not_answer(secured_redis: RedisServer) -> None:
     down = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
     done = agent("--once", "--redis", down, OBS_AGENT_REDIS_INFO__TIMEOUT="1")
@@ -136,6 +157,42 @@ def test_bad_configuration_fails_at_start_naming_the_field() -> None:
     assert "OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// or https:// URL" in done.stderr
     assert PASSWORD not in done.stderr
     assert "OBS_MONGO_SKIP_THRESHOLD" not in done.stderr
+
+
+@pytest.mark.parametrize("mark", ["/", "#", "?", "@"])
+def test_an_unescaped_password_is_one_clean_error_in_both_modes(mark: str) -> None:
+    secret = f"pa{mark}{PASSWORD}"
+    port = free_port()
+    targets = [("--mongo", f"mongodb://app:{secret}@127.0.0.1:{port}/app")]
+    if mark != "@":  # redis-py reads an @ in a password as pymongo does not
+        targets.append(("--redis", f"redis://:{secret}@127.0.0.1:{port}/0"))
+    for flag, uri in targets:
+        modes = [("--once",)]
+        if mark == "/":  # the daemon reads the same configuration
+            modes.append(("--listen", f"127.0.0.1:{free_port()}"))
+        for mode in modes:
+            done = agent(*mode, flag, uri)
+            assert done.returncode == 1, (flag, mode, done.stderr)
+            assert "Traceback" not in done.stderr
+            assert PASSWORD not in done.stdout + done.stderr
+            assert "must be percent-escaped" in done.stderr
+            assert done.stderr.count("\n") == 2  # the heading and the one problem
+
+
+def test_a_daemon_that_cannot_start_says_why_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = agent(
+            "--redis", f"redis://:{PASSWORD}@127.0.0.1:1/0", "--listen", f"127.0.0.1:{port}"
+        )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("obs agent: could not start: OSError: ")
+    assert "in use" in last
+    assert "Traceback" not in done.stderr
+    assert PASSWORD not in done.stderr
 
 
 def test_the_daemon_serves_its_endpoints_and_stops_on_sigterm(secured_redis: RedisServer) -> None:

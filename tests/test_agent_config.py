@@ -4,11 +4,15 @@ the field where the user wrote it; URIs never echoed."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from obs.agent.config import Collector, ConfigError, Schedule, load
 from obs.agent.targets import MongoTarget, RedisTarget
+from support.generated import TOKEN, tokens
 
 
 def problems(**kwargs: object) -> list[str]:
@@ -82,7 +86,8 @@ def test_each_bad_field_is_named_where_it_was_written(tmp_path: Path) -> None:
         "(did you mean OBS_AGENT_SLOW_OPERATION_SECONDS?)",
         "--mongo (mongo[1].uri): expected a MongoDB URI starting with mongodb:// or mongodb+srv://",
         f"{file}: redis[0].bogus: Extra inputs are not permitted (got 1)",
-        'OBS_AGENT_BULLMQ__TIMEOUT (bullmq.timeout): Input should be greater than 0 (got "-1")',
+        "OBS_AGENT_BULLMQ__TIMEOUT (bullmq.timeout): "
+        'Input should be greater than or equal to 0.01 (got "-1")',
     ]
     assert "hunter2" not in "\n".join(found)
 
@@ -131,7 +136,11 @@ def test_listen_address() -> None:
     )
     assert load(flags=base, environ={"OBS_AGENT_LISTEN": ""}).listen_address is None
     (found,) = problems(flags={**base, "listen": "localhost"}, environ={})
-    assert found == "--listen: expected host:port, e.g. 0.0.0.0:9465 (got 'localhost')"
+    assert found == (
+        "--listen: expected host:port, e.g. 0.0.0.0:9465, [::]:9465 or :9465 (got 'localhost')"
+    )
+    assert load(flags={**base, "listen": ":9465"}, environ={}).listen_address == ("0.0.0.0", 9465)
+    assert load(flags={**base, "listen": "[::]:9465"}, environ={}).listen_address == ("::", 9465)
 
 
 def test_targets_print_without_credentials() -> None:
@@ -146,3 +155,94 @@ def test_targets_print_without_credentials() -> None:
     assert redis.label == "rediss://cache:6380/2"
     message = f"failed: {mongo.uri} said pem-secret hunter2"
     assert mongo.scrub(message) == "failed: mongodb://db:27017/app said *** ***"
+
+
+def test_scrubbing_masks_the_uris_secrets_and_nothing_else() -> None:
+    mongo = MongoTarget(
+        uri="mongodb://app:hunter2@db:27017/app?serverSelectionTimeoutMS=20000"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:t0ken&tlsCertificateKeyFilePassword=pem"
+    )
+    message = (
+        "db:27017: timed out (configured timeouts: socketTimeoutMS: 20000.0ms, "
+        "connectTimeoutMS: 20000.0ms), app hunter2 t0ken pem"
+    )
+    assert mongo.scrub(message) == (
+        "db:27017: timed out (configured timeouts: socketTimeoutMS: 20000.0ms, "
+        "connectTimeoutMS: 20000.0ms), app *** *** ***"
+    )
+
+
+@pytest.mark.parametrize("mark", ["/", "#", "?"])
+def test_an_unescaped_password_is_named_without_echoing_it(mark: str) -> None:
+    for flag, uri in (
+        ("redis", f"redis://:pa{mark}hunter2@cache:6379/0"),
+        ("mongo", f"mongodb://app:pa{mark}hunter2@db:27017/app"),
+    ):
+        (found,) = problems(flags={flag: [uri]}, environ={})
+        assert "must be percent-escaped" in found
+        assert "hunter2" not in found
+    (found,) = problems(flags={"redis": ["redis://:pw@cache:63x79/0"]}, environ={})
+    assert found.startswith("--redis (redis[0].url): the Redis URI cannot be read: ValueError")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("OBS_AGENT_BULLMQ__TIMEOUT", "inf", "Input should be a finite number"),
+        ("OBS_AGENT_BULLMQ__INTERVAL", "nan", "Input should be a finite number"),
+        ("OBS_AGENT_REDIS_INFO__INTERVAL", "1e-300", "greater than or equal to 0.1"),
+        ("OBS_AGENT_REDIS_INFO__TIMEOUT", "1e-300", "greater than or equal to 0.01"),
+        ("OBS_AGENT_EXPORT_INTERVAL", "inf", "Input should be a finite number"),
+        ("OBS_AGENT_BACKOFF_MAX", "1e9", "less than or equal to 86400"),
+        ("OBS_AGENT_BULLMQ_DISCOVERY_INTERVAL", "1e-300", "greater than or equal to 0.1"),
+        ("OBS_AGENT_SLOW_OPERATION_SECONDS", "nan", "Input should be a finite number"),
+    ],
+)
+def test_seconds_are_finite_and_bounded(variable: str, value: str, reason: str) -> None:
+    (found,) = problems(flags={"redis": ["redis://r"]}, environ={variable: value})
+    assert found.startswith(variable)
+    assert reason in found
+
+
+def test_files_that_are_not_utf8_or_nest_too_deeply_are_one_line_errors(tmp_path: Path) -> None:
+    latin1 = tmp_path / "agent.toml"
+    latin1.write_bytes(b'redis = ["redis://r"]\n# caf\xe9\n')
+    deep_yaml = tmp_path / "agent.yaml"
+    deep_yaml.write_text("redis: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    deep_toml = tmp_path / "deep.toml"
+    deep_toml.write_text("redis = [" + "{a = " * 3000 + "1" + "}" * 3000 + "]\n")
+    assert problems(flags={}, file=latin1, environ={}) == [
+        f"--config {latin1}: not UTF-8 text (byte 27)"
+    ]
+    for file in (deep_yaml, deep_toml):
+        assert problems(flags={}, file=file, environ={}) == [
+            f"--config {file}: nested too deeply to be settings"
+        ]
+    (found,) = problems(flags={}, environ={"OBS_AGENT_REDIS": "[" * 5000 + "]" * 5000})
+    assert found.startswith("OBS_AGENT_REDIS: a JSON list nested too deeply (got ")
+    assert len(found) < 150  # the value is echoed cut short
+
+
+_password_noise = st.text(alphabet="/#?@:%&=+ !$'\"\\{}é", max_size=4)
+passwords = st.builds(lambda a, t, b: a + t + b, _password_noise, tokens, _password_noise)
+
+
+@settings(max_examples=200, deadline=None)
+@given(passwords, st.sampled_from(["mongodb://app:{}@db:27017/app", "redis://:{}@cache:6379/0"]))
+def test_a_password_of_any_characters_is_never_printed(password: str, template: str) -> None:
+    token = TOKEN.search(password)
+    assert token is not None
+    flag = "mongo" if template.startswith("mongodb") else "redis"
+    escaped = template.format(quote(password, safe=""))
+    (target,) = getattr(load(flags={flag: [escaped]}, environ={}), flag)
+    message = f"could not reach {escaped}: auth failed for {password!r} ({quote(password)})"
+    for text in (target.label, repr(target), target.scrub(message)):
+        assert token[0] not in text
+    # Unescaped: read as the driver reads it, or one error naming the escaping.
+    shown: str
+    try:
+        (raw,) = getattr(load(flags={flag: [template.format(password)]}, environ={}), flag)
+        shown = raw.label + raw.scrub(message)
+    except ConfigError as exc:
+        shown = str(exc)
+    assert token[0] not in shown

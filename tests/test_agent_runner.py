@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ from obs.agent.config import Collector, Schedule, load
 from obs.agent.otlp import otlp_exporter
 from obs.agent.otlp_settings import OtlpSettings
 from obs.agent.points import Collected
-from obs.agent.schedule import Job, Runner, backoff
+from obs.agent.schedule import Job, JobState, Runner, backoff
 from obs.agent.store import Store
 from obs.lifecycle.providers import Resource
 from support.bullmq_states import Layout, make_queue, run
@@ -203,3 +204,94 @@ def test_a_refused_command_is_an_error_but_not_down(caplog: pytest.LogCaptureFix
     errors = store.readings(catalog.AGENT_COLLECTION_ERRORS)
     assert [value for _, value in errors] == [3.0]
     assert len([r for r in caplog.records if " failed: " in r.getMessage()]) == 1
+
+
+def test_backoff_never_overflows() -> None:
+    assert backoff(15, 1025, 300) == 300  # about 3.5 days of failures at the defaults
+    assert backoff(15, 10**9, 300) == 300
+    assert backoff(0.001, 5000, 0.05) == 0.05
+
+
+def _down_then_up() -> tuple[Job, list[bool]]:
+    """A job whose target refuses connections until ``up[0]`` is set."""
+    up = [False]
+
+    def collect() -> Collected:
+        if not up[0]:
+            raise ConnectionRefusedError("refused")
+        return Collected()
+
+    return Job(Collector.BULLMQ, "redis://q:6379", "redis", collect, Schedule(0.001, 1)), up
+
+
+def test_a_target_down_past_the_longest_backoff_is_still_watched() -> None:
+    job, up = _down_then_up()
+    runner = Runner([job], Store(), observe=lambda points: None, backoff_max=0.002)
+    runner.states[job.key].failing_for = 1020  # days of failures at the default schedule
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.states[job.key].failing_for > 1100)
+        assert runner.dead() == []
+        up[0] = True
+        assert wait_for(lambda: runner.states[job.key].failing_for == 0)
+        assert runner.states[job.key].successes > 0
+    finally:
+        runner.stop()
+
+
+def test_a_failure_of_the_agent_itself_is_counted_and_the_schedule_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+
+    def collect() -> Collected:
+        calls.append(1)
+        return Collected()
+
+    def observe(points: object) -> None:
+        raise RuntimeError("exporter bug")
+
+    job = Job(Collector.BULLMQ, "redis://q:6379", "redis", collect, Schedule(0.01, 1))
+    runner = Runner([job], Store(), observe=observe)
+    runner.start()
+    try:
+        assert wait_for(lambda: len(calls) >= 5)
+        assert runner.dead() == []
+        assert runner.states[job.key].errors >= 4
+    finally:
+        runner.stop()
+    logged = [r for r in caplog.records if "the agent failed around a collection" in r.getMessage()]
+    assert len(logged) == 1
+
+
+def test_healthz_fails_when_a_collector_thread_is_gone(queue_redis: RedisServer) -> None:
+    config = load(
+        flags={"redis": [url(queue_redis)], "listen": f"127.0.0.1:{free_port()}"},
+        environ={"OTEL_METRICS_EXPORTER": "none"},
+    )
+    agent = Agent(config, Resource.create({}))
+
+    def vanish() -> Collected:
+        raise SystemExit  # what no collection may do; the thread carries on all the same
+
+    survivor = Job(Collector.PROCESS, "", None, vanish, Schedule(0.01, 1))
+    agent.runner.jobs.append(survivor)
+    agent.runner.states[survivor.key] = JobState()
+    agent.start()
+    try:
+        assert agent.endpoints is not None
+        port = agent.endpoints.port
+        assert wait_for(lambda: agent.runner.states[survivor.key].errors >= 3)
+        assert get(port, "/healthz") == (200, "ok\n")
+        # Whatever still ends a thread (the interpreter's own failures), /healthz says so.
+        gone = threading.Thread(target=lambda: None, name="bullmq@redis://gone")
+        gone.start()
+        gone.join()
+        agent.runner._threads.append(gone)
+        assert get(port, "/healthz")[0] == 503
+        assert json.loads(get(port, "/healthz")[1]) == {
+            "healthy": False,
+            "threads_gone": ["bullmq@redis://gone"],
+        }
+    finally:
+        agent.stop()

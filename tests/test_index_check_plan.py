@@ -288,3 +288,110 @@ def test_masked_commands_become_explainable() -> None:
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(f"obs.index_check.{name}")
     assert doctest.testmod(module).failed == 0
+
+
+class _Refusing:
+    """A client whose server refuses every explain with mongod's message for a bad
+    ``$size``, which quotes the value it was given."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __getitem__(self, name: str) -> Any:
+        return self
+
+    def command(self, body: Any) -> Any:
+        from pymongo.errors import OperationFailure
+
+        message = f'Failed to parse $size. Expected a number in: $size: "{self.value}"'
+        raise OperationFailure(
+            message, 9, {"ok": 0, "errmsg": message, "code": 9, "codeName": "FailedToParse"}
+        )
+
+
+def test_explain_errors_do_not_echo_the_commands_values() -> None:
+    from obs.index_check import render
+    from obs.index_check.baseline import Baseline, gate
+    from obs.index_check.check import check
+    from obs.index_check.model import Sample
+
+    value = "unusual-value-4f2a"
+    sample = Sample("app", {"find": "users", "filter": {"age": {"$size": value}}}, "t")
+    verdicts = check([sample], explainer.Explainer(_Refusing(value)), Thresholds())
+    assert verdicts[0].error == "FailedToParse: Failed to parse $size. Expected a number in…"
+    outcome = gate(verdicts, Baseline())
+    for text in (render.table(outcome), render.to_json(outcome), render.to_junit(outcome)):
+        assert value not in text
+
+
+def test_unreadable_files_and_thresholds_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from obs.cli import main
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"database": "app", "command": {"find": "u", "filter": {"a": 1}}}\n')
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"database": "app", "command": {"find": "caf\xe9"}}\n')
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"database": "app", "command": ' + "[" * 100_000 + "\n")
+    nested = tmp_path / "nested.jsonl"
+    body = '{"$and": [' * 150 + "{}" + "]}" * 150
+    nested.write_text('{"database": "app", "command": {"find": "u", "filter": ' + body + "}}\n")
+    baseline_latin1 = tmp_path / "b1.json"
+    baseline_latin1.write_bytes(b'{"version": 1, "offenders": [], "about": "\xff"}')
+    baseline_deep = tmp_path / "b2.json"
+    baseline_deep.write_text("[" * 100_000)
+    uri = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=100"  # never reached
+    cases = [
+        (["--shapes", latin1], f"{latin1}:1: not UTF-8 text (byte 44)"),
+        (["--shapes", deep], f"{deep}:1: nested too deeply to be a command"),
+        (["--shapes", nested], f"{nested}:1: nested deeper than 100 levels"),
+        (["--shapes", good, "--baseline", baseline_latin1], f"{baseline_latin1}: not UTF-8"),
+        (["--shapes", good, "--baseline", baseline_deep], f"{baseline_deep}: nested too deeply"),
+    ]
+    for args, expected in cases:
+        code = main(["index-check", "--mongo-uri", uri, *(str(a) for a in args)])
+        err = capsys.readouterr().err
+        assert code == 1, args
+        assert expected in err
+        assert len(err.strip().splitlines()) == 1, err
+    for bad in ("inf", "nan"):
+        with pytest.raises(SystemExit):
+            main(["index-check", "--shapes", str(good), "--max-docs-per-returned", bad])
+        assert "not a positive finite number" in capsys.readouterr().err
+
+
+class _Profiler:
+    """A client whose one database's system.profile holds ``entries``."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+
+    def __getitem__(self, name: str) -> Any:
+        return self
+
+    def find(self, query: Any) -> Any:
+        return self
+
+    def sort(self, *args: Any) -> list[dict[str, Any]]:
+        return self.entries
+
+
+def test_the_profiler_source_leaves_obs_own_operations_out() -> None:
+    from obs.index_check.profile_source import read_profile
+
+    find = {"find": "orders", "filter": {"sku": "s1"}}
+    entries = [
+        {"op": "query", "ns": "app.orders", "command": find, "appName": "obs-agent"},
+        {"op": "query", "ns": "app.orders", "command": find, "appName": "obs index-check"},
+        {
+            "op": "command",
+            "ns": "app.orders",
+            "command": {"aggregate": "orders", "pipeline": [{"$indexStats": {}}], "cursor": {}},
+        },
+        {"op": "query", "ns": "app.orders", "command": find, "appName": "shop-api"},
+    ]
+    read = read_profile(_Profiler(entries), ["app"])
+    assert (read.entries, read.own, len(read.samples)) == (4, 3, 1)
+    assert read.samples[0].command == find

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pymongo
 import pytest
 from bullmq import Queue, Worker
 
 import obs
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
-from support.servers import RedisServer
+from support.servers import MongoServer, RedisServer
 
 pytestmark = pytest.mark.servers  # starts servers, processes or a browser
 
@@ -104,6 +107,7 @@ def test_a_real_bullmq_worker_is_measured(
     status = start_obs()
     assert "bullmq Worker instrumented" in status["jobs"].detail
     queue_name = "exports:csv"  # BullMQ allows ':' in names
+    secret = secrets.token_hex(8)
 
     async def run() -> None:
         redis_server.client().flushall()
@@ -113,7 +117,8 @@ def test_a_real_bullmq_worker_is_measured(
 
         async def process(job: object, token: str) -> str:
             if job.data["fail"]:  # type: ignore[attr-defined]
-                raise ValueError("export failed")
+                message = f'E11000 duplicate key error dup key: {{ id: "{secret}" }}'
+                raise pymongo.errors.DuplicateKeyError(message, 11000)
             return "ok"
 
         worker = Worker(queue_name, process, {"connection": redis_server.url})
@@ -135,7 +140,8 @@ def test_a_real_bullmq_worker_is_measured(
     # 3 completed on the first try; the failing job ran twice (attempts: 2)
     assert by_outcome(durations, queue_name) == {"completed": 3, "failed": 2}
     failed = [p for p in durations if p.attributes["obs.job.outcome"] == "failed"]
-    assert {p.attributes["error.type"] for p in failed} == {"ValueError"}
+    assert {p.attributes["error.type"] for p in failed} == {"DuplicateKeyError"}
+    assert secret.encode() not in otlp.exported()  # the exception's message is scrubbed
     attempts = [
         p for p in otlp.points("obs.job.attempts") if p.attributes["obs.job.outcome"] == "failed"
     ]
@@ -154,3 +160,73 @@ def test_obs_job_is_a_no_op_before_init() -> None:
         return 1
 
     assert f() == 1
+
+
+class Values:
+    """Values held without showing them (see test_sentry.Values)."""
+
+    def __init__(self) -> None:
+        self.taken = f"taken-{secrets.token_hex(6)}@example.com"
+        self.other = f"other-{secrets.token_hex(6)}"
+
+    def __repr__(self) -> str:
+        return "<values>"
+
+
+def _duplicate(users: Any, v: Values) -> None:
+    users.insert_many([{"email": v.taken, "note": v.other}])
+
+
+@pytest.mark.parametrize("detail", ["scrubbed", "type"])
+def test_a_failing_job_exports_no_value_of_its_error(
+    start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer, detail: str
+) -> None:
+    start_obs(exception_detail=detail)
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo.uri)
+    users = client.job_errors.users
+    users.drop()
+    users.create_index("email", unique=True)
+    v = Values()
+    users.insert_one({"email": v.taken})
+    with pytest.raises(pymongo.errors.BulkWriteError), obs.job("imports"):
+        _duplicate(users, v)
+    with pytest.raises(pymongo.errors.DuplicateKeyError), obs.job("imports"):
+        users.insert_one({"email": v.taken, "note": v.other})
+    client.close()
+    assert obs.flush()
+    exported = otlp.exported()
+    for secret in (v.taken, v.other):
+        assert secret.encode() not in exported
+    spans = otlp.spans("process imports")
+    events = [e for s in spans for e in s.event_attributes]
+    assert [e["exception.type"] for e in events] == [
+        "pymongo.errors.BulkWriteError",
+        "pymongo.errors.DuplicateKeyError",
+    ]
+    if detail == "type":
+        assert all(set(e) == {"exception.type"} for e in events)
+    else:
+        assert events[1]["exception.message"].startswith("E11000 duplicate key error")
+        assert "_duplicate(users, v)" in events[0]["exception.stacktrace"]
+
+
+def test_exceptions_other_instrumentations_record_are_scrubbed(
+    start_obs: StartObs, otlp: GrpcReceiver
+) -> None:
+    from opentelemetry import trace
+
+    start_obs()
+    secret = secrets.token_hex(8)
+    tracer = trace.get_tracer("some.instrumentation")
+    with pytest.raises(pymongo.errors.DuplicateKeyError), tracer.start_as_current_span("handler"):
+        raise pymongo.errors.DuplicateKeyError(
+            f'E11000 duplicate key error dup key: {{ email: "{secret}" }}',
+            11000,
+            {"errmsg": "E11000", "keyValue": {"email": secret}},
+        )
+    assert obs.flush()
+    assert secret.encode() not in otlp.exported()
+    (span,) = otlp.spans("handler")
+    (event,) = span.event_attributes
+    assert event["exception.type"] == "pymongo.errors.DuplicateKeyError"
+    assert span.status_message.startswith("DuplicateKeyError: E11000 duplicate key error")

@@ -154,3 +154,61 @@ def test_a_repeated_sample_timestamp_adds_nothing_and_a_failure_is_kept() -> Non
     bad = store.sources()[-1]
     assert bad.url == "http://u:***@h:1/metrics"
     assert bad.error == "h:1: connection refused"
+
+
+def _text(value: str) -> str:
+    queue = 'bullmq_queue_name="q",bullmq_queue_prefix="bull"'
+    return f"""redis_memory_used_bytes{{server_address="r1"}} {value}
+redis_keyspace_hits_total{{server_address="r1"}} {value}
+bullmq_queue_jobs{{{queue},bullmq_queue_jobs_state="wait"}} {value}
+obs_bullmq_queue_oldest_waiting_age_seconds{{{queue}}} {value}
+db_client_operation_duration_seconds_bucket{{le="0.1"}} {value}
+db_client_operation_duration_seconds_bucket{{le="+Inf"}} {value}
+db_client_operation_duration_seconds_sum {value}
+db_client_operation_duration_seconds_count {value}
+"""
+
+
+def test_values_that_cannot_be_drawn_are_ignored_and_every_page_still_builds() -> None:
+    import json
+
+    from obs.dashboards.shipped import DASHBOARDS
+    from obs.preview.model import dashboard_model
+
+    for value in ("+Inf", "-Inf", "NaN", "1e308"):
+        scrape = parse(_text(value), NAMES)
+        assert scrape.readings == ()
+        assert scrape.ignored == 5  # four values and one histogram
+    store = Store(capacity=10)
+    for index, value in enumerate(["1", "+Inf", "2", "-Inf", "1e308", "3", "NaN", "4"]):
+        now = 1_700_000_000.0 + 10 * index
+        store.add(store.begin_round(now), "src", parse(_text(value), NAMES), now)
+    for dashboard in DASHBOARDS:
+        json.dumps(dashboard_model(dashboard, store, {}), allow_nan=False)
+
+
+def test_a_page_that_cannot_be_built_answers_500_instead_of_hanging_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from obs.dashboards.shipped import DASHBOARDS
+    from obs.preview import server as preview_server
+
+    def broken(*args: object) -> object:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(preview_server, "dashboard_model", broken)
+    httpd = preview_server.make_server("127.0.0.1", 0, DASHBOARDS, Store(), 5.0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        url = f"http://127.0.0.1:{port}/api/dashboards/{DASHBOARDS[0].key}"
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(url, timeout=5)
+        assert failed.value.code == 500
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

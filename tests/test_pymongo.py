@@ -4,9 +4,11 @@ reached the OTLP receiver."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import json
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -117,6 +119,25 @@ def test_a_failed_command_carries_error_type(
     assert spans[0].status_code == 2  # ERROR
     assert spans[0].attributes["error.type"] == "CommandNotFound"
     assert spans[0].attributes["db.response.status_code"] == "59"
+
+
+def test_a_command_naming_no_collection_exports_none(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    user = f"user-{secrets.token_hex(6)}"
+    db = client().shop_users
+    # Servers without user management refuse it: the span is the same.
+    with contextlib.suppress(pymongo.errors.OperationFailure):
+        db.command("usersInfo", user)
+    assert obs.flush()
+    assert user.encode() not in otlp.exported()
+    (span,) = otlp.spans("usersInfo")
+    assert "db.collection.name" not in span.attributes
+    assert json.loads(span.attributes["db.query.text"]) == {"usersInfo": "?"}
+    points = durations(otlp, **{"db.operation.name": "usersInfo"})
+    assert points
+    assert all("db.collection.name" not in p.attributes for p in points)
 
 
 def test_a_write_error_is_an_error(

@@ -190,3 +190,45 @@ def test_dollar_strings_are_values_outside_aggregation_expressions() -> None:
         {"q": {"a": "?"}, "u": [{"$set": {"total": "$amount"}}]},
         {"q": {"a": "?"}, "u": {"$set": {"b": "?"}}},
     ]
+
+
+def test_literals_inside_aggregation_expressions_are_values() -> None:
+    masked = masked_command(
+        {
+            "aggregate": "people",
+            "pipeline": [
+                {
+                    "$graphLookup": {
+                        "from": "people",
+                        "startWith": "alice@example.com",  # a literal start, not a field
+                        "connectFromField": "manager",
+                        "connectToField": "email",
+                        "as": "chain",
+                        "restrictSearchWithMatch": {"team": "$ecretTeam"},
+                    }
+                },
+                {"$graphLookup": {"from": "p", "startWith": "$boss", "as": "b"}},
+                {"$project": {"tag": {"$literal": "$notAField"}, "total": "$amount"}},
+                {"$search": {"text": {"query": "$earchTerm", "path": "title"}}},
+                {"$documents": [{"code": "$ecret"}]},
+            ],
+        }
+    )
+    first, second, project, search, documents = masked["pipeline"]
+    assert first["$graphLookup"]["startWith"] == "?"
+    assert first["$graphLookup"]["restrictSearchWithMatch"] == {"team": "?"}
+    assert first["$graphLookup"]["connectToField"] == "email"
+    assert second["$graphLookup"]["startWith"] == "$boss"
+    assert project == {"$project": {"tag": {"$literal": "?"}, "total": "$amount"}}
+    assert search == {"$search": {"text": {"query": "?", "path": "?"}}}
+    assert documents == {"$documents": [{"code": "?"}]}
+
+
+def test_only_collection_commands_keep_their_first_value() -> None:
+    assert masked_command({"usersInfo": "alice", "$db": "admin"}) == {"usersInfo": "?"}
+    assert masked_command({"createUser": "bob", "pwd": "x", "roles": []}) == {
+        "createUser": "?",
+        "pwd": "?",
+        "roles": [],
+    }
+    assert masked_command({"find": "users", "filter": {}})["find"] == "users"

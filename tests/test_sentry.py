@@ -114,6 +114,77 @@ def test_duplicate_key_errors_lose_their_values(
     assert email not in text, [line for line in text.split(", ") if email in line][:5]
 
 
+class Values:
+    """Values the test's own frames hold without showing them (Sentry ships application
+    locals as their repr): any of them in an event came from a library frame or a message."""
+
+    def __init__(self) -> None:
+        self.value = f"value-{secrets.token_hex(6)}"
+        self.taken = f"taken-{secrets.token_hex(6)}@example.com"  # already in the unique index
+        self.name = f"name-{secrets.token_hex(4)}"
+
+    def __repr__(self) -> str:
+        return "<values>"
+
+
+def _failing_commands(users: Any, v: Values) -> dict[str, Callable[[], object]]:
+    """Commands that fail with values in their filter, update or documents."""
+    return {
+        "find": lambda: list(users.find({"email": v.value, "$expr": {"$bogus": 1}})),
+        "aggregate": lambda: list(
+            users.aggregate(
+                [{"$match": {"email": v.value}}, {"$project": {"n": {"$toInt": v.value}}}]
+            )
+        ),
+        "find_one_and_update": lambda: users.find_one_and_update(
+            {"email": v.taken, "note": {"$ne": v.value}},
+            {"$set": {"email": v.value, "note": v.value}, "$unset": {"email": 1}},
+        ),
+        "update_one": lambda: users.update_one(
+            {"email": v.taken}, {"$inc": {"name": 1}, "$set": {"note": v.value}}
+        ),
+        "insert_many": lambda: users.insert_many([{"email": v.taken, "note": v.value}]),
+        "bulk_write": lambda: users.bulk_write(
+            [
+                pymongo.UpdateOne(
+                    {"email": v.value}, {"$set": {"email": v.taken, "note": v.value}}, upsert=True
+                )
+            ]
+        ),
+    }
+
+
+def test_failing_commands_send_no_value_to_sentry(
+    start_obs: StartObs, sentry_receiver: SentryReceiver, mongo: MongoServer
+) -> None:
+    start_obs(sentry_dsn=sentry_receiver.dsn)
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo.uri)
+    users = client.sentry_failures.users
+    users.drop()
+    users.create_index("email", unique=True)
+    v = Values()
+    users.insert_one({"email": v.taken, "name": v.name})
+    failures = _failing_commands(users, v)
+    for name, command in failures.items():
+        try:
+            command()
+        except pymongo.errors.PyMongoError:
+            sentry_sdk.capture_exception()
+        else:
+            pytest.fail(f"{name} did not fail")
+    client.close()
+    obs.flush()
+    events = sentry_receiver.wait_for_events(len(failures))
+    assert len(events) == len(failures)
+    for event in events:
+        text = json.dumps(event)
+        for secret in (v.value, v.taken, v.name):
+            assert secret not in text, [line for line in text.split(", ") if secret in line][:3]
+        (error,) = event["exception"]["values"]
+        assert error["module"] == "pymongo.errors"
+        assert error["value"]  # the message's text before its first literal stays
+
+
 def test_sentrys_own_pymongo_integration_is_off(
     start_obs: StartObs, sentry_receiver: SentryReceiver
 ) -> None:

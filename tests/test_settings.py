@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import obs
+from obs.cli import main
 from obs.lifecycle.settings_command import markdown_table
 from obs.runtime import settings
 from obs.runtime.settings import SettingsError, load
@@ -94,6 +95,19 @@ def test_a_password_in_a_bad_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) 
     assert [p.setting for p in problems] == ["OTEL_EXPORTER_OTLP_ENDPOINT"]
     assert "SUPERSECRET" not in str(problems[0])
     assert "key:***@collector" in str(problems[0])
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_obs_settings_masks_credentials_in_any_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:SUPERSECRET@collector:4318")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "db=redis://:REDISPASS@cache:6379")
+    assert main(["settings", "--format", output]) == 0
+    shown = capsys.readouterr().out
+    assert "SUPERSECRET" not in shown
+    assert "REDISPASS" not in shown
+    assert "https://user:***@collector:4318" in shown
 
 
 def test_a_mistyped_obs_variable_is_reported_with_a_suggestion(

@@ -23,18 +23,27 @@ queues with jobs waiting only. The server's version comes from ``HELLO``, asked 
 
 An error reply fails the scrape, naming the command and key (a refused command, a ``MOVED``
 slot), except ``WRONGTYPE``: the keys of a queue deleted since discovery, or of something
-that only looks like one, were taken by other data, and that queue is left out.
+that only looks like one, were taken by other data, and that queue is left out. So is a
+queue whose keys cannot be read (a name or a value that is not UTF-8, a count that is not
+a number): counted in ``obs.bullmq.queues.unreadable``, logged once, and the other queues
+of the server are read as usual.
 
 Queues are found with ``SCAN MATCH P:*:meta TYPE hash`` (never ``KEYS``), on every primary
 of a cluster, on their own slower cadence, or listed statically. Queue names may contain
-``:``. On a cluster, each command goes to the primary holding its key (one pipeline per
+``:``, and prefixes may nest (``bull`` and ``bull:eu``): a key belongs to the longest
+configured prefix it matches. Keys alone cannot tell queue ``eu:mail`` of ``bull`` from
+queue ``mail`` of ``bull:eu``, so a nested prefix must be configured to be seen as one.
+On a cluster, each command goes to the primary holding its key (one pipeline per
 primary); BullMQ itself needs ``{tag}`` prefixes there, which keep a queue on one slot.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +54,7 @@ from obs.agent.points import Attributes, AttributeValue, Collected, Point
 from obs.catalog import attr
 from obs.internals import redis_py
 
+log = logging.getLogger("obs.agent")
 LIST_STATES = ("wait", "paused", "active")
 SET_STATES = ("prioritized", "delayed", "waiting-children", "completed", "failed")
 STATES = (*LIST_STATES, *SET_STATES)
@@ -99,16 +109,40 @@ def queue_of(key: str, prefix: str) -> Queue | None:
     return None
 
 
-def discover(client: Any, prefixes: Sequence[str], count: int = 1000) -> list[Queue]:
-    """Every queue under ``prefixes``, found by SCAN (never KEYS) on every primary."""
-    found = set()
+def discover(
+    client: Any,
+    prefixes: Sequence[str],
+    count: int = 1000,
+    unreadable: Callable[[str], None] | None = None,
+) -> list[Queue]:
+    """Every queue under ``prefixes``, found by SCAN (never KEYS) on every primary.
+
+    A key under several prefixes (``bull`` and the nested ``bull:eu``) belongs to the
+    longest: ``bull:eu:mail:meta`` is queue ``mail`` of ``bull:eu``, not ``eu:mail`` of
+    ``bull`` as well. Keys are read as bytes: one whose name is not UTF-8 is left out and
+    its prefix passed to ``unreadable``, never the end of discovery.
+    """
+    from redis.client import NEVER_DECODE
+
+    ordered = sorted(set(prefixes), key=len, reverse=True)
+    found: dict[str, Queue] = {}
     for _, server in primaries(client):
-        for prefix in prefixes:
-            for key in server.scan_iter(match=meta_pattern(prefix), count=count, _type="HASH"):
-                queue = queue_of(key if isinstance(key, str) else key.decode(), prefix)
-                if queue is not None:
-                    found.add(queue)
-    return sorted(found)
+        for prefix in ordered:
+            pattern = meta_pattern(prefix)
+            raw_keys = server.scan_iter(
+                match=pattern, count=count, _type="HASH", **{NEVER_DECODE: []}
+            )
+            for raw in raw_keys:
+                try:
+                    key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                except UnicodeDecodeError:
+                    if unreadable is not None:
+                        unreadable(prefix)
+                    continue
+                queue = queue_of(key, prefix)
+                if queue is not None and key not in found:
+                    found[key] = queue
+    return sorted(set(found.values()))
 
 
 # Commands queued per queue, in this order; `parse` reads the replies in the same order.
@@ -165,10 +199,13 @@ class QueueState:
 
 
 def _since(timestamp: Any, delay: Any) -> float | None:
+    """A job's enqueue (+ delay) time in ms; None when it is not a finite number (a job
+    hash holding ``-inf`` would make the oldest waiting age infinite)."""
     try:
-        return float(timestamp) + float(delay or 0) if timestamp is not None else None
+        since = float(timestamp) + float(delay or 0) if timestamp is not None else None
     except ValueError:
         return None
+    return since if since is not None and math.isfinite(since) else None
 
 
 def _oldest_sorted(reply: Any) -> float | None:
@@ -302,7 +339,8 @@ class Batch:
     execute: at 1,000 queues (13,000 commands) that was two thirds of a scrape. A queue
     set changes only at discovery, so its packed bytes are kept, and the replies are read
     straight from the connection (one read per command, as the pipeline does) without
-    callbacks.
+    callbacks, as bytes: each queue's are decoded apart (:func:`decoded`), so one queue's
+    value that is not UTF-8 costs only that queue.
     """
 
     def __init__(self, client: Any, commands: Sequence[tuple[Any, ...]]) -> None:
@@ -320,8 +358,8 @@ class Batch:
         redis_py.send_packed(connection, self._packed)
         replies: list[Any] = []
         for _ in range(self.size):
-            try:
-                replies.append(redis_py.read_reply(connection))
+            try:  # bytes: one queue's undecodable value must not end the scrape
+                replies.append(redis_py.read_reply(connection, decode=False))
             except ResponseError as exc:  # an error reply; the other replies still come
                 replies.append(exc)
         return replies
@@ -374,7 +412,10 @@ def _with_oldest_jobs(client: Any, states: list[QueueState]) -> list[QueueState]
     times = {}
     for command, state, reply in zip(reads, pending, replies, strict=True):
         if _checked([reply], [command].__getitem__):
-            times[state.queue] = _since(*reply)  # None when the job was taken meanwhile
+            try:  # None when the job was taken meanwhile, or its time is not a number
+                times[state.queue] = _since(*decoded(reply))
+            except UnicodeDecodeError:
+                times[state.queue] = None
     return [
         replace(s, oldest_waiting_since_ms=times.get(s.queue), oldest_waiting_job=None)
         if s.oldest_waiting_job is not None
@@ -383,17 +424,45 @@ def _with_oldest_jobs(client: Any, states: list[QueueState]) -> list[QueueState]
     ]
 
 
+def decoded(reply: Any) -> Any:
+    """A raw reply with its bytes as text (UTF-8, strictly: UnicodeDecodeError otherwise).
+
+    Example:
+        >>> decoded([b"paused", b"1", None, 3])
+        ['paused', '1', None, 3]
+    """
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, list):
+        return [decoded(item) for item in reply]
+    if isinstance(reply, dict):  # RESP3's maps
+        return {decoded(key): decoded(value) for key, value in reply.items()}
+    return reply
+
+
+_MAX_LOGGED = 1000  # distinct unreadable queues logged; beyond, they are only counted
+# What one queue's own keys can hold that its replies cannot be read as: text that is not
+# UTF-8, a count that is not a number.
+UNREADABLE = (UnicodeDecodeError, ValueError, TypeError)
+
+
 class Scrape:
-    """The read commands of a set of queues, packed once per server that holds them."""
+    """The read commands of a set of queues, packed once per server that holds them.
+
+    A queue whose replies cannot be read (:data:`UNREADABLE`) is left out of the states
+    and listed in :attr:`unreadable`; the other queues are read all the same.
+    """
 
     def __init__(self, queues: Sequence[Queue], sort: bool = True) -> None:
         self.queues = tuple(queues)
         self.sort = sort
         self.replies_expected = len(self.queues) * COMMANDS_PER_QUEUE
+        self.unreadable: list[tuple[Queue, str]] = []  # of the last read, with the reason
         self._batches: list[tuple[Batch, Sequence[int]]] | None = None
 
     def read(self, client: Any) -> list[QueueState]:
-        """The state of every queue that still exists."""
+        """The state of every queue that still exists and can be read."""
+        self.unreadable = []
         if not self.queues:
             return []
         if self._batches is None:
@@ -403,7 +472,12 @@ class Scrape:
         states = []
         for index, queue in enumerate(self.queues):
             start = index * COMMANDS_PER_QUEUE
-            state = parse(queue, replies[start : start + COMMANDS_PER_QUEUE], self.sort)
+            own = replies[start : start + COMMANDS_PER_QUEUE]
+            try:
+                state = parse(queue, [decoded(reply) for reply in own], self.sort)
+            except UNREADABLE as exc:
+                self.unreadable.append((queue, type(exc).__name__))
+                continue
             if state is not None:
                 states.append(state)
         return _with_oldest_jobs(client, states)
@@ -453,15 +527,46 @@ class BullMQCollector:
         self._sort: bool | None = None  # SORT_RO usable: asked of the server once
         self._scrape = Scrape(())
         self._series: dict[Queue, QueueSeries] = {}
+        self._unreadable_names: Counter[str] = Counter()  # by prefix, at the last discovery
+        self._logged: set[tuple[str, str]] = set()  # unreadable queues logged once each
 
     def _queues(self) -> list[Queue]:
         if self.static:
             return self.static
         now = self.clock()
         if self._discovered_at is None or now - self._discovered_at >= self.discovery_interval:
-            self.queues = discover(self.client, self.prefixes)
+            names: Counter[str] = Counter()
+            self.queues = discover(
+                self.client, self.prefixes, unreadable=lambda prefix: names.update([prefix])
+            )
+            self._unreadable_names = names
             self._discovered_at = now
         return self.queues
+
+    def _unreadable(self, scrape: Scrape) -> Iterator[Point]:
+        """How many queues were left out, per prefix; each one logged the first time."""
+        by_prefix = Counter({prefix: 0 for prefix in self.prefixes})
+        for prefix, n in self._unreadable_names.items():
+            by_prefix[prefix] += n
+            self._log_once(prefix, "", "its name is not UTF-8")
+        for queue, reason in scrape.unreadable:
+            by_prefix[queue.prefix] += 1
+            self._log_once(queue.prefix, queue.name, reason)
+        for prefix, n in by_prefix.items():
+            attributes = {**self.target, attr.QUEUE_PREFIX: prefix}
+            yield Point.of(catalog.BULLMQ_QUEUES_UNREADABLE, n, attributes)
+
+    def _log_once(self, prefix: str, name: str, reason: str) -> None:
+        if (prefix, name) in self._logged or len(self._logged) >= _MAX_LOGGED:
+            return
+        self._logged.add((prefix, name))
+        log.warning(
+            "BullMQ queue %s under prefix %s left out: its keys cannot be read (%s); "
+            "counted in obs.bullmq.queues.unreadable, the other queues are read",
+            repr(name) if name else "(a name that is not UTF-8)",
+            prefix,
+            reason,
+        )
 
     def _scrape_of(self, queues: list[Queue]) -> Scrape:
         """The packed reads of ``queues``, and their series, kept while the set is the same."""
@@ -476,7 +581,14 @@ class BullMQCollector:
 
     def collect(self) -> Collected:
         try:
-            states = self._scrape_of(self._queues()).read(self.client)
+            queues = self._queues()
+            if not queues:
+                # Nothing to read until the next discovery: ask every primary what it is
+                # (HELLO, which any user may send), so a server that went away is seen as
+                # down rather than as a server without queues.
+                for _, server in primaries(self.client):
+                    server_of(server)
+            states = self._scrape_of(queues).read(self.client)
         except Exception:
             # The server may have been replaced (another version) or the slots moved:
             # ask the server again and re-route the commands on the next scrape.
@@ -485,6 +597,6 @@ class BullMQCollector:
             raise
         now_ms = time.time() * 1000
         series = self._series
-        return Collected(
-            readings=tuple(p for s in states for p in points(s, series[s.queue], now_ms))
-        )
+        readings = [p for s in states for p in points(s, series[s.queue], now_ms)]
+        readings += self._unreadable(self._scrape)
+        return Collected(readings=tuple(readings))

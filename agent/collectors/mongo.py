@@ -13,8 +13,10 @@ from urllib.parse import urlsplit
 
 from obs.agent.points import AttributeValue
 from obs.catalog import attr
+from obs.mongo_queries.own_operations import AGENT_APP_NAME
 
-APP_NAME = "obs-agent"  # the agent's own operations carry it, so it can skip them
+# The agent's own operations carry it, so that it and index-check skip them.
+APP_NAME = AGENT_APP_NAME
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
 
 

@@ -21,19 +21,15 @@ from datetime import datetime
 from typing import Any
 
 from obs import catalog
-from obs.agent.collectors.mongo import APP_NAME, operation_name, watched_databases
+from obs.agent.collectors.mongo import operation_name, watched_databases
 from obs.agent.collectors.mongo_plans import COLLSCAN, PlanCache, plan_of_summary
 from obs.agent.points import AttributeValue, Collected, Point
 from obs.catalog import attr
+from obs.mongo_queries.own_operations import is_obs_own
 from obs.mongo_queries.shape import QueryShape, shape_of
 
 SHAPE_TEXT_LIMIT = 256
 OTHER_SHAPES = "(other shapes)"
-# Commands the agent itself sends; servers that do not record appName still profile them.
-_AGENT_COMMANDS = frozenset(
-    {"explain", "collStats", "listCollections", "listIndexes", "dbStats", "profile"}
-)
-_AGENT_STAGES = frozenset({"$indexStats", "$collStats"})
 
 
 def command_of(entry: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -63,20 +59,6 @@ def command_of(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     if op == "query" and "find" not in command:
         return {"find": collection, "filter": command.get("filter", command)}
     return command
-
-
-def is_agents_own(entry: Mapping[str, Any], command: Mapping[str, Any] | None) -> bool:
-    if entry.get("appName") == APP_NAME:
-        return True
-    if str(entry.get("ns", "")).partition(".")[2].startswith("system."):
-        return True
-    if not command:
-        return False
-    if next(iter(command)) in _AGENT_COMMANDS:
-        return True
-    pipeline = command.get("pipeline")
-    first = pipeline[0] if isinstance(pipeline, list) and pipeline else {}
-    return isinstance(first, Mapping) and bool(_AGENT_STAGES & set(first))
 
 
 class ProfileCollector:
@@ -162,7 +144,7 @@ class ProfileCollector:
         """The duration sample of one entry (None for the agent's own operations);
         counts the entry's collection scan."""
         command = command_of(entry)
-        if is_agents_own(entry, command) or "millis" not in entry:
+        if is_obs_own(entry, command) or "millis" not in entry:
             return None
         database, _, collection = str(entry.get("ns", "")).partition(".")
         shape = shape_of(database, command) if command else None

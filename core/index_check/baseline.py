@@ -84,15 +84,19 @@ class Baseline:
 def load(path: Path) -> Baseline:
     """The baseline in ``path``; an empty one when the file does not exist yet."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return Baseline()
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError:
+        raise BaselineError(f"{path}: nested too deeply to be a baseline") from None
     return Baseline(tuple(_entries(path, body)))
 
 

@@ -1,7 +1,8 @@
 """Fail a build on new unindexed query shapes.
 
-Reads recorded commands from a database's profiler (--since, read-only) and/or from JSON
-Lines files of recorded shapes (--shapes, e.g. written by `pytest --obs-index-check
+Reads recorded commands from a database's profiler (read-only: the whole capped
+collection, or the entries newer than --since; obs's own operations left out) and/or from
+JSON Lines files of recorded shapes (--shapes, e.g. written by `pytest --obs-index-check
 --obs-index-check-shapes FILE`), explains each distinct shape against --mongo-uri, and
 flags collection scans (also of $lookup joins), in-memory sorts, and documents or keys
 examined far beyond those returned. Offenders listed in the baseline file are accepted;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import math
 import os
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ from obs.index_check.baseline import DEFAULT_PATH
 from obs.index_check.explainer import EXECUTION_STATS, QUERY_PLANNER
 from obs.index_check.model import Thresholds
 from obs.index_check.profile_source import parse_duration
+from obs.mongo_queries.own_operations import INDEX_CHECK_APP_NAME
 
 URI_VARIABLE = "OBS_INDEX_CHECK_URI"
 _DEFAULTS = Thresholds()
@@ -45,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_duration,
         default=None,
         metavar="DURATION",
-        help="read system.profile entries newer than this (90s, 30m, 24h, 7d)",
+        help="read only system.profile entries newer than this (90s, 30m, 24h, 7d); without "
+        "it and without --shapes, the whole profiler collection is read (it is capped)",
     )
     parser.add_argument(
         "--database",
@@ -119,8 +123,8 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    if not (0 < value < math.inf):  # nan and inf too: a ratio above nan flags nothing
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive finite number")
     return value
 
 
@@ -128,19 +132,28 @@ def run(args: argparse.Namespace) -> int:
     """Run the gate; see the module docstring for the exit codes."""
     from pymongo.errors import PyMongoError
 
-    from obs.privacy.scrub import scrub_text
+    from obs.privacy.scrub import exception_message
+    from obs.privacy.uris import credential_problem, redact, uri_label
 
     uri = args.mongo_uri or os.environ.get(URI_VARIABLE)
     if not uri:
         return _fail(f"give --mongo-uri or set {URI_VARIABLE}")
-    if args.since is None and not args.shapes:
-        return _fail("nothing to check: give --since DURATION (profiler) and/or --shapes FILE")
+    problem = credential_problem(uri)
+    if problem is not None:
+        return _fail(f"the MongoDB URI cannot be read: {problem}")
     try:
         return _run(args, uri)
-    except PyMongoError as exc:
-        return _fail(f"MongoDB at {scrub_text(uri)}: {scrub_text(str(exc))}")
+    except (PyMongoError, _UnreadableUri) as exc:
+        # The label, never the URI: its options can hold tokens and key passwords.
+        cause = exc.__cause__ if isinstance(exc, _UnreadableUri) and exc.__cause__ else exc
+        message = redact(f"{type(cause).__name__}: {exception_message(cause)}", uri)
+        return _fail(f"MongoDB at {uri_label(uri)}: {message}")
     except OSError as exc:  # writing the baseline or a report
         return _fail(f"{exc.filename}: {exc.strerror}")
+
+
+class _UnreadableUri(Exception):
+    """pymongo refused the URI itself (a ValueError or a ConfigurationError)."""
 
 
 def _run(args: argparse.Namespace, uri: str) -> int:
@@ -162,19 +175,23 @@ def _run(args: argparse.Namespace, uri: str) -> int:
             samples += read_shapes(path)
     except (BaselineError, ShapesFileError) as exc:
         return _fail(str(exc))
-    options: dict[str, Any] = {"appname": "obs index-check"}
+    options: dict[str, Any] = {"appname": INDEX_CHECK_APP_NAME}  # its explains are skipped
     if "serverselectiontimeoutms" not in uri.lower():  # the URI's own setting wins
         options["serverSelectionTimeoutMS"] = 10_000
-    client: Any = MongoClient(uri, **options)
     try:
-        if args.since is not None:
-            default = uri_parser.parse_uri(uri).get("database")
+        client: Any = MongoClient(uri, **options)
+        default = uri_parser.parse_uri(uri).get("database")
+    except ValueError as exc:  # pymongo's InvalidURI and ConfigurationError are PyMongoErrors
+        raise _UnreadableUri() from exc
+    try:
+        if args.since is not None or not args.shapes:
             databases = args.database or ([default] if default else [])
             profile = read_profile(client, databases, since=args.since)
             samples += profile.samples
             print(
-                f"index-check: {profile.entries} profiler entries in {', '.join(profile.databases)}"
-                f" ({profile.skipped} without a usable command)",
+                f"index-check: {profile.entries} profiler entries in "
+                f"{', '.join(profile.databases)} ({profile.skipped} without a usable command, "
+                f"{profile.own} of obs's own)",
                 file=sys.stderr,
             )
         samples = [s for s in samples if not _excluded(s, args.exclude)]

@@ -55,7 +55,8 @@ _COMPARISONS = frozenset({"$gt", "$gte", "$lt", "$lte", "$ne"})
 
 
 class ExplainError(Exception):
-    """The server would not explain a command; the message is the server's."""
+    """The server would not explain a command; the message is the server's code name and
+    the description it starts its message with."""
 
 
 def readable(database: str, command: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +134,7 @@ class Explainer:
         Raises ExplainError with the server's message when it refuses."""
         from pymongo.errors import OperationFailure
 
-        from obs.privacy.scrub import scrub_text
+        from obs.privacy.scrub import server_message
 
         body = readable(database, command)
         verbosities = [self._verbosity]
@@ -145,8 +146,12 @@ class Explainer:
                 reply = self._client[database].command({"explain": body, "verbosity": verbosity})
                 return dict(reply)
             except OperationFailure as exc:
-                failure = str(exc.details.get("errmsg") if exc.details else exc)
-        raise ExplainError(scrub_text(failure))
+                details = exc.details or {}
+                name = details.get("codeName") or f"code {exc.code}"
+                # Only the message's leading description: the server quotes the command's
+                # values and names (a hint, a $type alias) after it.
+                failure = f"{name}: {server_message(str(details.get('errmsg') or exc))}"
+        raise ExplainError(failure)
 
     def facts(self, database: str, command: Mapping[str, Any]) -> PlanFacts:
         """:func:`read_plan` of :meth:`explain`."""

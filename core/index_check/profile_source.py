@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from obs.index_check.model import Observed, Sample
+from obs.mongo_queries.own_operations import is_obs_own
 
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -88,33 +89,39 @@ class ProfileRead:
     entries: int  # profiler entries read
     skipped: int  # entries with no usable command (truncated, not a collection, ...)
     databases: tuple[str, ...]
+    own: int = 0  # obs's own operations (the agent's reads, index-check's explains)
 
 
 def read_profile(
     client: Any,
     databases: Sequence[str] = (),
     *,
-    since: timedelta,
+    since: timedelta | None = None,
     now: datetime | None = None,
 ) -> ProfileRead:
     """Samples from the ``system.profile`` of each database (every non-system database when
-    none is given), for entries newer than ``since``. Only reads."""
+    none is given): every entry (the collection is capped), or those newer than ``since``.
+    obs's own operations (the agent's, index-check's: :func:`is_obs_own`) are left out.
+    Only reads."""
     names = list(databases) or [
         name for name in client.list_database_names() if name not in SYSTEM_DATABASES
     ]
-    cutoff = (now or datetime.now(UTC)) - since
+    cutoff = None if since is None else (now or datetime.now(UTC)) - since
     samples: list[Sample] = []
-    entries = skipped = 0
+    entries = skipped = own = 0
     for name in names:
         for entry in _entries(client[name]["system.profile"], cutoff):
             entries += 1
             sample = sample_from_profile(entry)
-            if sample is None or sample.command.get("find") == "system.profile":
+            if sample is None:
                 skipped += 1
+            elif is_obs_own(entry, sample.command):
+                own += 1
             else:
                 samples.append(sample)
-    return ProfileRead(tuple(samples), entries, skipped, tuple(names))
+    return ProfileRead(tuple(samples), entries, skipped, tuple(names), own)
 
 
-def _entries(collection: Any, cutoff: datetime) -> Iterable[Mapping[str, Any]]:
-    return collection.find({"ts": {"$gte": cutoff}}).sort("ts", 1)  # type: ignore[no-any-return]
+def _entries(collection: Any, cutoff: datetime | None) -> Iterable[Mapping[str, Any]]:
+    query = {} if cutoff is None else {"ts": {"$gte": cutoff}}
+    return collection.find(query).sort("ts", 1)  # type: ignore[no-any-return]

@@ -117,7 +117,7 @@ class _Gate:
     def _examine_new(self) -> None:
         from obs.index_check.check import examine
         from obs.index_check.explainer import Explainer
-        from obs.privacy.scrub import scrub_text
+        from obs.privacy.scrub import exception_message
 
         self._recorder.paused = True
         try:
@@ -126,7 +126,7 @@ class _Gate:
                 verdict = examine(recorded, explainer, self._thresholds)
                 self._verdicts[recorded.shape.fingerprint] = verdict
         except Exception as exc:  # the check must never fail the test it follows
-            self._failure = scrub_text(f"{type(exc).__name__}: {exc}")
+            self._failure = f"{type(exc).__name__}: {exception_message(exc)}"
         finally:
             self._recorder.paused = False
 

@@ -55,20 +55,56 @@ def read_shapes(path: Path) -> list[Sample]:
     from bson import json_util
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise ShapesFileError(f"{path}: cannot read: {exc.strerror}") from exc
     samples = []
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ShapesFileError(f"{where}: not UTF-8 text (byte {exc.start})") from None
         if not line.strip():
             continue
-        where = f"{path}:{number}"
         try:
             record = json_util.loads(line)
         except (ValueError, TypeError) as exc:
-            raise ShapesFileError(f"{where}: not JSON: {exc}") from exc
+            raise ShapesFileError(f"{where}: not JSON: {exc}") from None
+        except RecursionError:
+            raise ShapesFileError(f"{where}: nested too deeply to be a command") from None
+        if depth(record) > MAX_DEPTH:
+            raise ShapesFileError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
         samples.append(sample_from_line(record, where))
     return samples
+
+
+# MongoDB refuses documents nested deeper than 100 levels (BSONDepth): no command is.
+MAX_DEPTH = 100
+
+
+def depth(value: Any) -> int:
+    """How deeply ``value`` nests documents and arrays (a scalar: 0), counted without
+    recursion.
+
+    Example:
+        >>> depth({"a": [{"b": 1}]}), depth(3)
+        (3, 0)
+    """
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children: Any = ()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+        stack += [(child, level + 1) for child in children]
+    return deepest
 
 
 def shape_lines(recorded: Iterable[Recorded]) -> Iterable[str]:

@@ -51,9 +51,10 @@ def send_packed(connection: Any, packed: list[bytes]) -> None:
     _member(connection, "send_packed_command")(packed)
 
 
-def read_reply(connection: Any) -> Any:
-    """The next reply on the connection (an error reply raises ``ResponseError``)."""
-    return _member(connection, "read_response")()
+def read_reply(connection: Any, *, decode: bool = True) -> Any:
+    """The next reply on the connection (an error reply raises ``ResponseError``); with
+    ``decode`` False its strings stay bytes, whatever the client decodes."""
+    return _member(connection, "read_response")(disable_decoding=not decode)
 
 
 def with_retry(connection: Any, attempt: Callable[[], T]) -> T:

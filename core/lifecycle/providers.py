@@ -43,6 +43,7 @@ from obs.internals import InternalsChanged, otel_sdk, warn_once
 from obs.lifecycle import bounded_export, log_limits
 from obs.lifecycle.bounded_export import BoundedMetricExporter, BoundedSpanExporter
 from obs.lifecycle.prometheus_endpoint import PrometheusEndpoint
+from obs.privacy.span_exceptions import ScrubbedSpanExporter
 from obs.runtime.hot_metrics import HotMetrics
 from obs.runtime.settings import Settings
 
@@ -292,7 +293,10 @@ def start_traces(settings: Settings, res: Resource) -> TracerSetup:
     exporter = BoundedSpanExporter(otlp_exporter(settings, "traces"))
     # obs stops it at exit itself, within OBS_EXIT_TIMEOUT (the SDK's own wait is unbounded).
     provider = TracerProvider(resource=res, sampler=sampler(settings), shutdown_on_exit=False)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # Scrubbed before the bounded export: exception events and status descriptions that any
+    # instrumentation records lose the values they quote.
+    scrubbed = ScrubbedSpanExporter(exporter, settings.exception_detail)
+    provider.add_span_processor(BatchSpanProcessor(scrubbed))
     _adopt(provider, current, placeholders, trace.set_tracer_provider)
     return TracerSetup(provider, exporter)
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 
+from obs.privacy.scrub import scrub_text
 from obs.runtime import settings as obs_settings
 
 
@@ -32,7 +33,8 @@ def describe() -> tuple[list[dict[str, str]], list[str]]:
         variables = obs_settings.env_names(name)
         source = next((v for v in variables if v in os.environ), "default")
         value = getattr(values, name)
-        shown = "***" if obs_settings.is_secret(name) and value else repr(value)
+        # Any value may hold a credential (an endpoint's user:password@): scrubbed too.
+        shown = "***" if obs_settings.is_secret(name) and value else scrub_text(repr(value))
         rows.append(
             {"setting": name, "variables": " | ".join(variables), "value": shown, "source": source}
         )

@@ -21,6 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from obs.mongo_queries.commands import collection_of
+
 MASK = "?"
 MAX_TEXT = 4096  # long statements are cut: backends truncate or reject larger attributes
 _MAX_DEPTH = 24
@@ -56,16 +58,12 @@ _STRUCTURAL = frozenset({"sort", "projection", "hint"})
 # Stages whose named fields are collection and field names, not data.
 _JOINS = frozenset({"$lookup", "$graphLookup", "$unionWith"})
 _JOIN_NAMES = frozenset(
-    {
-        "from",
-        "coll",
-        "localField",
-        "foreignField",
-        "as",
-        "connectFromField",
-        "connectToField",
-        "startWith",
-    }
+    {"from", "coll", "localField", "foreignField", "as", "connectFromField", "connectToField"}
+)
+# Operators and stages whose values are never field references, even inside a pipeline:
+# filters, literals, search text and inline documents.
+_LITERAL_CONTEXTS = frozenset(
+    {"$match", "$literal", "$documents", "$search", "$searchMeta", "$vectorSearch", "$geoNear"}
 )
 _FIELD_PATH = re.compile(r"^\$\$?[A-Za-z_][\w.]*$")
 
@@ -115,8 +113,8 @@ def _collapse(items: list[Any]) -> list[Any]:
 
 def _expression_after(key: str, expression: bool) -> bool:
     """Whether the value under ``key`` is an aggregation expression."""
-    if key == "$match":
-        return False  # a filter, even inside a pipeline
+    if key in _LITERAL_CONTEXTS:
+        return False  # a filter or a literal, even inside a pipeline
     if key in ("$expr", "pipeline", "let", "$facet"):
         return True
     return expression
@@ -132,9 +130,13 @@ def _structure(value: Any, depth: int) -> Any:
 
 
 def _join(stage: Mapping[str, Any], depth: int) -> dict[str, Any]:
-    """$lookup and friends: the collection and field names they join on stay."""
+    """$lookup and friends: the collection and field names they join on stay; everything
+    else (``let``, ``pipeline``, ``startWith``) is an expression, ``restrictSearchWithMatch``
+    a filter."""
     return {
-        k: v if k in _JOIN_NAMES and isinstance(v, str) else mask(v, depth + 1, k != "$match")
+        k: v
+        if k in _JOIN_NAMES and isinstance(v, str)
+        else mask(v, depth + 1, k != "restrictSearchWithMatch")
         for k, v in stage.items()
     }
 
@@ -162,10 +164,12 @@ def masked_command(command: Mapping[str, Any]) -> dict[str, Any]:
 {'from': 'users', 'localField': 'uid', 'foreignField': '_id', 'as': 'u'}}], 'cursor': {}}
     """
     out: dict[str, Any] = {}
+    name = next(iter(command), "")
+    target = collection_of(name, command)
     for index, (key, item) in enumerate(command.items()):
         if key in _DROPPED:
             continue
-        if (index == 0 or key == "collection") and isinstance(item, str):
+        if (index == 0 or key == "collection") and target is not None and item == target:
             out[key] = item  # the command's target collection (getMore names it apart)
         elif key in _STRUCTURAL:
             out[key] = item if isinstance(item, str) else _structure(item, 1)  # str: index name

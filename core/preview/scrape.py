@@ -2,7 +2,8 @@
 
 Parsing is prometheus_client's (the reference implementation of the text format: escapes,
 ``+Inf``, timestamps); this module only maps samples onto catalog metrics and gathers each
-histogram's ``_bucket``/``_sum``/``_count`` samples into one reading.
+histogram's ``_bucket``/``_sum``/``_count`` samples into one reading. Values that cannot
+be drawn (``+Inf``, ``NaN``, absurd magnitudes) are counted as ignored, never stored.
 
 Example:
     >>> from obs import catalog
@@ -75,6 +76,22 @@ class _Parts:
     sum: float | None = None
     count: float | None = None
     time: float | None = None
+    broken: bool = False  # a sample of it is not usable: the histogram is ignored
+
+
+# Beyond this a value is no measurement (and sums of a few would overflow a float).
+MAX_VALUE = 1e300
+
+
+def usable(value: float) -> bool:
+    """Whether a sample's value can be drawn: finite and of a measurement's magnitude
+    (``+Inf``, ``NaN`` and 1e308 are ignored, as are histograms holding one).
+
+    Example:
+        >>> usable(42.0), usable(float("inf")), usable(float("nan")), usable(1e308)
+        (True, False, False, False)
+    """
+    return math.isfinite(value) and abs(value) <= MAX_VALUE
 
 
 def parse(text: str, names: SampleNames) -> Scrape:
@@ -89,14 +106,18 @@ def parse(text: str, names: SampleNames) -> Scrape:
             resource = resource_tags(labels)
             continue
         target = names.lookup(name)
-        if target is None or math.isnan(value):
+        if target is None:
             ignored += 1
             continue
         tags = names.tags(target.metric, labels)
         if target.role == "value":
-            readings.append(Reading(target.metric, tags, value, time))
+            if usable(value):
+                readings.append(Reading(target.metric, tags, value, time))
+            else:
+                ignored += 1
             continue
         parts = histograms.setdefault((target.metric, tags), _Parts())
+        parts.broken = parts.broken or not usable(value)
         parts.time = time if parts.time is None else parts.time
         if target.role == "bucket":
             parts.buckets[float(labels.get("le", "nan"))] = value
@@ -105,7 +126,7 @@ def parse(text: str, names: SampleNames) -> Scrape:
         else:
             parts.count = value
     for (metric, tags), parts in histograms.items():
-        histogram = _histogram(parts)
+        histogram = None if parts.broken else _histogram(parts)
         if histogram is None:
             ignored += 1
         else:

@@ -80,6 +80,18 @@ def make_server(
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            try:
+                self._route()
+            except Exception as exc:  # a page that cannot be built answers, never hangs up
+                log.warning("obs preview: %s failed", self.path, exc_info=True)
+                body = json.dumps({"error": type(exc).__name__}).encode()
+                self.send_response(500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def _route(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             path = url.path
             if path == "/" or path.startswith("/d/"):

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from obs.catalog import attr
+from obs.privacy.scrub import exception_stacktrace
 
 logger = logging.getLogger("obs")
 
@@ -30,7 +31,8 @@ HOOKS = ("pymongo", "redis", "cache", "jobs")
 
 
 class Failures:
-    """Counts swallowed failures per feature; logs the first of each kind with its traceback."""
+    """Counts swallowed failures per feature; logs the first of each kind with its traceback
+    (scrubbed: a hook's exception may carry the command it was reading)."""
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = dict.fromkeys(HOOKS, 0)
@@ -48,11 +50,12 @@ class Failures:
             if first:
                 logger.warning(
                     "obs: %s instrumentation failed with %s; the service is unaffected and "
-                    "further %s failures are counted in obs.instrumentation.errors, not logged",
+                    "further %s failures are counted in obs.instrumentation.errors, not "
+                    "logged\n%s",
                     feature,
                     type(exc).__name__,
                     kind[1],
-                    exc_info=exc,
+                    exception_stacktrace(exc).rstrip("\n"),
                 )
         except Exception:
             pass

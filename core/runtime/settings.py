@@ -207,6 +207,12 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
     )
+    exception_detail: Literal["scrubbed", "type"] = _setting(
+        "scrubbed",
+        "What a span records of an exception: `scrubbed` (type, message and stack trace with "
+        "secrets and echoed query values masked) or `type` (the type only).",
+        env=("OBS_EXCEPTION_DETAIL",),
+    )
     sentry_dsn: Dsn | None = _setting(
         None,
         "Sentry DSN; Sentry stays off without one (never logged).",

@@ -62,6 +62,8 @@ class Span:
     parent_span_id: str
     status_code: int
     events: tuple[str, ...]
+    event_attributes: tuple[dict[str, Any], ...] = ()
+    status_message: str = ""
 
 
 class Receiver:
@@ -103,6 +105,12 @@ class Receiver:
                             out.extend(_points(metric, resource))
         return out
 
+    def exported(self) -> bytes:
+        """Every export request received, serialized: what left the process, byte for byte."""
+        with self._lock:
+            requests = [*self.trace_requests, *self.metric_requests]
+        return b"".join(r.SerializeToString() for r in requests)
+
     def spans(self, name: str | None = None) -> list[Span]:
         with self._lock:
             requests = list(self.trace_requests)
@@ -124,6 +132,8 @@ class Receiver:
                                     s.parent_span_id.hex(),
                                     s.status.code,
                                     tuple(e.name for e in s.events),
+                                    tuple(attributes(e.attributes) for e in s.events),
+                                    s.status.message,
                                 )
                             )
         return out
