@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import obs
 from obs.internals import otel_sdk
@@ -17,6 +18,11 @@ from support.sentry_receiver import SentryReceiver
 from support.servers import MongoServer, RedisServer
 
 pytest_plugins = ["support.outside_reads"]
+
+# Property tests judge results, never time: a per-example deadline only measures how busy the
+# machine is (CI shares its cores), so it is off; speed lives in bench/.
+settings.register_profile("obs", deadline=None)
+settings.load_profile("obs")
 # Fixtures that start a server process: a test using one (directly or through another
 # fixture) is marked `servers`, which `make unit` leaves out.
 SERVER_FIXTURES = frozenset({"mongo", "redis_server", "redis_client"})
