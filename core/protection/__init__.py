@@ -18,6 +18,6 @@ from __future__ import annotations
 
 from obs.protection.guard import Guard, GuardConfig, Rejected
 from obs.protection.middleware import AsgiGuard, WsgiGuard
-from obs.protection.runtime import Guarded, guard
+from obs.protection.runtime import guard
 
-__all__ = ["AsgiGuard", "Guard", "GuardConfig", "Guarded", "Rejected", "WsgiGuard", "guard"]
+__all__ = ["AsgiGuard", "Guard", "GuardConfig", "Rejected", "WsgiGuard", "guard"]

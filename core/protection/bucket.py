@@ -49,7 +49,9 @@ class TokenBuckets:
 
     def take(self, key: str, floor: float, now: float) -> float:
         """Take a token for ``key`` unless fewer than ``floor + 1`` are left: 0.0 when
-        taken, else the seconds until one would be."""
+        taken, else the seconds until one would be. A floor of the whole burst or more
+        keeps one token in reach (``burst - 1``)."""
+        floor = min(floor, self.burst - 1.0)
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= MAX_CLIENTS:
@@ -76,7 +78,7 @@ class TokenBuckets:
 _SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local floor = tonumber(ARGV[3])
+local floor = math.min(tonumber(ARGV[3]), burst - 1)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')

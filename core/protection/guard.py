@@ -127,13 +127,7 @@ class Guard:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._waiters = 0
-        self._limit = GradientLimit(
-            config.limit_initial,
-            config.limit_min,
-            config.limit_max,
-            window=config.sample_window,
-            min_samples=config.min_samples,
-        )
+        self._limit = GradientLimit(config.limit_initial, config.limit_min, config.limit_max)
         self._breaker = Breaker(
             error_ratio=config.error_ratio,
             window=config.window,
@@ -155,6 +149,10 @@ class Guard:
         self._salt = salt
         self.in_flight = 0
         self._allowed = self._shares()
+        # The sampling window: completions averaged into one limit update and handed to
+        # the breaker together.
+        self._window_end = clock() + config.sample_window
+        self._window_sum = 0.0
         self._window_calls = 0
         self._window_failures = 0
         # Counters read at export time (cumulative): admitted per priority, refusals per
@@ -213,11 +211,13 @@ class Guard:
         changed = None
         with self._lock:
             self.in_flight -= 1
+            self._window_sum += now - started
             self._window_calls += 1
-            self._window_failures += failed
+            if failed:
+                self._window_failures += 1
             if probe:
                 changed = self._breaker.probe_done(now, failed)
-            if self._limit.sample(now - started, self.in_flight + 1, now):
+            if now >= self._window_end and self._window_calls >= self.config.min_samples:
                 changed = self._roll(now) or changed
             if changed is not None:
                 self._moved(changed)
@@ -294,10 +294,13 @@ class Guard:
         raise _refused(Rejected(self.name, "breaker", "rejected", wait))
 
     def _roll(self, now: float) -> str | None:
-        """A sampling window closed: new shares of the new limit, and the window's outcomes
-        to the breaker."""
-        self._allowed = self._shares()
+        """A sampling window closed: its mean latency to the limit, new shares of the new
+        limit, and the window's outcomes to the breaker."""
         calls, failures = self._window_calls, self._window_failures
+        self._limit.update(self._window_sum / calls, self.in_flight + 1)
+        self._allowed = self._shares()
+        self._window_end = now + self.config.sample_window
+        self._window_sum = 0.0
         self._window_calls = self._window_failures = 0
         return self._breaker.record(now, calls, failures, self._saturated())
 

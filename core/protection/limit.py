@@ -16,20 +16,19 @@ below half the baseline, the baseline shrinks by a tenth per window so that reco
 long overload does not wait for the exponential average.
 
 Netflix feeds one sample per request unless the limit is wrapped in its ``WindowedLimit``;
-obs always windows (``window`` seconds and at least ``min_samples`` completions, as
-``WindowedLimit``'s defaults of 10 samples), so a completion costs two additions.
+obs always windows: the guard averages the latencies of a sampling window (0.1 s and at
+least 10 completions, as ``WindowedLimit``'s 10 samples) into one :meth:`update`, so a
+completion costs two additions.
 
 Example:
-    >>> limit = GradientLimit(initial=20, minimum=1, maximum=100, window=1.0)
-    >>> def load(rtt, seconds):  # ten completions a second, 20 in flight
-    ...     for second in seconds:
-    ...         for _ in range(10):
-    ...             _ = limit.sample(rtt, in_flight=20, now=float(second))
-    >>> load(0.010, range(6))
-    >>> round(limit.limit)  # latency at its baseline: the limit grows
+    >>> limit = GradientLimit(initial=20, minimum=1, maximum=100)
+    >>> for _ in range(6):  # windows at the 10 ms baseline, 20 in flight: the limit grows
+    ...     limit.update(0.010, in_flight=20)
+    >>> round(limit.limit)
     24
-    >>> load(0.040, range(6, 20))
-    >>> round(limit.limit)  # four times the baseline: it falls
+    >>> for _ in range(14):  # four times the baseline: it falls
+    ...     limit.update(0.040, in_flight=20)
+    >>> round(limit.limit)
     13
 """
 
@@ -44,17 +43,11 @@ _DECAY = 0.9  # the baseline's shrink per window while latency is under half of 
 
 class GradientLimit:
     """The concurrency limit of one protected resource; not thread-safe (the guard's lock
-    serialises :meth:`sample`)."""
+    serialises :meth:`update`)."""
 
     __slots__ = (
-        "_count",
         "_factor",
-        "_long",
         "_long_samples",
-        "_min_samples",
-        "_sum",
-        "_window",
-        "_window_end",
         "limit",
         "long_rtt",
         "maximum",
@@ -62,47 +55,18 @@ class GradientLimit:
         "short_rtt",
     )
 
-    def __init__(
-        self,
-        initial: int,
-        minimum: int,
-        maximum: int,
-        *,
-        window: float = 0.1,
-        min_samples: int = 10,
-    ) -> None:
+    def __init__(self, initial: int, minimum: int, maximum: int) -> None:
         self.minimum = float(minimum)
         self.maximum = float(maximum)
         self.limit = min(max(float(initial), self.minimum), self.maximum)
-        self._window = window
-        self._min_samples = min_samples
-        self._window_end: float | None = None
-        self._sum = 0.0
-        self._count = 0
         self._long_samples = 0
         self._factor = 2.0 / (_LONG_WINDOW + 1)
         self.short_rtt = 0.0
         self.long_rtt = 0.0
 
-    def sample(self, rtt: float, in_flight: int, now: float) -> bool:
-        """Add one completion's latency (seconds); True when it closed a window and the
-        limit was re-estimated. ``in_flight`` counts the calls running as it completed."""
-        self._sum += rtt
-        self._count += 1
-        end = self._window_end
-        if end is None:
-            self._window_end = now + self._window
-            return False
-        if now < end or self._count < self._min_samples:
-            return False
-        short = self._sum / self._count
-        self._sum = 0.0
-        self._count = 0
-        self._window_end = now + self._window
-        self._update(short, in_flight)
-        return True
-
-    def _update(self, short: float, in_flight: int) -> None:
+    def update(self, short: float, in_flight: int) -> None:
+        """Re-estimate from one sampling window: ``short`` is its mean latency (seconds),
+        ``in_flight`` the calls running as it closed."""
         if short <= 0.0:
             return  # a clock too coarse to time the calls says nothing about queueing
         self.short_rtt = short

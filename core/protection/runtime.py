@@ -105,13 +105,22 @@ def _create(name: str) -> Guard | None:
         return guard
 
 
-class Guarded:
-    """A guarded block (``with``/``async with``) or function (decorator): see :func:`guard`.
-    Use one object per ``with``; a decorated function makes its own for every call."""
+class guard:  # lower case: it reads as a function, ``with obs.guard("payouts"):``
+    """Guard a block or a function in front of the resource ``name`` (a Mongo collection
+    group: "payouts", "exports"): adaptive concurrency limit, circuit breaker and, when
+    ``client`` is given, that client's token bucket. A refusal raises
+    :class:`~obs.protection.guard.Rejected` (``status`` 429 or 503, ``retry_after``).
+    ``priority`` is ``high``, ``normal`` or ``low`` (shed first). One object per ``with``; a
+    decorated function makes its own for every call.
+
+    Example:
+        >>> with guard("payouts", client="api-key-123"):
+        ...     pass
+    """
 
     __slots__ = ("_client", "_guard", "_name", "_priority", "_token")
 
-    def __init__(self, name: str, client: str | None, priority: str) -> None:
+    def __init__(self, name: str, *, client: str | None = None, priority: str = "normal") -> None:
         if priority not in SHARES:
             raise ValueError(
                 f"obs.guard({name!r}, priority={priority!r}): priority must be one of "
@@ -125,36 +134,37 @@ class Guarded:
         self._guard: Guard | None = None
         self._token: tuple[float, bool] = (0.0, False)
 
-    def _find(self) -> Guard | None:
+    def __enter__(self) -> guard:
+        # Inlined lookup: this is the whole cost of a guarded call while obs.guard is off.
         found = _guards
-        if found is None:
-            return None
-        return found.get(self._name) or _create(self._name)
-
-    def __enter__(self) -> Guarded:
-        guard = self._find()
-        if guard is not None:
+        if found is not None:
+            active = found.get(self._name) or _create(self._name)
+            if active is None:  # stopped meanwhile
+                return self
             try:
-                self._token = guard.enter(self._client, self._priority)
+                self._token = active.enter(self._client, self._priority)
             except Rejected:
                 raise
             except Exception as exc:  # the host wins: a broken guard lets the call run
                 _record(exc)
                 return self
-            self._guard = guard
+            self._guard = active
         return self
 
-    async def __aenter__(self) -> Guarded:
-        guard = self._find()
-        if guard is not None:
+    async def __aenter__(self) -> guard:
+        found = _guards
+        if found is not None:
+            active = found.get(self._name) or _create(self._name)
+            if active is None:
+                return self
             try:
-                self._token = await guard.enter_async(self._client, self._priority)
+                self._token = await active.enter_async(self._client, self._priority)
             except Rejected:
                 raise
             except Exception as exc:
                 _record(exc)
                 return self
-            self._guard = guard
+            self._guard = active
         return self
 
     def __exit__(
@@ -163,11 +173,11 @@ class Guarded:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        guard = self._guard
-        if guard is not None:
+        active = self._guard
+        if active is not None:
             self._guard = None
             try:
-                guard.exit(self._token, exc)
+                active.exit(self._token, exc)
             except Exception as failure:
                 _record(failure)
 
@@ -185,31 +195,17 @@ class Guarded:
 
             @functools.wraps(function)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                async with Guarded(name, client, priority):
+                async with guard(name, client=client, priority=priority):
                     return await function(*args, **kwargs)
 
             return cast(F, run_async)
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with Guarded(name, client, priority):
+            with guard(name, client=client, priority=priority):
                 return function(*args, **kwargs)
 
         return cast(F, run)
-
-
-def guard(name: str, *, client: str | None = None, priority: str = "normal") -> Guarded:
-    """Guard a block or a function in front of the resource ``name`` (a Mongo collection
-    group: "payouts", "exports"): adaptive concurrency limit, circuit breaker and, when
-    ``client`` is given, that client's token bucket. A refusal raises
-    :class:`~obs.protection.guard.Rejected` (``status`` 429 or 503, ``retry_after``).
-    ``priority`` is ``high``, ``normal`` or ``low`` (shed first).
-
-    Example:
-        >>> with guard("payouts", client="api-key-123"):
-        ...     pass
-    """
-    return Guarded(name, client, priority)
 
 
 def _record(exc: BaseException) -> None:
