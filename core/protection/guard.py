@@ -44,6 +44,7 @@ PRIORITIES = ("high", "normal", "low")
 SHARES = {"high": 1.0, "normal": 0.9, "low": 0.5}  # of the concurrency limit
 LOW_RESERVE = 0.5  # of a client's burst, kept from its low-priority calls
 MAX_CLIENT_TAGS = 100  # throttled-client series per guard; beyond, they count as "other"
+SHARED_RETRY = 1.0  # seconds on the process's own buckets after Redis failed
 FEATURE = "guard"  # its swallowed failures in obs.instrumentation.errors
 
 
@@ -142,6 +143,7 @@ class Guard:
         # Low-priority calls leave half of a client's burst to its other calls.
         self._floors = {p: burst * LOW_RESERVE if p == "low" else 0.0 for p in PRIORITIES}
         self._shared = shared
+        self._shared_retry_at = 0.0
         self._prefix = f"obs:guard:{name}:"
         self._failures = failures
         self._pool_pending = pool_pending
@@ -332,10 +334,12 @@ class Guard:
     def _take_token(self, client: str, priority: str, now: float) -> None:
         floor = self._floors[priority]
         wait = None
-        if self._shared is not None:
+        if self._shared is not None and now >= self._shared_retry_at:
             try:
                 wait = self._shared.take(self._prefix, client, floor)
             except Exception as exc:  # Redis unreachable: this process's own budget
+                # for a second, rather than a connection attempt on every call
+                self._shared_retry_at = now + SHARED_RETRY
                 if self._failures is not None:
                     self._failures.record(FEATURE, exc)
         with self._lock:

@@ -87,9 +87,15 @@ def _shared(url: str, config: GuardConfig, salt: bytes) -> RedisBuckets:
         import redis
     except ImportError:
         raise RuntimeError("OBS_GUARD_REDIS_URL needs redis-py: pip install 'obs[agent]'") from None
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     from obs.protection.bucket import RedisBuckets
 
-    # Short timeouts: a slow Redis must not hold requests; a failed call falls back to
+    # Short timeouts and no retries (redis-py's default retries took seconds against a
+    # stopped server): a slow Redis must not hold requests; a failed call falls back to
     # this process's own bucket.
-    client = redis.Redis.from_url(url, socket_timeout=0.1, socket_connect_timeout=0.1)
+    client = redis.Redis.from_url(
+        url, socket_timeout=0.1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)
+    )
     return RedisBuckets(client, config.client_rate, config.burst, salt)
