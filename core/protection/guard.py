@@ -153,6 +153,7 @@ class Guard:
         self._allowed = self._shares()
         # The sampling window: completions averaged into one limit update and handed to
         # the breaker together.
+        self._min_samples = config.min_samples
         self._window_end = clock() + config.sample_window
         self._window_sum = 0.0
         self._window_calls = 0
@@ -219,7 +220,7 @@ class Guard:
                 self._window_failures += 1
             if probe:
                 changed = self._breaker.probe_done(now, failed)
-            if now >= self._window_end and self._window_calls >= self.config.min_samples:
+            if now >= self._window_end and self._window_calls >= self._min_samples:
                 changed = self._roll(now) or changed
             if changed is not None:
                 self._moved(changed)

@@ -121,22 +121,16 @@ class guard:  # lower case: it reads as a function, ``with obs.guard("payouts"):
     __slots__ = ("_client", "_guard", "_name", "_priority", "_token")
 
     def __init__(self, name: str, *, client: str | None = None, priority: str = "normal") -> None:
-        if priority not in SHARES:
-            raise ValueError(
-                f"obs.guard({name!r}, priority={priority!r}): priority must be one of "
-                f"{', '.join(SHARES)}"
-            )
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"obs.guard({name!r}): the name must be a non-empty string")
+        if priority not in SHARES or not name or not isinstance(name, str):
+            raise _invalid(name, priority)
         self._name = name
         self._client = client
         self._priority = priority
-        self._guard: Guard | None = None
-        self._token: tuple[float, bool] = (0.0, False)
 
     def __enter__(self) -> guard:
         # Inlined lookup: this is the whole cost of a guarded call while obs.guard is off.
         found = _guards
+        self._guard = None
         if found is not None:
             active = found.get(self._name) or _create(self._name)
             if active is None:  # stopped meanwhile
@@ -153,6 +147,7 @@ class guard:  # lower case: it reads as a function, ``with obs.guard("payouts"):
 
     async def __aenter__(self) -> guard:
         found = _guards
+        self._guard = None
         if found is not None:
             active = found.get(self._name) or _create(self._name)
             if active is None:
@@ -175,7 +170,6 @@ class guard:  # lower case: it reads as a function, ``with obs.guard("payouts"):
     ) -> None:
         active = self._guard
         if active is not None:
-            self._guard = None
             try:
                 active.exit(self._token, exc)
             except Exception as failure:
@@ -206,6 +200,15 @@ class guard:  # lower case: it reads as a function, ``with obs.guard("payouts"):
                 return function(*args, **kwargs)
 
         return cast(F, run)
+
+
+def _invalid(name: object, priority: object) -> ValueError:
+    if priority not in SHARES:
+        return ValueError(
+            f"obs.guard({name!r}, priority={priority!r}): priority must be one of "
+            f"{', '.join(SHARES)}"
+        )
+    return ValueError(f"obs.guard({name!r}): the name must be a non-empty string")
 
 
 def _record(exc: BaseException) -> None:
