@@ -110,6 +110,39 @@ class Guard:
     """The guard of one named resource. :meth:`enter` admits or raises :class:`Rejected`;
     every admitted call must be followed by :meth:`exit` with what :meth:`enter` returned."""
 
+    __slots__ = (
+        "_allowed",
+        "_breaker",
+        "_buckets",
+        "_clock",
+        "_closed",
+        "_cond",
+        "_failure_types",
+        "_failures",
+        "_floors",
+        "_limit",
+        "_lock",
+        "_min_samples",
+        "_pool_pending",
+        "_prefix",
+        "_rate",
+        "_salt",
+        "_shared",
+        "_shared_retry_at",
+        "_waiters",
+        "_window_calls",
+        "_window_end",
+        "_window_failures",
+        "_window_sum",
+        "admitted",
+        "config",
+        "in_flight",
+        "name",
+        "refused",
+        "throttled",
+        "transitions",
+    )
+
     def __init__(
         self,
         name: str,

@@ -25,7 +25,7 @@ Example:
     >>> for _ in range(6):  # windows at the 10 ms baseline, 20 in flight: the limit grows
     ...     limit.update(0.010, in_flight=20)
     >>> round(limit.limit)
-    24
+    25
     >>> for _ in range(14):  # four times the baseline: it falls
     ...     limit.update(0.040, in_flight=20)
     >>> round(limit.limit)
