@@ -205,12 +205,13 @@ class Guard:
         """Admit one call (waiting for a slot up to ``queue_timeout``) or raise
         :class:`Rejected`. Returns the token :meth:`exit` takes."""
         now = self._clock()
-        if client is not None and self._rate:
-            self._take_token(client, priority, now)
+        shared = None
+        if client is not None and self._shared is not None:
+            shared = self._shared_wait(client, priority, now)
         with self._lock:
-            probe = False
-            if not self._closed:
-                probe = self._through_breaker(now, priority)
+            if client is not None and self._rate:
+                self._over_rate(client, priority, now, shared)
+            probe = False if self._closed else self._through_breaker(now, priority)
             if self.in_flight < self._allowed[priority]:
                 self.in_flight += 1
                 self.admitted[priority] += 1
@@ -224,9 +225,12 @@ class Guard:
         import asyncio
 
         now = self._clock()
-        if client is not None and self._rate:
-            self._take_token(client, priority, now)
+        shared = None
+        if client is not None and self._shared is not None:
+            shared = self._shared_wait(client, priority, now)
         with self._lock:
+            if client is not None and self._rate:
+                self._over_rate(client, priority, now, shared)
             probe = False if self._closed else self._through_breaker(now, priority)
             if self._slot(priority):
                 return now, probe
@@ -365,29 +369,33 @@ class Guard:
 
     # -- the client's bucket ---------------------------------------------------------------
 
-    def _take_token(self, client: str, priority: str, now: float) -> None:
+    def _shared_wait(self, client: str, priority: str, now: float) -> float | None:
+        """The shared (Redis) bucket's answer, or None when Redis is not answering."""
+        if now < self._shared_retry_at or self._shared is None:
+            return None
+        try:
+            return self._shared.take(self._prefix, client, self._floors[priority])
+        except Exception as exc:  # Redis unreachable: this process's own budget
+            # for a second, rather than a connection attempt on every call
+            self._shared_retry_at = now + SHARED_RETRY
+            if self._failures is not None:
+                self._failures.record(FEATURE, exc)
+            return None
+
+    def _over_rate(self, client: str, priority: str, now: float, wait: float | None) -> None:
+        """Raise when the client has no token (inside the lock)."""
         floor = self._floors[priority]
-        wait = None
-        if self._shared is not None and now >= self._shared_retry_at:
-            try:
-                wait = self._shared.take(self._prefix, client, floor)
-            except Exception as exc:  # Redis unreachable: this process's own budget
-                # for a second, rather than a connection attempt on every call
-                self._shared_retry_at = now + SHARED_RETRY
-                if self._failures is not None:
-                    self._failures.record(FEATURE, exc)
-        with self._lock:
-            if wait is None and self._buckets is not None:
-                wait = self._buckets.take(client, floor, now)
-            if not wait:
-                return
-            # Shed: a higher priority, with no reserve to keep, would have had its token.
-            outcome = "shed" if wait <= floor / self._rate else "rejected"
-            self._count(outcome, "client_rate", priority)
-            tag = client_tag(client, self._salt)
-            if tag not in self.throttled and len(self.throttled) >= MAX_CLIENT_TAGS:
-                tag = "other"
-            self.throttled[tag] = self.throttled.get(tag, 0) + 1
+        if wait is None and self._buckets is not None:
+            wait = self._buckets.take(client, floor, now)
+        if not wait:
+            return
+        # Shed: a higher priority, with no reserve to keep, would have had its token.
+        outcome = "shed" if wait <= floor / self._rate else "rejected"
+        self._count(outcome, "client_rate", priority)
+        tag = client_tag(client, self._salt)
+        if tag not in self.throttled and len(self.throttled) >= MAX_CLIENT_TAGS:
+            tag = "other"
+        self.throttled[tag] = self.throttled.get(tag, 0) + 1
         raise _refused(Rejected(self.name, "client_rate", outcome, wait))
 
 
