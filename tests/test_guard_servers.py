@@ -191,6 +191,7 @@ def test_the_breaker_opens_on_mongo_failures_and_closes_on_recovery(
         (e.name, dict(e.attributes or {})) for s in exporter.get_finished_spans() for e in s.events
     ]
     assert ("obs.guard.breaker", {"obs.guard.name": "payouts", "state": "open"}) in events
+    assert ("obs.guard.breaker", {"obs.guard.name": "payouts", "state": "half_open"}) in events
     assert ("obs.guard.breaker", {"obs.guard.name": "payouts", "state": "closed"}) in events
     assert (
         "obs.guard.rejected",

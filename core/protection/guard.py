@@ -328,6 +328,7 @@ class Guard:
         if breaker.allow(now):
             if breaker.state != was:
                 self._moved(breaker.state)
+                _event("obs.guard.breaker", {"obs.guard.name": self.name, "state": breaker.state})
             return breaker.state == HALF_OPEN
         self._count("rejected", "breaker", priority)
         wait = breaker.retry_after(now) or breaker.open_seconds
