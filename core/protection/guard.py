@@ -209,9 +209,9 @@ class Guard:
         if client is not None and self._shared is not None:
             shared = self._shared_wait(client, priority, now)
         with self._lock:
-            if client is not None and self._rate:
-                self._over_rate(client, priority, now, shared)
-            probe = False if self._closed else self._through_breaker(now, priority)
+            probe = False
+            if client is not None or not self._closed:
+                probe = self._gate(client, priority, now, shared)
             if self.in_flight < self._allowed[priority]:
                 self.in_flight += 1
                 self.admitted[priority] += 1
@@ -229,9 +229,7 @@ class Guard:
         if client is not None and self._shared is not None:
             shared = self._shared_wait(client, priority, now)
         with self._lock:
-            if client is not None and self._rate:
-                self._over_rate(client, priority, now, shared)
-            probe = False if self._closed else self._through_breaker(now, priority)
+            probe = self._gate(client, priority, now, shared)
             if self._slot(priority):
                 return now, probe
         deadline = now + (0.0 if priority == "low" else self.config.queue_timeout)
@@ -291,6 +289,13 @@ class Guard:
             return dict(self.throttled)
 
     # -- inside the lock -------------------------------------------------------------------
+
+    def _gate(self, client: str | None, priority: str, now: float, shared: float | None) -> bool:
+        """The client's bucket, then the breaker: raises :class:`Rejected`, or says whether
+        the call is a half-open breaker's probe."""
+        if client is not None and self._rate:
+            self._over_rate(client, priority, now, shared)
+        return False if self._closed else self._through_breaker(now, priority)
 
     def _slot(self, priority: str) -> bool:
         if self.in_flight < self._allowed[priority]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from obs.protection.guard import Rejected
 from obs.protection.runtime import guard
@@ -29,6 +29,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+App = TypeVar("App", bound=Callable[..., Any])
 ClientOf = Callable[[Mapping[str, Any]], str | None]
 PriorityOf = Callable[[Mapping[str, Any]], str]
 
@@ -39,7 +40,30 @@ def _body(exc: Rejected) -> bytes:
     return f"{exc.reason}: retry after {exc.retry_after_header()} s\n".encode()
 
 
-class WsgiGuard:
+class _Middleware(Generic[App]):
+    """What both middleware take: the application, and how to guard its requests."""
+
+    def __init__(
+        self,
+        app: App,
+        name: str | None = None,
+        *,
+        client: ClientOf | None = None,
+        priority: PriorityOf | None = None,
+    ) -> None:
+        self.app: App = app
+        self.name = name
+        self.client = client
+        self.priority = priority
+
+    def _guard(self, name: str, request: Mapping[str, Any]) -> guard:
+        """The guard of one request (its WSGI environ or ASGI scope)."""
+        client = self.client(request) if self.client else None
+        priority = self.priority(request) if self.priority else "normal"
+        return guard(name, client=client, priority=priority)
+
+
+class WsgiGuard(_Middleware[WsgiApp]):
     """WSGI middleware; a streamed response body runs after the guard has let go (the guard
     covers the application call).
 
@@ -48,26 +72,11 @@ class WsgiGuard:
         <...WsgiGuard object at ...>
     """
 
-    def __init__(
-        self,
-        app: WsgiApp,
-        name: str | None = None,
-        *,
-        client: ClientOf | None = None,
-        priority: PriorityOf | None = None,
-    ) -> None:
-        self.app = app
-        self.name = name
-        self.client = client
-        self.priority = priority
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:
             if self.name is None:
                 return self.app(environ, start_response)
-            client = self.client(environ) if self.client else None
-            priority = self.priority(environ) if self.priority else "normal"
-            with guard(self.name, client=client, priority=priority):
+            with self._guard(self.name, environ):
                 return self.app(environ, start_response)
         except Rejected as exc:
             headers = [
@@ -80,7 +89,7 @@ class WsgiGuard:
             return [_body(exc)]
 
 
-class AsgiGuard:
+class AsgiGuard(_Middleware[AsgiApp]):
     """ASGI middleware (HTTP requests; other scopes pass through).
 
     Example:
@@ -88,19 +97,6 @@ class AsgiGuard:
         >>> guarded = AsgiGuard(app, "api", priority=lambda scope: "low"
         ...                     if scope["path"].startswith("/exports") else "normal")
     """
-
-    def __init__(
-        self,
-        app: AsgiApp,
-        name: str | None = None,
-        *,
-        client: ClientOf | None = None,
-        priority: PriorityOf | None = None,
-    ) -> None:
-        self.app = app
-        self.name = name
-        self.client = client
-        self.priority = priority
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
@@ -118,9 +114,7 @@ class AsgiGuard:
             if self.name is None:
                 await self.app(scope, receive, tracked)
                 return
-            client = self.client(scope) if self.client else None
-            priority = self.priority(scope) if self.priority else "normal"
-            async with guard(self.name, client=client, priority=priority):
+            async with self._guard(self.name, scope):
                 await self.app(scope, receive, tracked)
         except Rejected as exc:
             if started:
