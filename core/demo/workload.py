@@ -4,7 +4,7 @@ BullMQ export and notification queues with workers, some jobs failing and retryi
 exports' storage is down for the first 15 s of every 2 minutes (from the start), a failure
 burst that makes the job-success SLO burn its error budget. Every request goes through
 ``obs.guard("admin-api", client=<its API key>)``, and for 10 s of every 2 minutes (from the
-30th second) one API key floods the API, tripping the guard's per-client rate limit.
+5th second) one API key floods the API, tripping the guard's per-client rate limit.
 
 Rates are modest (a few dozen operations a second) so that the demo leaves the machine
 usable; the numbers still move on every dashboard.
@@ -25,7 +25,7 @@ from obs.demo.seed import CAMPAIGNS, SIZES
 KPI_TTL_SECONDS = 30  # KPI lookups are cached for 30 s
 QUEUES = ("exports", "notifications")
 OUTAGE_EVERY, OUTAGE_SECONDS = 120.0, 15.0  # the exports' storage fails in bursts
-BURST_AT, BURST_SECONDS = 30.0, 10.0  # one API key floods the API, every OUTAGE_EVERY
+BURST_AT, BURST_SECONDS = 5.0, 10.0  # one API key floods the API, every OUTAGE_EVERY
 GUARD = "admin-api"
 
 
@@ -131,7 +131,7 @@ def in_burst(seconds_since_start: float) -> bool:
     """Whether one API key floods the API ``seconds_since_start`` into the demo.
 
     Example:
-        >>> in_burst(10.0), in_burst(35.0), in_burst(155.0)
+        >>> in_burst(2.0), in_burst(8.0), in_burst(128.0)
         (False, True, True)
     """
     return 0 <= (seconds_since_start - BURST_AT) % OUTAGE_EVERY < BURST_SECONDS
