@@ -293,3 +293,13 @@ def test_asgi_answers_a_rejection_before_the_response_starts(
         {"type": "http.response.start", "status": 200, "headers": []},
         {"type": "http.response.body", "body": b"ok"},
     ]
+
+
+def test_the_environment_turns_it_on(start_obs: StartObs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBS_GUARD", "true")
+    monkeypatch.setenv("OBS_GUARD_CLIENT_RATE", "5")
+    monkeypatch.setenv("OBS_GUARD_LIMIT_MAX", "50")
+    status = start_obs()
+    assert status["guard"].detail == (
+        "limits 1..50 from 20, breaker at 0.5 errors, clients 5/s (in-process)"
+    )

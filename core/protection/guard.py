@@ -50,7 +50,12 @@ FEATURE = "guard"  # its swallowed failures in obs.instrumentation.errors
 
 @dataclass(frozen=True, slots=True)
 class GuardConfig:
-    """How every guard of the process behaves (``obs.init(guard_...=)``, ``OBS_GUARD_*``)."""
+    """How every guard of the process behaves (``obs.init(guard_...=)``, ``OBS_GUARD_*``).
+
+    Example:
+        >>> GuardConfig(client_rate=5.0).burst  # twice the rate unless set
+        10
+    """
 
     limit_initial: int = 20
     limit_min: int = 1
@@ -100,7 +105,14 @@ class Rejected(Exception):
 
 def default_failures() -> tuple[type[BaseException], ...]:
     """The exceptions that count against the breaker: Mongo unreachable or timing out
-    (not a duplicate key or a validation error: the application's own answers)."""
+    (not a duplicate key or a validation error: the application's own answers).
+
+    Example:
+        >>> from pymongo.errors import AutoReconnect, DuplicateKeyError
+        >>> issubclass(AutoReconnect, default_failures()), issubclass(DuplicateKeyError,
+        ...     default_failures())
+        (True, False)
+    """
     from pymongo import errors
 
     return (errors.ConnectionFailure, errors.ExecutionTimeout, TimeoutError, ConnectionError)

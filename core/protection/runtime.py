@@ -52,7 +52,15 @@ def start(
     pool_pending: Callable[[], int] | None = None,
 ) -> None:
     """Turn the guards on (``obs.init()`` does, from the settings). ``salt`` keys the
-    client tags in telemetry; None picks a random one for this process."""
+    client tags in telemetry; None picks a random one for this process.
+
+    Example:
+        >>> start(GuardConfig(limit_initial=5))
+        >>> with guard("payouts"):
+        ...     [g.name for g in guards()]
+        ['payouts']
+        >>> stop()
+    """
     global _guards, _make, _failures
     tag_salt = salt if salt is not None else os.urandom(16)
 
@@ -73,7 +81,12 @@ def start(
 
 
 def stop() -> None:
-    """Turn the guards off: guarded calls run unguarded again."""
+    """Turn the guards off: guarded calls run unguarded again.
+
+    Example:
+        >>> stop(); guards()
+        []
+    """
     global _guards, _make
     with _create_lock:
         _guards = None
@@ -81,7 +94,7 @@ def stop() -> None:
 
 
 def guards() -> list[Guard]:
-    """The guards created so far (none while off)."""
+    """The guards created so far (none while off); see :func:`start`."""
     found = _guards
     return list(found.values()) if found else []
 
