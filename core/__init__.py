@@ -18,9 +18,10 @@ from obs.version import __version__
 if TYPE_CHECKING:
     from obs.instrumentation import cache
     from obs.instrumentation.jobs import job
+    from obs.protection.runtime import guard
     from obs.runtime.status import Status
 
-__all__ = ["__version__", "cache", "flush", "init", "job", "shutdown", "status"]
+__all__ = ["__version__", "cache", "flush", "guard", "init", "job", "shutdown", "status"]
 
 
 def init(*, strict: bool = False, **overrides: Any) -> Status:
@@ -78,8 +79,8 @@ def shutdown(timeout: float = 5.0) -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    # ``obs.cache`` and ``obs.job`` load on first use, so that importing any part of obs
-    # (the agent, a command) does not load the in-process instrumentation.
+    # ``obs.cache``, ``obs.job`` and ``obs.guard`` load on first use, so that importing any
+    # part of obs (the agent, a command) does not load the in-process instrumentation.
     if name == "cache":
         from obs.instrumentation import cache
 
@@ -88,4 +89,10 @@ def __getattr__(name: str) -> Any:
         from obs.instrumentation.jobs import job
 
         return job
+    if name == "guard":
+        from obs.protection.runtime import guard
+
+        # Kept as a module attribute: a guarded call on a request path looks it up each time.
+        globals()["guard"] = guard
+        return guard
     raise AttributeError(f"module 'obs' has no attribute {name!r}")

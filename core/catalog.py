@@ -84,6 +84,12 @@ class attr:
     QUEUE_PREFIX = "bullmq.queue.prefix"
     QUEUE_STATE = "bullmq.queue.jobs.state"
     FEATURE = "obs.feature"
+    GUARD_NAME = "obs.guard.name"
+    GUARD_OUTCOME = "obs.guard.outcome"
+    GUARD_REASON = "obs.guard.reason"
+    GUARD_PRIORITY = "obs.guard.priority"
+    GUARD_CLIENT = "obs.guard.client"  # a keyed hash of the client key, never the key
+    BREAKER_STATE = "obs.guard.breaker.state"
     COLLECTOR = "obs.collector"
     TARGET = "obs.target"
     TARGET_TYPE = "obs.target.type"
@@ -293,6 +299,59 @@ INSTRUMENTATION_ERRORS = Metric(
     "{error}",
     "Failures inside obs's own instrumentation, swallowed so that the host keeps running.",
     (attr.FEATURE,),
+    _I,
+)
+
+# --- in-process: obs.guard ---------------------------------------------------------------
+
+GUARD_LIMIT = Metric(
+    "obs.guard.limit",
+    Kind.GAUGE,
+    "{request}",
+    "Concurrency limit of each guard, adapted from the latency of the calls it admits.",
+    (attr.GUARD_NAME,),
+    _I,
+)
+GUARD_IN_FLIGHT = Metric(
+    "obs.guard.in_flight",
+    Kind.UP_DOWN_COUNTER,
+    "{request}",
+    "Guarded calls running now.",
+    (attr.GUARD_NAME,),
+    _I,
+)
+GUARD_REQUESTS = Metric(
+    "obs.guard.requests",
+    Kind.COUNTER,
+    "{request}",
+    "Guarded calls by outcome (admitted, rejected, or shed: refused where a higher priority "
+    "would have gone through), reason (limit, breaker, client_rate) and priority.",
+    (attr.GUARD_NAME, attr.GUARD_OUTCOME, attr.GUARD_REASON, attr.GUARD_PRIORITY),
+    _I,
+)
+GUARD_BREAKER_STATE = Metric(
+    "obs.guard.breaker.state",
+    Kind.GAUGE,
+    "{state}",
+    "Circuit breaker state of each guard: 0 closed, 1 half-open, 2 open.",
+    (attr.GUARD_NAME,),
+    _I,
+)
+GUARD_BREAKER_TRANSITIONS = Metric(
+    "obs.guard.breaker.transitions",
+    Kind.COUNTER,
+    "{transition}",
+    "Circuit breaker transitions, by the state entered.",
+    (attr.GUARD_NAME, attr.BREAKER_STATE),
+    _I,
+)
+GUARD_CLIENT_REJECTIONS = Metric(
+    "obs.guard.client.rejections",
+    Kind.COUNTER,
+    "{request}",
+    "Calls refused because their client was over its rate, by client tag (a keyed hash; "
+    "the first 100 tags per guard, then `other`).",
+    (attr.GUARD_NAME, attr.GUARD_CLIENT),
     _I,
 )
 

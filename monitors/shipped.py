@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from obs import catalog
 from obs.catalog import attr
-from obs.metric_query.tree import avg, count, maximum, p95, query, total
+from obs.metric_query.tree import avg, call, count, maximum, p95, query, total
 from obs.monitors.growth import collection_growth
 from obs.monitors.monitor import Monitor, Thresholds
 
@@ -171,6 +171,41 @@ AGENT_NOT_REPORTING = Monitor(
     tags=("component:agent",),
 )
 
+_GUARDED = catalog.GUARD_REQUESTS
+_BY_GUARD = ("service", attr.GUARD_NAME)
+
+GUARD_BREAKER_OPEN = Monitor(
+    key="obs.guard.breaker_open",
+    name="obs.guard breaker {{obs.guard.name.name}} not closed for 10 minutes ({{service.name}})",
+    query=maximum(catalog.GUARD_BREAKER_STATE, by=_BY_GUARD),
+    comparator=">=",
+    thresholds=Thresholds(critical=1),
+    time_aggregation="min",
+    window="last_10m",
+    message="The circuit breaker of {{obs.guard.name.name}} in {{service.name}} has been open "
+    "or probing for 10 minutes: its calls are refused with 503. The obs: Service overview's "
+    "Protection group shows why it opened (Mongo errors or a saturated pool).",
+    renotify_interval=60,
+    priority=2,
+    tags=("component:guard",),
+)
+
+GUARD_REJECTIONS = Monitor(
+    key="obs.guard.rejections",
+    name="obs.guard refusing calls on {{obs.guard.name.name}} ({{service.name}})",
+    query=call("default_zero", count(_GUARDED, where={attr.GUARD_REASON: "*"}, by=_BY_GUARD))
+    / count(_GUARDED, by=_BY_GUARD),
+    comparator=">",
+    thresholds=Thresholds(critical=0.2, warning=0.05),
+    time_aggregation="sum",
+    window="last_15m",
+    message="{{value}} of the calls guarded by {{obs.guard.name.name}} in {{service.name}} "
+    "were refused (limit, breaker or client rate) over 15 minutes. A few abusive clients "
+    "show in the Protection group's toplist; a falling limit means Mongo is slowing down.",
+    priority=3,
+    tags=("component:guard",),
+)
+
 # The performance plan's fastest-growing collections: transactions and logs.
 TRANSACTIONS_GROWTH = collection_growth("transactions", 200 * 2**30, weeks=4)
 LOGS_GROWTH = collection_growth("logs", 100 * 2**30, weeks=4)
@@ -187,6 +222,8 @@ MONITORS = (
     REDIS_EVICTIONS,
     AGENT_TARGET_DOWN,
     AGENT_NOT_REPORTING,
+    GUARD_BREAKER_OPEN,
+    GUARD_REJECTIONS,
     TRANSACTIONS_GROWTH,
     LOGS_GROWTH,
 )

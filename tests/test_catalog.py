@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -17,6 +18,7 @@ import obs
 from obs import catalog
 from obs.catalog import CATALOG, Emitter, Kind
 from obs.instrumentation import query_smells
+from obs.protection import Rejected
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import wait_for_checkout
@@ -86,6 +88,14 @@ def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> None:
     cache.get("kpi:x")
     with obs.job("q", enqueued_at=time.time()):
         pass
+    for client in ("k", "k"):  # the second is over its rate: a throttled client
+        with contextlib.suppress(Rejected), obs.guard("payouts", client=client):
+            pass
+    for _ in range(2):  # two sampling windows of timeouts: the breaker opens
+        for _ in range(10):
+            with contextlib.suppress(TimeoutError, Rejected), obs.guard("payouts"):
+                raise TimeoutError
+        time.sleep(0.11)
     original = query_smells.smells
     query_smells.smells = lambda *a, **k: 1 / 0  # type: ignore[assignment]
     try:
@@ -97,7 +107,13 @@ def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> None:
 def test_everything_emitted_in_process_is_declared_as_declared(
     start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer, redis_client: redis.Redis
 ) -> None:
-    start_obs(cache_prefixes={"kpi:": "kpi"})
+    start_obs(
+        cache_prefixes={"kpi:": "kpi"},
+        guard=True,
+        guard_client_rate=1,
+        guard_client_burst=1,
+        guard_min_calls=1,
+    )
     _exercise_everything(mongo, redis_client)
     assert obs.flush()
     points: list[Point] = otlp.points()

@@ -1,5 +1,5 @@
-"""`obs demo` as a newcomer runs it: it starts, produces latency, queue-depth and cache-hit
-metrics within a bounded time, serves the preview, and stops cleanly on Ctrl-C."""
+"""`obs demo` as a newcomer runs it: it starts, produces latency, queue-depth, cache-hit and
+guard metrics within a bounded time, serves the preview, and stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -95,6 +95,15 @@ def test_the_demo_runs_measures_previews_and_stops(demo: subprocess.Popen[str]) 
     jobs = slos["obs.jobs.success"]
     assert jobs["burning"], jobs
     assert jobs["state"] == "missed", jobs
+    # one API key floods the admin API from the 5th second: the guard throttles it, and the
+    # Protection group's toplist names its (hashed) client
+    throttled = False
+    deadline = time.monotonic() + 60
+    while not throttled and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{preview}api/dashboards/obs.service", timeout=10) as reply:
+            throttled = b"obs.guard.client:" in reply.read()
+        time.sleep(1)
+    assert throttled
 
     os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
     pressed = time.monotonic()

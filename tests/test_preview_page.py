@@ -62,6 +62,7 @@ def write_step(source: MetricsSource, n: int) -> None:
     _caches(source)
     _queues(source)
     _agent(source)
+    _guard(source, n)
 
 
 def _mongo_client(source: MetricsSource, n: int) -> None:
@@ -191,6 +192,27 @@ def _queues(source: MetricsSource) -> None:
     source.record(catalog.JOB_WAIT_TIME, 7.0, 10, export)
     source.record(catalog.JOB_WAIT_TIME, 0.05, 20, mail)
     source.add(catalog.INSTRUMENTATION_ERRORS, 1, {attr.FEATURE: "pymongo"})
+
+
+def _guard(source: MetricsSource, n: int) -> None:
+    """payouts: limit 12 with 9 in flight, breaker open; 100 calls: 80 admitted, 12 rejected
+    and 6 shed by the limit, 2 over their client's rate (one client)."""
+    payouts = {attr.GUARD_NAME: "payouts"}
+    source.set(catalog.GUARD_LIMIT, 12, payouts)
+    if n == 0:  # an up-down counter: its level
+        source.add(catalog.GUARD_IN_FLIGHT, 9, payouts)
+    source.set(catalog.GUARD_BREAKER_STATE, 2, payouts)
+    for outcome, reason, priority, calls in (
+        ("admitted", None, "normal", 80),
+        ("rejected", "limit", "normal", 12),
+        ("shed", "limit", "low", 6),
+        ("rejected", "client_rate", "normal", 2),
+    ):
+        where = {**payouts, attr.GUARD_OUTCOME: outcome, attr.GUARD_PRIORITY: priority}
+        if reason:
+            where[attr.GUARD_REASON] = reason
+        source.add(catalog.GUARD_REQUESTS, calls, where)
+    source.add(catalog.GUARD_CLIENT_REJECTIONS, 2, {**payouts, attr.GUARD_CLIENT: "a1b2c3d4e5f6"})
 
 
 def _agent(source: MetricsSource) -> None:
@@ -350,6 +372,23 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "Jobs by outcome": {"obs.job.outcome:completed": 28, "obs.job.outcome:failed": 2},
         "Pool wait p95": {"p95:db.client.connection.wait_time{$env,$service}": 0.00095},
         "obs instrumentation errors (swallowed)": {"errors (obs.feature:pymongo)": 1},
+        "Refused share of guarded calls": (0.2, "0.200"),
+        "Concurrency limit vs. in flight": {
+            "limit (obs.guard.name:payouts)": 12,
+            "in flight (obs.guard.name:payouts)": 9,
+        },
+        "Guarded calls by outcome": {
+            "obs.guard.outcome:admitted": 80,
+            "obs.guard.outcome:rejected": 14,
+            "obs.guard.outcome:shed": 6,
+        },
+        "Refused by reason and priority": {
+            "obs.guard.reason:limit,obs.guard.priority:normal": 12,
+            "obs.guard.reason:limit,obs.guard.priority:low": 6,
+            "obs.guard.reason:client_rate,obs.guard.priority:normal": 2,
+        },
+        "Breaker state (0 closed, 1 half-open, 2 open)": {"obs.guard.name:payouts": 2},
+        "Most throttled clients (hashed)": [("obs.guard.client:a1b2c3d4e5f6", 2)],
     },
     "obs.agent": {
         "Targets up (1) or down (0)": [

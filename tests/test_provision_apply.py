@@ -80,17 +80,17 @@ def test_apply_then_plan_is_empty_for_shipped_definitions() -> None:
         first = provision(standin, "plan")
         assert first.rc == 2, first.text
         # 5 dashboards, 13 monitors, 4 SLOs and their 8 burn-rate alerts
-        assert "Plan: 30 to create, 0 to update, 0 to delete, 0 unchanged." in first.out
+        assert "Plan: 32 to create, 0 to update, 0 to delete, 0 unchanged." in first.out
         applied = provision(standin, "apply", "--yes")
         assert applied.rc == 0, applied.text
-        assert "Applied 30 of 30 changes; 0 failed, 0 not attempted." in applied.out
+        assert "Applied 32 of 32 changes; 0 failed, 0 not attempted." in applied.out
         assert len(standin.state.dashboards) == 5
-        assert len(standin.state.monitors) == 21
+        assert len(standin.state.monitors) == 23
         assert len(standin.state.slos) == 4
         standin.clear_log()
         again = provision(standin, "plan")
         assert again.rc == 0, again.text
-        assert "0 to create, 0 to update, 0 to delete, 30 unchanged" in again.out
+        assert "0 to create, 0 to update, 0 to delete, 32 unchanged" in again.out
         # A plan with nothing to do only reads.
         assert standin.writes() == []
         assert standin.count("GET") > 0

@@ -234,5 +234,5 @@ def test_datadog_monitor_validation_runs_in_plan(standin: DatadogStandIn) -> Non
     )
     validations = [e for e in standin.log if e.path == "/api/v1/monitor/validate"]
     # every metric monitor; the SLOs' burn-rate alerts wait for their SLOs to be created
-    assert len(validations) == 13
+    assert len(validations) == 15
     assert [e for e in standin.writes() if e.path != "/api/v1/monitor/validate"] == []

@@ -115,7 +115,7 @@ def test_a_failing_hook_is_swallowed_counted_and_logged_once(
         p.attributes["obs.feature"]: p.value for p in otlp.points("obs.instrumentation.errors")
     }
     # every hook reports, zeros included, so "errors > 0" alerts have a series from the start
-    assert errors == {"pymongo": failures["pymongo"], "redis": 6, "cache": 0, "jobs": 0}
+    assert errors == {"pymongo": failures["pymongo"], "redis": 6, "cache": 0, "jobs": 0, "guard": 0}
     # the broken smell check did not cost the command its duration metric
     assert otlp.points("db.client.operation.duration")
 

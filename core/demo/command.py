@@ -217,6 +217,8 @@ def _start_service(
             prometheus_port=port,
             cache_prefixes={"kpi:": "kpi", "lb:": "leaderboard"},
             instrumentations=False,
+            guard=True,  # every request through obs.guard; one API key bursts
+            guard_client_rate=20,
         )
         cleanup.callback(lambda: obs.shutdown(stop.left()))
         if not status["metrics"].on:
@@ -228,6 +230,7 @@ def _start_service(
     with _Step("seeding users, transactions, payouts, logs, clicks"):
         counts = seed.seed(client.app)
     _say("    " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+    started = time.monotonic()
     workers = [
         threading.Thread(
             target=workload.run_queues, args=(redis_url, stop), name="demo-queues", daemon=True
@@ -235,11 +238,28 @@ def _start_service(
         *(
             threading.Thread(
                 target=workload.run_mongo_traffic,
-                args=(workload.MongoTraffic(client.app, cache, random.Random(n)), stop, 0.02),
+                args=(
+                    workload.MongoTraffic(client.app, cache, random.Random(n)),
+                    stop,
+                    0.02,
+                    f"api-key-{n}",
+                ),
                 name=f"demo-traffic-{n}",
                 daemon=True,
             )
             for n in range(threads)
+        ),
+        threading.Thread(
+            target=workload.run_mongo_traffic,
+            args=(
+                workload.MongoTraffic(client.app, cache, random.Random(threads)),
+                stop,
+                0.002,  # a refused call returns at once: flood, without spinning a core
+                "api-key-flood",
+                lambda: workload.in_burst(time.monotonic() - started),
+            ),
+            name="demo-burst",
+            daemon=True,
         ),
     ]
     cleanup.callback(_join, workers, stop)

@@ -2,7 +2,9 @@
 queries (indexed, unindexed, offset-paginated), KPI lookups cached in Redis for 30 s, and
 BullMQ export and notification queues with workers, some jobs failing and retrying; the
 exports' storage is down for the first 15 s of every 2 minutes (from the start), a failure
-burst that makes the job-success SLO burn its error budget.
+burst that makes the job-success SLO burn its error budget. Every request goes through
+``obs.guard("admin-api", client=<its API key>)``, and for 10 s of every 2 minutes (from the
+5th second) one API key floods the API, tripping the guard's per-client rate limit.
 
 Rates are modest (a few dozen operations a second) so that the demo leaves the machine
 usable; the numbers still move on every dashboard.
@@ -23,6 +25,8 @@ from obs.demo.seed import CAMPAIGNS, SIZES
 KPI_TTL_SECONDS = 30  # KPI lookups are cached for 30 s
 QUEUES = ("exports", "notifications")
 OUTAGE_EVERY, OUTAGE_SECONDS = 120.0, 15.0  # the exports' storage fails in bursts
+BURST_AT, BURST_SECONDS = 5.0, 10.0  # one API key floods the API, every OUTAGE_EVERY
+GUARD = "admin-api"
 
 
 class MongoTraffic:
@@ -99,15 +103,38 @@ class MongoTraffic:
         return board
 
 
-def run_mongo_traffic(traffic: MongoTraffic, stop: threading.Event, pause: float) -> None:
-    """Loop until ``stop``; one failed request does not end the demo's traffic."""
+def run_mongo_traffic(
+    traffic: MongoTraffic,
+    stop: threading.Event,
+    pause: float,
+    client: str,
+    when: Callable[[], bool] = lambda: True,
+) -> None:
+    """Loop until ``stop`` as API key ``client``, guarded, while ``when()`` (else idle); one
+    failed or refused request does not end the demo's traffic."""
+    import obs
+
     while not stop.is_set():
+        if not when():
+            stop.wait(1.0)
+            continue
         try:
-            traffic.one()
+            with obs.guard(GUARD, client=client):
+                traffic.one()
         except Exception:
             if stop.is_set():
                 return
         stop.wait(pause)
+
+
+def in_burst(seconds_since_start: float) -> bool:
+    """Whether one API key floods the API ``seconds_since_start`` into the demo.
+
+    Example:
+        >>> in_burst(2.0), in_burst(8.0), in_burst(128.0)
+        (False, True, True)
+    """
+    return 0 <= (seconds_since_start - BURST_AT) % OUTAGE_EVERY < BURST_SECONDS
 
 
 async def _produce(redis_url: str, stop: threading.Event, rng: random.Random) -> None:

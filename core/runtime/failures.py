@@ -27,7 +27,7 @@ from obs.privacy.scrub import exception_stacktrace
 logger = logging.getLogger("obs")
 
 # The hooks that report their swallowed failures (the `obs.feature` attribute).
-HOOKS = ("pymongo", "redis", "cache", "jobs")
+HOOKS = ("pymongo", "redis", "cache", "jobs", "guard")
 
 
 class Failures:

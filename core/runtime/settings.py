@@ -288,6 +288,126 @@ class Settings(BaseSettings):
         features=("instrumentations",),
     )
 
+    guard: bool = _setting(
+        False,
+        "Turn `obs.guard()` on: adaptive concurrency limits, circuit breakers and per-client "
+        "rate limits (docs/guard.md). Off, a guarded call runs unguarded.",
+        env=("OBS_GUARD",),
+        features=("guard",),
+    )
+    guard_limit_initial: int = _setting(
+        20,
+        "Concurrency limit each guard starts from.",
+        env=("OBS_GUARD_LIMIT_INITIAL",),
+        features=("guard",),
+        ge=1,
+    )
+    guard_limit_min: int = _setting(
+        1,
+        "Lowest concurrency limit a guard adapts down to.",
+        env=("OBS_GUARD_LIMIT_MIN",),
+        features=("guard",),
+        ge=1,
+    )
+    guard_limit_max: int = _setting(
+        200,
+        "Highest concurrency limit a guard adapts up to.",
+        env=("OBS_GUARD_LIMIT_MAX",),
+        features=("guard",),
+        ge=1,
+    )
+    guard_queue_timeout: float = _setting(
+        0.05,
+        "Seconds a call over the limit waits for a slot before it is rejected (low priority "
+        "never waits).",
+        env=("OBS_GUARD_QUEUE_TIMEOUT",),
+        features=("guard",),
+        ge=0.0,
+        le=60.0,
+        allow_inf_nan=False,
+    )
+    guard_error_ratio: float = _setting(
+        0.5,
+        "Share of failed calls (Mongo unreachable or timing out) over the window that opens "
+        "a guard's breaker.",
+        env=("OBS_GUARD_ERROR_RATIO",),
+        features=("guard",),
+        gt=0.0,
+        le=1.0,
+    )
+    guard_window: float = _setting(
+        10.0,
+        "Seconds of outcomes the breaker judges.",
+        env=("OBS_GUARD_WINDOW",),
+        features=("guard",),
+        gt=0.0,
+        le=3600.0,
+        allow_inf_nan=False,
+    )
+    guard_min_calls: int = _setting(
+        20,
+        "Calls in the window before the error ratio can open the breaker.",
+        env=("OBS_GUARD_MIN_CALLS",),
+        features=("guard",),
+        ge=1,
+    )
+    guard_open_seconds: float = _setting(
+        5.0,
+        "Seconds an open breaker rejects every call before it lets probes through.",
+        env=("OBS_GUARD_OPEN_SECONDS",),
+        features=("guard",),
+        gt=0.0,
+        le=3600.0,
+        allow_inf_nan=False,
+    )
+    guard_probes: int = _setting(
+        3,
+        "Calls a half-open breaker lets through at a time; as many successes close it.",
+        env=("OBS_GUARD_PROBES",),
+        features=("guard",),
+        ge=1,
+    )
+    guard_pool_pending: int = _setting(
+        20,
+        "Checkouts waiting for a Mongo connection (obs's pool metrics) at which the pool "
+        "counts as saturated; saturated half of the window, the breaker opens. 0: off.",
+        env=("OBS_GUARD_POOL_PENDING",),
+        features=("guard",),
+        ge=0,
+    )
+    guard_client_rate: float = _setting(
+        0.0,
+        "Calls a second each client (`obs.guard(..., client=key)`) may make; 0: no "
+        "per-client limit.",
+        env=("OBS_GUARD_CLIENT_RATE",),
+        features=("guard",),
+        ge=0.0,
+        allow_inf_nan=False,
+    )
+    guard_client_burst: int = _setting(
+        0,
+        "Calls a client may make at once above its rate; 0: twice the rate.",
+        env=("OBS_GUARD_CLIENT_BURST",),
+        features=("guard",),
+        ge=0,
+    )
+    guard_redis_url: SecretStr | None = _setting(
+        None,
+        "Redis URL for client budgets shared by every process (`redis://host:6379/0`, needs "
+        "redis-py); unset: each process keeps its own (never logged).",
+        env=("OBS_GUARD_REDIS_URL",),
+        features=("guard",),
+        secret=True,
+    )
+    guard_client_salt: SecretStr | None = _setting(
+        None,
+        "Key of the hash that stands for a client in telemetry and Redis keys; unset: a "
+        "random key per process in telemetry, none in Redis keys (never logged).",
+        env=("OBS_GUARD_CLIENT_SALT",),
+        features=("guard",),
+        secret=True,
+    )
+
 
 # --- tolerant loading -----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ settings that turn it off), ``missing()`` (what it needs from the features befor
 from __future__ import annotations
 
 from obs.lifecycle.features.feature import Context, Feature
+from obs.lifecycle.features.guard import Guard
 from obs.lifecycle.features.instrumentations import Instrumentations
 from obs.lifecycle.features.jobs import Jobs
 from obs.lifecycle.features.metrics import Metrics
@@ -25,6 +26,7 @@ FEATURES: tuple[type[Feature], ...] = (
     Pymongo,
     Redis,
     Jobs,
+    Guard,
     Sentry,
     Instrumentations,
 )
