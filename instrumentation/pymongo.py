@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from pymongo import monitoring
 
 from obs import catalog
@@ -56,8 +56,8 @@ class _CommandListener(monitoring.CommandListener):
     def __init__(self) -> None:
         # request id -> (key, attributes, duration cell, span) until the command ends
         self._pending: dict[int, tuple[tuple[Any, ...], dict[str, Any], Any, Any]] = {}
-        # (database, collection, operation, server) -> (attributes, duration cell)
-        self._bound: dict[tuple[Any, ...], tuple[dict[str, Any], Any]] = {}
+        # (database, collection, operation, server) -> (attributes, duration cell, span name)
+        self._bound: dict[tuple[Any, ...], tuple[dict[str, Any], Any, str]] = {}
 
     def reset(self) -> None:
         """Forget in-flight commands and bound cells (after shutdown or fork)."""
@@ -73,19 +73,13 @@ class _CommandListener(monitoring.CommandListener):
             if name in _IGNORED:
                 return
             command = event.command
-            collection = collection_of(name, command)
-            key = (event.database_name, collection, name, event.connection_id)
+            key = (event.database_name, collection_of(name, command), name, event.connection_id)
             bound = self._bound.get(key)
             if bound is None:
                 bound = self._bind(active, key)
-            attributes, duration = bound
-            span = None
-            if active.tracer is not None:
-                span = active.tracer.start_span(
-                    f"{name} {collection}" if collection else name,
-                    kind=SpanKind.CLIENT,
-                    attributes=attributes,
-                )
+            attributes, duration, span_name = bound
+            tracer = active.tracer
+            span = None if tracer is None else tracer.leaf(span_name, attributes)
             pending = self._pending
             if len(pending) >= _MAX_PENDING:
                 pending.clear()
@@ -108,12 +102,13 @@ class _CommandListener(monitoring.CommandListener):
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
-    def _bind(self, active: state.Active, key: tuple[Any, ...]) -> tuple[dict[str, Any], Any]:
+    def _bind(self, active: state.Active, key: tuple[Any, ...]) -> tuple[dict[str, Any], Any, str]:
         attributes = _attributes(*key)
         duration = None
         if active.instruments is not None:
             duration = active.instruments.db_operation_duration.cell(attributes, key)
-        bound = (attributes, duration)
+        _, collection, name, _ = key
+        bound = (attributes, duration, f"{name} {collection}" if collection else name)
         if len(self._bound) < _MAX_ATTRIBUTE_SETS:
             self._bound[key] = bound
         return bound

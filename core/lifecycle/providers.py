@@ -223,6 +223,7 @@ class TracerSetup:
 
     provider: Any
     exporter: BoundedSpanExporter | None = None  # None: the application's provider
+    processor: BatchSpanProcessor | None = None  # obs's, on obs's provider
 
     def detail(self) -> str:
         if self.exporter is None:
@@ -333,9 +334,10 @@ def start_traces(settings: Settings, res: Resource) -> TracerSetup:
     # Scrubbed before the bounded export: exception events and status descriptions that any
     # instrumentation records lose the values they quote.
     scrubbed = ScrubbedSpanExporter(exporter, settings.exception_detail)
-    provider.add_span_processor(BatchSpanProcessor(scrubbed))
+    processor = BatchSpanProcessor(scrubbed)
+    provider.add_span_processor(processor)
     _adopt(provider, current, placeholders, trace.set_tracer_provider)
-    return TracerSetup(provider, exporter)
+    return TracerSetup(provider, exporter, processor)
 
 
 def start_metrics(settings: Settings, res: Resource) -> MeterSetup:
