@@ -25,8 +25,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -107,7 +106,7 @@ class LeafTracer(trace.Tracer):
         self, provider: Any, name: str, version: str, processor: Any | None = None
     ) -> None:
         self.provider = provider
-        self.processor = processor
+        self.processor: Any = processor  # set whenever a LeafSpan exists
         self.scope = InstrumentationScope(name, version)
         self.sdk = provider.get_tracer(name, version)
         self._alone: tuple[Any, ...] | None = None
@@ -133,9 +132,9 @@ class LeafTracer(trace.Tracer):
         if self._alone is None or otel_sdk.span_processors(provider) is not self._alone:
             return self.sdk.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         # What the SDK's Tracer.start_span decides, in the same order.
-        parent = trace.get_current_span().get_span_context()
+        parent: SpanContext | None = trace.get_current_span().get_span_context()
         ids = provider.id_generator
-        if parent.is_valid:
+        if parent is not None and parent.is_valid:
             trace_id = parent.trace_id
             random = parent.trace_flags & _RANDOM_TRACE_ID
         else:
@@ -162,9 +161,8 @@ class LeafTracer(trace.Tracer):
     # -- the Tracer API, by the SDK's tracer ------------------------------------------------
 
     def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
-        return self.sdk.start_span(*args, **kwargs)
+        span: trace.Span = self.sdk.start_span(*args, **kwargs)
+        return span
 
-    @contextmanager
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
-        with self.sdk.start_as_current_span(*args, **kwargs) as span:
-            yield span
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sdk.start_as_current_span(*args, **kwargs)
