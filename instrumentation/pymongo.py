@@ -261,7 +261,7 @@ class _Pool:
     ``ready`` counts connection ids (each pool numbers its connections from 1).
     """
 
-    __slots__ = ("attributes", "idle", "limits", "pending", "ready", "used")
+    __slots__ = ("attributes", "idle", "limits", "pending", "ready", "used", "waits")
 
     def __init__(self, name: str) -> None:
         self.attributes = {attr.POOL_NAME: name}
@@ -270,6 +270,8 @@ class _Pool:
         self.pending = 0
         self.limits: list[int] = []
         self.ready: collections.Counter[int] = collections.Counter()
+        # (the instruments of the running obs, their checkout wait-time recorder)
+        self.waits: tuple[Any, Any] = (None, None)
 
 
 class _PoolListener(monitoring.ConnectionPoolListener):
@@ -297,7 +299,9 @@ class _PoolListener(monitoring.ConnectionPoolListener):
             with self._lock:
                 pool.idle += idle
                 pool.used += used
-                pool.pending = max(0, pool.pending + pending)
+                if pending:
+                    pending += pool.pending
+                    pool.pending = pending if pending > 0 else 0
             return pool
         except Exception as exc:
             active.failures.record(FEATURE, exc)
@@ -381,9 +385,21 @@ class _PoolListener(monitoring.ConnectionPoolListener):
                 active.failures.record(FEATURE, exc)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        # Once per command: the wait-time recorder is kept on the pool, not looked up.
         pool = self._count(event.address, pending=-1, idle=-1, used=1)
-        if pool is not None:
-            self._record("db_connection_wait_time", getattr(event, "duration", None), pool)
+        active = state.current
+        seconds = getattr(event, "duration", None)
+        if pool is None or seconds is None or active is None or active.instruments is None:
+            return
+        try:
+            instruments, recorder = pool.waits
+            if instruments is not active.instruments:
+                family = active.instruments.db_connection_wait_time
+                recorder = family.cell(pool.attributes, (pool.attributes[attr.POOL_NAME], ""))
+                pool.waits = (active.instruments, recorder)
+            recorder.record(seconds)
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         self._count(event.address, idle=1, used=-1)
