@@ -17,8 +17,8 @@ Example:
     >>> from opentelemetry.sdk.trace import ReadableSpan
     >>> from opentelemetry.trace import SpanContext
     >>> span = ReadableSpan("find users", SpanContext(1, 2, False), start_time=1, end_time=2)
-    >>> encode_spans_bytes([span])[:2]
-    b'\\n\\x84'
+    >>> encode_spans_bytes([span]) == encode_spans([span]).SerializeToString()
+    True
 """
 
 from __future__ import annotations
