@@ -153,6 +153,41 @@ _ASYNC = textwrap.dedent("""
 """)
 CLIENTS = {"MongoClient": _SYNC, "AsyncMongoClient": _ASYNC}
 
+# obs's own work in place: one process, obs started, its listeners switched off and on
+# between blocks (as obs.shutdown() and obs.init() switch them), so both halves share the
+# imports, threads and heap; the "on" blocks end with their span export.
+_TOGGLE = textwrap.dedent("""
+    import json, sys, time
+    import obs, pymongo
+    from obs.instrumentation import pymongo as listener
+    from opentelemetry import trace
+    settings = json.loads(sys.argv[4])
+    obs.init(**settings)
+    client = pymongo.MongoClient(sys.argv[1])
+    items = client.bench.items
+    for i in range(500):
+        items.find_one({"_id": i % 100})
+    ops, blocks = int(sys.argv[2]), int(sys.argv[3])
+    cpu = {"on": [], "off": []}
+    for block in range(2 * blocks):
+        on = block % 2 == 0
+        listener._enabled = on
+        listener._pool_enabled = on and settings.get("mongo_pool", True)
+        started = time.process_time()
+        for i in range(ops):
+            items.find_one({"_id": i % 100})
+        if on and settings.get("traces", True):
+            trace.get_tracer_provider().force_flush()
+        cpu["on" if on else "off"].append((time.process_time() - started) / ops * 1e6)
+    print(json.dumps(cpu))
+""")
+IN_PLACE = {
+    "metrics only": {"traces": False},
+    "metrics only, no pool metrics": {"traces": False, "mongo_pool": False},
+    "metrics + unsampled span": {"traces_sampler": "always_off"},
+    "default (sampled span)": {},
+}
+
 
 class AgentSink:
     """A stand-in for the Datadog agent's trace intake: accepts every payload, counts them."""
@@ -198,9 +233,10 @@ class AgentSink:
         self._server.server_close()
 
 
-def _run_child(code: str, uri: str, env: dict[str, str]) -> list[float]:
+def _run_child(code: str, uri: str, env: dict[str, str], *args: str) -> Any:
+    """The JSON a benchmark process printed last."""
     out = subprocess.run(
-        [sys.executable, "-c", code, uri, str(OPS), str(BLOCKS)],
+        [sys.executable, "-c", code, uri, str(OPS), str(BLOCKS), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -209,11 +245,10 @@ def _run_child(code: str, uri: str, env: dict[str, str]) -> list[float]:
     )
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{out.stderr[-2000:]}")
-    cpu: list[float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return cpu
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _measure(uri: str, otlp: OtlpSink, agent: AgentSink) -> dict[tuple[str, str], list[float]]:
+def _environment(otlp: OtlpSink, agent: AgentSink) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "DD_", "SENTRY"))
     }
@@ -225,6 +260,10 @@ def _measure(uri: str, otlp: OtlpSink, agent: AgentSink) -> dict[tuple[str, str]
         "DD_REMOTE_CONFIGURATION_ENABLED": "false",
         "DD_TRACE_STARTUP_LOGS": "false",
     }
+    return env
+
+
+def _measure(uri: str, env: dict[str, str], otlp: OtlpSink, agent: AgentSink) -> Any:
     samples: dict[tuple[str, str], list[float]] = {}
     for round_number in range(ROUNDS):
         for client, template in CLIENTS.items():
@@ -238,6 +277,25 @@ def _measure(uri: str, otlp: OtlpSink, agent: AgentSink) -> dict[tuple[str, str]
                     raise RuntimeError(f"{name} ({client}) sent no traces to the agent")
         print(f"  round {round_number + 1}/{ROUNDS} done", flush=True)
     return samples
+
+
+def _in_place(uri: str, env: dict[str, str]) -> None:
+    print(
+        f"\nobs's own work in place (MongoClient): blocks with obs's listeners on minus off in "
+        f"one process, median of {ROUNDS} rounds x {BLOCKS} block pairs"
+    )
+    runs: dict[str, dict[str, list[float]]] = {n: {"on": [], "off": []} for n in IN_PLACE}
+    for _ in range(ROUNDS):
+        for name, settings in IN_PLACE.items():
+            halves = _run_child(_TOGGLE, uri, env, json.dumps(settings))
+            for half, values in halves.items():
+                runs[name][half].extend(values)
+    for name, halves in runs.items():
+        pairs = [on - off for on, off in zip(halves["on"], halves["off"], strict=True)]
+        print(
+            f"  {name:<40} {statistics.median(pairs):+7.1f} us/op  (least blocks: "
+            f"{min(halves['on']) - min(halves['off']):+.1f})"
+        )
 
 
 def _verdict(passed: bool) -> str:
@@ -301,13 +359,15 @@ def main() -> None:
             f"pymongo {pymongo.version}, ddtrace {ddtrace.__version__}, Python "
             f"{sys.version.split()[0]}, {os.cpu_count()} CPUs; SecantusDB in its own process"
         )
-        samples = _measure(server.uri, otlp, agent)
+        env = _environment(otlp, agent)
+        samples = _measure(server.uri, env, otlp, agent)
         print(
             f"  the OTLP sink received {otlp.summary()}; the agent stand-in "
             f"{agent.payloads} trace payloads ({agent.bytes} bytes)"
         )
         for client_name in CLIENTS:
             _report(client_name, samples)
+        _in_place(server.uri, env)
     finally:
         agent.stop()
         otlp.stop()
