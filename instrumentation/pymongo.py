@@ -450,8 +450,8 @@ _pool_enabled = False
 
 def install(pool: bool = True) -> None:
     """Register the listeners (once per process) and switch them on; ``pool`` False leaves
-    the pool listener out (pymongo then builds no pool events: about 12 us less per command
-    on the reference machine, see ``make bench BENCH=pymongo_overhead``).
+    the pool listener out (pymongo then builds no pool events: +20 to +34 us instead of +46
+    to +52 us per command in two runs of ``make bench BENCH=pymongo_overhead``).
 
     Only clients created after this call see the listeners: pymongo copies the global
     listener list when a client is made.
