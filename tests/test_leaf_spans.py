@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
@@ -35,6 +36,8 @@ from opentelemetry.trace import (
     TraceState,
 )
 
+from obs import internals
+from obs.internals import InternalsChanged, otel_sdk
 from obs.runtime.leaf_spans import LeafSpan, LeafTracer
 
 
@@ -193,3 +196,19 @@ def test_the_applications_provider_takes_the_sdk_path() -> None:
         tracer.start_span("inner").end()
         assert trace.get_current_span() is job
     assert [s.name for s in exporter.get_finished_spans()] == ["find a", "inner", "job"]
+
+
+def test_moved_internals_take_every_span_through_the_sdk(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def moved(provider: Any) -> Any:
+        raise InternalsChanged("opentelemetry-sdk", "TracerProvider._span_limits", AttributeError())
+
+    monkeypatch.setattr(otel_sdk, "span_limits", moved)
+    monkeypatch.setattr(internals, "_warned", set())
+    provider, processor, exporter = _provider(ALWAYS_ON, True)
+    span = LeafTracer(provider, "obs", "1", processor).leaf("find a", {})
+    assert isinstance(span, SdkSpan)
+    span.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["find a"]
+    assert "obs's spans take the SDK's (slower) path" in caplog.text
