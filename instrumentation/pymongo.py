@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from pymongo import monitoring
 
 from obs import catalog
@@ -56,8 +56,8 @@ class _CommandListener(monitoring.CommandListener):
     def __init__(self) -> None:
         # request id -> (key, attributes, duration cell, span) until the command ends
         self._pending: dict[int, tuple[tuple[Any, ...], dict[str, Any], Any, Any]] = {}
-        # (database, collection, operation, server) -> (attributes, duration cell)
-        self._bound: dict[tuple[Any, ...], tuple[dict[str, Any], Any]] = {}
+        # (database, collection, operation, server) -> (attributes, duration cell, span name)
+        self._bound: dict[tuple[Any, ...], tuple[dict[str, Any], Any, str]] = {}
 
     def reset(self) -> None:
         """Forget in-flight commands and bound cells (after shutdown or fork)."""
@@ -73,19 +73,13 @@ class _CommandListener(monitoring.CommandListener):
             if name in _IGNORED:
                 return
             command = event.command
-            collection = collection_of(name, command)
-            key = (event.database_name, collection, name, event.connection_id)
+            key = (event.database_name, collection_of(name, command), name, event.connection_id)
             bound = self._bound.get(key)
             if bound is None:
                 bound = self._bind(active, key)
-            attributes, duration = bound
-            span = None
-            if active.tracer is not None:
-                span = active.tracer.start_span(
-                    f"{name} {collection}" if collection else name,
-                    kind=SpanKind.CLIENT,
-                    attributes=attributes,
-                )
+            attributes, duration, span_name = bound
+            tracer = active.tracer
+            span = None if tracer is None else tracer.leaf(span_name, attributes)
             pending = self._pending
             if len(pending) >= _MAX_PENDING:
                 pending.clear()
@@ -108,12 +102,13 @@ class _CommandListener(monitoring.CommandListener):
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
-    def _bind(self, active: state.Active, key: tuple[Any, ...]) -> tuple[dict[str, Any], Any]:
+    def _bind(self, active: state.Active, key: tuple[Any, ...]) -> tuple[dict[str, Any], Any, str]:
         attributes = _attributes(*key)
         duration = None
         if active.instruments is not None:
             duration = active.instruments.db_operation_duration.cell(attributes, key)
-        bound = (attributes, duration)
+        _, collection, name, _ = key
+        bound = (attributes, duration, f"{name} {collection}" if collection else name)
         if len(self._bound) < _MAX_ATTRIBUTE_SETS:
             self._bound[key] = bound
         return bound
@@ -266,7 +261,7 @@ class _Pool:
     ``ready`` counts connection ids (each pool numbers its connections from 1).
     """
 
-    __slots__ = ("attributes", "idle", "limits", "pending", "ready", "used")
+    __slots__ = ("attributes", "idle", "limits", "pending", "ready", "used", "waits")
 
     def __init__(self, name: str) -> None:
         self.attributes = {attr.POOL_NAME: name}
@@ -275,6 +270,8 @@ class _Pool:
         self.pending = 0
         self.limits: list[int] = []
         self.ready: collections.Counter[int] = collections.Counter()
+        # (the instruments of the running obs, their checkout wait-time recorder)
+        self.waits: tuple[Any, Any] = (None, None)
 
 
 class _PoolListener(monitoring.ConnectionPoolListener):
@@ -302,7 +299,9 @@ class _PoolListener(monitoring.ConnectionPoolListener):
             with self._lock:
                 pool.idle += idle
                 pool.used += used
-                pool.pending = max(0, pool.pending + pending)
+                if pending:
+                    pending += pool.pending
+                    pool.pending = pending if pending > 0 else 0
             return pool
         except Exception as exc:
             active.failures.record(FEATURE, exc)
@@ -386,9 +385,21 @@ class _PoolListener(monitoring.ConnectionPoolListener):
                 active.failures.record(FEATURE, exc)
 
     def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        # Once per command: the wait-time recorder is kept on the pool, not looked up.
         pool = self._count(event.address, pending=-1, idle=-1, used=1)
-        if pool is not None:
-            self._record("db_connection_wait_time", getattr(event, "duration", None), pool)
+        active = state.current
+        seconds = getattr(event, "duration", None)
+        if pool is None or seconds is None or active is None or active.instruments is None:
+            return
+        try:
+            instruments, recorder = pool.waits
+            if instruments is not active.instruments:
+                family = active.instruments.db_connection_wait_time
+                recorder = family.cell(pool.attributes, (pool.attributes[attr.POOL_NAME], ""))
+                pool.waits = (active.instruments, recorder)
+            recorder.record(seconds)
+        except Exception as exc:
+            active.failures.record(FEATURE, exc)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
         self._count(event.address, idle=1, used=-1)
@@ -439,8 +450,8 @@ _pool_enabled = False
 
 def install(pool: bool = True) -> None:
     """Register the listeners (once per process) and switch them on; ``pool`` False leaves
-    the pool listener out (pymongo then builds no pool events: about 12 us less per command
-    on the reference machine, see ``make bench BENCH=pymongo_overhead``).
+    the pool listener out (pymongo then builds no pool events: +20 to +34 us instead of +46
+    to +52 us per command in two runs of ``make bench BENCH=pymongo_overhead``).
 
     Only clients created after this call see the listeners: pymongo copies the global
     listener list when a client is made.

@@ -63,7 +63,7 @@ def smells(name: str, command: Mapping[str, Any], *, skip_threshold: int) -> tup
         for statement in command.get("deletes" if name == "delete" else "updates") or ():
             if isinstance(statement, Mapping):
                 _walk_filter(statement.get("q"), found)
-    return tuple(dict.fromkeys(found))  # each smell once, in order
+    return tuple(dict.fromkeys(found)) if found else ()  # each smell once, in order
 
 
 def _id_equality(query: Any) -> bool:

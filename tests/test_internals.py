@@ -251,6 +251,73 @@ def test_an_encoded_request_goes_through_the_http_exporter(otlp_http: HttpReceiv
     assert [p.value for p in otlp_http.points("c")] == [1]
 
 
+def _encoded(spans: Any) -> bytes:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    encoded: bytes = encode_spans(spans).SerializeToString()
+    return encoded
+
+
+def test_encoded_spans_go_through_the_grpc_exporter(otlp: GrpcReceiver) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    class Exporter(otel_sdk.EncodedSpansOverGrpc, OTLPSpanExporter):
+        def encode_request(self, spans: Any) -> bytes:
+            return _encoded([*spans, ReadableSpan("added", _span().context)])
+
+    exporter = Exporter(endpoint=otlp.endpoint, insecure=True)
+    otel_sdk.check_encoded_span_exporter(exporter)
+    assert exporter.export([_span()]) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    assert sorted(s.name for s in otlp.spans()) == ["added", "s"]
+
+
+def test_encoded_spans_go_through_the_http_exporter(otlp_http: HttpReceiver) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    class Exporter(otel_sdk.EncodedSpansOverHttp, OTLPSpanExporter):
+        def encode_request(self, spans: Any) -> bytes:
+            return _encoded([*spans, ReadableSpan("added", _span().context)])
+
+    exporter = Exporter(endpoint=f"{otlp_http.endpoint}/v1/traces")
+    otel_sdk.check_encoded_span_exporter(exporter)
+    assert exporter.export([_span()]) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    assert exporter.export([_span()]) is SpanExportResult.FAILURE
+    assert sorted(s.name for s in otlp_http.spans()) == ["added", "s"]
+
+
+def test_an_exporter_without_the_names_is_reported() -> None:
+    class Moved(otel_sdk.EncodedSpansOverHttp):
+        pass
+
+    with pytest.raises(InternalsChanged):
+        otel_sdk.check_encoded_span_exporter(Moved())
+    with pytest.raises(InternalsChanged):
+        otel_sdk.check_encoded_span_exporter(otel_sdk.EncodedSpansOverGrpc())
+
+
+def test_a_tracer_providers_processors_and_limits_are_read() -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    limits = SpanLimits(max_span_attribute_length=9)
+    provider = TracerProvider(span_limits=limits, shutdown_on_exit=False)
+    assert otel_sdk.span_limits(provider) is limits
+    first = BatchSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(first)
+    processors = otel_sdk.span_processors(provider)
+    assert processors == (first,)
+    assert otel_sdk.span_processors(provider) is processors  # the same while none is added
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    assert otel_sdk.span_processors(provider) is not processors
+    assert len(otel_sdk.span_processors(provider)) == 2
+    provider.shutdown()
+    with pytest.raises(InternalsChanged):
+        otel_sdk.span_processors(object())
+    with pytest.raises(InternalsChanged):
+        otel_sdk.span_limits(object())
+
+
 def test_the_batch_processors_logger_is_the_one_it_warns_through(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -16,7 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import obs
+from obs import internals
 from obs.export.resource import container_id
+from obs.internals import InternalsChanged, otel_sdk
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
 from support.servers import python_env
@@ -213,3 +215,27 @@ def test_container_id_from_cgroup_or_mountinfo(
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert container_id(tmp_path) == expected
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_spans_still_leave_when_the_exporters_internals_moved(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    otlp_http: HttpReceiver,
+    protocol: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A moved private name costs obs its own span encoding, never the spans."""
+
+    def moved(exporter: object) -> None:
+        raise InternalsChanged("opentelemetry-sdk", "OTLPSpanExporter._export", AttributeError())
+
+    monkeypatch.setattr(otel_sdk, "check_encoded_span_exporter", moved)
+    monkeypatch.setattr(internals, "_warned", set())
+    receiver: GrpcReceiver | HttpReceiver = otlp if protocol == "grpc" else otlp_http
+    start_obs(otlp_endpoint=receiver.endpoint, otlp_protocol=protocol)
+    _one_job()
+    assert obs.flush()
+    assert receiver.spans("process q")
+    assert "encoded by the SDK's (slower) encoder" in caplog.text

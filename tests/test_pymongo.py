@@ -16,6 +16,8 @@ from typing import Any
 import pymongo
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 import obs
@@ -449,3 +451,52 @@ def test_a_span_whose_statement_fails_still_ends(
     assert "db.query.text" not in span.attributes
     assert obs.status().failures == {"pymongo": 1}
     assert count(durations(otlp, **{"db.namespace": "shop_x"})) == 1
+
+
+def test_a_processor_the_application_adds_to_obss_provider_sees_every_command(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    provider: Any = trace.get_tracer_provider()
+    theirs = InMemorySpanExporter()
+    started: list[str] = []
+
+    class Watching(SimpleSpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            started.append(span.name)
+
+    c = client()
+    c.shop_m.t.find_one({"a": 1})  # before: obs's processor alone
+    provider.add_span_processor(Watching(theirs))
+    with trace.get_tracer("app").start_as_current_span("request") as request:
+        c.shop_m.t.find_one({"a": 2})
+    assert obs.flush()
+    (span,) = [s for s in theirs.get_finished_spans() if s.name == "find t"]
+    assert started == ["request", "find t"]
+    assert span.parent is not None
+    assert span.parent.span_id == request.get_span_context().span_id
+    assert span.attributes is not None
+    assert (
+        span.attributes["db.query.text"]
+        == '{"find":"t","filter":{"a":"?"},"limit":"?","singleBatch":"?"}'
+    )
+    exported = otlp.spans("find t")
+    assert len(exported) == 2  # obs's processor still gets both
+    assert exported[1].parent_span_id == format(request.get_span_context().span_id, "016x")
+
+
+def test_commands_in_a_request_span_are_its_children(
+    start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
+) -> None:
+    start_obs()
+    c = client()
+    with trace.get_tracer("app").start_as_current_span("request") as request:
+        c.shop_n.t.find_one({"a": 1})
+    c.shop_n.t.find_one({"a": 1})
+    assert obs.flush()
+    inside, outside = otlp.spans("find t")
+    context = request.get_span_context()
+    assert inside.trace_id == format(context.trace_id, "032x")
+    assert inside.parent_span_id == format(context.span_id, "016x")
+    assert outside.trace_id != inside.trace_id
+    assert outside.parent_span_id == ""

@@ -10,6 +10,7 @@ from bson import ObjectId, Regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from obs.mongo_queries import masking
 from obs.mongo_queries.masking import MAX_TEXT, masked_command, masked_text
 
 
@@ -232,3 +233,71 @@ def test_only_collection_commands_keep_their_first_value() -> None:
         "roles": [],
     }
     assert masked_command({"find": "users", "filter": {}})["find"] == "users"
+
+
+# Shapes share a text: two commands whose skeletons are equal must mask alike, whatever
+# the values. Keys include every key the masking treats apart; scalars come from a small
+# pool, so generated commands often share a skeleton.
+_any_key = st.sampled_from(
+    [
+        "find", "aggregate", "update", "getMore", "usersInfo", "collection", "filter",
+        "pipeline", "updates", "q", "u", "sort", "projection", "hint", "$sort", "$in", "$gt",
+        "$expr", "$match", "$lookup", "$literal", "let", "from", "as", "localField",
+        "comment", "lsid", "$db", "total", "a",
+    ]
+)  # fmt: skip
+_scalars = st.sampled_from(
+    ["users", "x", "$a", "$$b", "$a.b", "", 0, 1, -1, 2, 10**12, True, False, 0.5, 1.0, None]
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.dictionaries(_any_key, inner, max_size=3),
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=2).map(tuple),
+    ),
+    max_leaves=10,
+)
+_commands = st.builds(
+    lambda name, target, rest: {name: target, **rest},
+    st.sampled_from(["find", "aggregate", "update", "getMore", "usersInfo"]),
+    _scalars,
+    st.dictionaries(_any_key, _values, max_size=4),
+)
+
+
+def _uncached(command: dict[str, object]) -> str:
+    text = json.dumps(masked_command(command), separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+@settings(max_examples=500)
+@given(_commands, _commands)
+def test_commands_of_one_skeleton_share_their_text(
+    first: dict[str, object], second: dict[str, object]
+) -> None:
+    masking._TEXTS.clear()
+    assert masked_text(first) == _uncached(first)
+    assert masked_text(second) == _uncached(second)  # perhaps from the first's entry
+    if masking._command_skeleton(first) == masking._command_skeleton(second):
+        assert _uncached(first) == _uncached(second)
+
+
+@settings(max_examples=300)
+@given(_commands, st.data())
+def test_a_command_with_other_masked_values_gets_its_own_correct_text(
+    command: dict[str, object], data: st.DataObject
+) -> None:
+    """The cached text of a command is right for a variant whose masked scalars changed."""
+    masking._TEXTS.clear()
+    masked_text(command)
+    variant = _vary(command, data)
+    assert masked_text(variant) == _uncached(variant)
+
+
+def _vary(value: object, data: st.DataObject) -> object:
+    if isinstance(value, dict):
+        return {k: _vary(v, data) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_vary(v, data) for v in value)
+    return data.draw(_scalars) if data.draw(st.booleans()) else value

@@ -13,7 +13,12 @@
   obs sets it before each one to bound the export by a flush's or a shutdown's deadline.
 - Sending an encoded request through an OTLP metric exporter's retries (``_export``,
   ``_translate_data``, ``_count_data`` over gRPC; ``_export_batch``, ``_shutdown`` over
-  HTTP): the agent encodes its own requests.
+  HTTP): the agent encodes its own requests. Likewise spans encoded by obs through an
+  OTLP span exporter (``_translate_data`` over gRPC; ``_client.export``, ``_shutdown``
+  over HTTP).
+- A tracer provider's span processors (``_active_span_processor._span_processors``) and
+  span limits (``_span_limits``): obs ends its own leaf spans straight into its processor
+  only while that processor is the provider's only one and no limit applies.
 - The batch processor's logger (``opentelemetry.sdk._shared_internal``), whose "Queue
   full" warnings obs rate-limits, and the API's set-once globals, which tests reset.
 
@@ -22,7 +27,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
@@ -31,6 +36,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricsData,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from obs.internals import InternalsChanged
 
@@ -192,6 +198,67 @@ class RequestsOverHttp:
             return MetricExportResult.FAILURE
         result: MetricExportResult = self._export_batch(request)  # type: ignore[attr-defined]
         return result
+
+
+class EncodedSpansOverGrpc:
+    """For a subclass of the SDK's OTLP/gRPC span exporter that defines
+    ``encode_request(spans) -> bytes`` (a serialised ``ExportTraceServiceRequest``): each
+    batch is sent as encoded, with the exporter's retries, backoff and reconnection."""
+
+    def encode_request(self, spans: Sequence[Any]) -> bytes:
+        raise NotImplementedError
+
+    def _translate_data(self, data: Sequence[Any]) -> Any:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        return ExportTraceServiceRequest.FromString(self.encode_request(data))
+
+
+class EncodedSpansOverHttp:
+    """For a subclass of the SDK's OTLP/HTTP span exporter that defines
+    ``encode_request(spans) -> bytes``: each batch is sent as encoded, with the exporter's
+    client (retries, backoff, compression, headers)."""
+
+    def encode_request(self, spans: Sequence[Any]) -> bytes:
+        raise NotImplementedError
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if self._shutdown:  # type: ignore[attr-defined]
+            return SpanExportResult.FAILURE
+        result = self._client.export(self.encode_request(spans))  # type: ignore[attr-defined]
+        return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
+
+
+def check_encoded_span_exporter(exporter: Any) -> None:
+    """Raise :class:`InternalsChanged` unless ``exporter`` (an
+    :class:`EncodedSpansOverGrpc` or :class:`EncodedSpansOverHttp` subclass) has what its
+    mixin uses."""
+    if isinstance(exporter, EncodedSpansOverHttp):
+        client = getattr(exporter, "_client", None)
+        if not callable(getattr(client, "export", None)) or not hasattr(exporter, "_shutdown"):
+            raise _changed("OTLPSpanExporter._client.export", AttributeError("_client.export"))
+    elif not callable(getattr(exporter, "_export", None)):
+        raise _changed("OTLPSpanExporter._export", AttributeError("_export"))
+
+
+def span_processors(provider: Any) -> tuple[Any, ...]:
+    """The span processors of an SDK tracer provider, in order (a new tuple after each
+    ``add_span_processor``)."""
+    try:
+        processors: tuple[Any, ...] = provider._active_span_processor._span_processors
+    except AttributeError as exc:
+        raise _changed("TracerProvider._active_span_processor._span_processors", exc) from exc
+    return processors
+
+
+def span_limits(provider: Any) -> Any:
+    """An SDK tracer provider's :class:`~opentelemetry.sdk.trace.SpanLimits`."""
+    try:
+        return provider._span_limits
+    except AttributeError as exc:
+        raise _changed("TracerProvider._span_limits", exc) from exc
 
 
 def batch_processor_logger() -> str:

@@ -9,6 +9,7 @@ in a forked child (gunicorn and uwsgi workers); obs renews its pid and counts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -26,7 +27,7 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -39,6 +40,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obs.export import otel_env, resource
 from obs.export.deadline import Deadline
+from obs.export.otlp_spans import SpanEncoder
 from obs.internals import InternalsChanged, otel_sdk, warn_once
 from obs.lifecycle import bounded_export, log_limits
 from obs.lifecycle.bounded_export import BoundedMetricExporter, BoundedSpanExporter
@@ -118,7 +120,42 @@ def otlp_exporter(settings: Settings, signal: str) -> Any:
         if settings.otlp_protocol == "grpc":
             raise otel_env.GrpcMissing() from exc
         raise
+    if signal == "traces":
+        return _encoding_span_exporter(exporter_class, settings, signal)
     return exporter_class(**exporter_kwargs(settings, signal))
+
+
+@functools.cache
+def _encoding(sdk_class: type) -> type:
+    """``sdk_class`` (an SDK OTLP span exporter) sending spans encoded by obs."""
+    grpc = sdk_class.__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")
+    mixin = otel_sdk.EncodedSpansOverGrpc if grpc else otel_sdk.EncodedSpansOverHttp
+
+    class Encoding(mixin, sdk_class):  # type: ignore[valid-type,misc]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._obs_encoder = SpanEncoder()
+
+        def encode_request(self, spans: Sequence[ReadableSpan]) -> bytes:
+            return self._obs_encoder.encode(spans)
+
+    Encoding.__name__ = Encoding.__qualname__ = f"Encoding{sdk_class.__name__}"
+    return Encoding
+
+
+def _encoding_span_exporter(sdk_class: type, settings: Settings, signal: str) -> Any:
+    """The SDK's span exporter, sending the requests :mod:`obs.export.otlp_spans` writes
+    (the reference encoder's bytes, about 60 us less per span); the SDK's own when its
+    internals moved."""
+    kwargs = exporter_kwargs(settings, signal)
+    exporter = _encoding(sdk_class)(**kwargs)
+    try:
+        otel_sdk.check_encoded_span_exporter(exporter)
+    except InternalsChanged as exc:
+        warn_once(exc, "spans are encoded by the SDK's (slower) encoder")
+        exporter.shutdown()
+        return sdk_class(**kwargs)
+    return exporter
 
 
 class _HotMerge:
@@ -186,6 +223,7 @@ class TracerSetup:
 
     provider: Any
     exporter: BoundedSpanExporter | None = None  # None: the application's provider
+    processor: BatchSpanProcessor | None = None  # obs's, on obs's provider
 
     def detail(self) -> str:
         if self.exporter is None:
@@ -296,9 +334,10 @@ def start_traces(settings: Settings, res: Resource) -> TracerSetup:
     # Scrubbed before the bounded export: exception events and status descriptions that any
     # instrumentation records lose the values they quote.
     scrubbed = ScrubbedSpanExporter(exporter, settings.exception_detail)
-    provider.add_span_processor(BatchSpanProcessor(scrubbed))
+    processor = BatchSpanProcessor(scrubbed)
+    provider.add_span_processor(processor)
     _adopt(provider, current, placeholders, trace.set_tracer_provider)
-    return TracerSetup(provider, exporter)
+    return TracerSetup(provider, exporter, processor)
 
 
 def start_metrics(settings: Settings, res: Resource) -> MeterSetup:

@@ -180,9 +180,81 @@ def masked_command(command: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# skeleton of a command -> its masked text; commands of one shape share an entry
+_TEXTS: dict[Any, str] = {}
+_MAX_TEXTS = 4096
+_MAX_SKELETON_DEPTH = 64
+# Where a string value may survive masking (a command's collection, an index name, a
+# join's names); everywhere else only "$" strings (field references) can. A skeleton keeps
+# such strings, which may cost cache entries, never a wrong text.
+_KEPT_UNDER = frozenset({"collection", *_STRUCTURAL, *_JOIN_NAMES})
+_LIST, _TUPLE, _OTHER, _TEXT = object(), object(), object(), object()
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _skeleton(value: Any, kept: bool, depth: int) -> Any:
+    """Everything of ``value`` that its masked form depends on: keys, nesting, sequence
+    types, the values that may survive (strings where ``kept``, ``$`` strings, booleans
+    and -1, 0, 1); every other scalar is one marker, since masking makes it ``"?"``."""
+    if depth > _MAX_SKELETON_DEPTH:
+        raise _TooDeep
+    kind = type(value)
+    if kind is dict:  # the common cases first, without the ABC checks below
+        return (
+            Mapping,
+            *[(k, _skeleton(v, k in _KEPT_UNDER, depth + 1)) for k, v in value.items()],
+        )
+    if kind is int:
+        return (int, value) if -1 <= value <= 1 else _OTHER
+    if isinstance(value, str):
+        return value if kept or value[:1] == "$" else _TEXT
+    if isinstance(value, bool):
+        return (bool, value)  # True == 1: the type tells them apart
+    if isinstance(value, int):
+        return (int, value) if -1 <= value <= 1 else _OTHER
+    if isinstance(value, Mapping):
+        return (
+            Mapping,
+            *[(k, _skeleton(v, k in _KEPT_UNDER, depth + 1)) for k, v in value.items()],
+        )
+    if isinstance(value, list):
+        return (_LIST, *[_skeleton(v, kept, depth + 1) for v in value])
+    if isinstance(value, tuple):
+        return (_TUPLE, *[_skeleton(v, kept, depth + 1) for v in value])
+    return _OTHER
+
+
+def _command_skeleton(command: Mapping[str, Any]) -> tuple[Any, ...]:
+    first = next(iter(command), "")
+    return tuple(
+        (k, _skeleton(v, k == first or k in _KEPT_UNDER, 1))
+        for k, v in command.items()
+        if k not in _DROPPED  # dropped at the top level only: a sort may name "comment"
+    )
+
+
 def masked_text(command: Mapping[str, Any]) -> str:
-    """The masked command as compact JSON, cut at ``MAX_TEXT`` characters."""
-    text = json.dumps(masked_command(command), separators=(",", ":"), ensure_ascii=False)
+    """The masked command as compact JSON, cut at ``MAX_TEXT`` characters.
+
+    Commands of one shape (one skeleton, :func:`_skeleton`) share the text computed for
+    the first of them.
+    """
+    try:
+        key: Any = _command_skeleton(command)
+        text = _TEXTS.get(key)
+    except (_TooDeep, TypeError):  # too deep to walk twice, or an unhashable key
+        key = text = None
+    if text is not None:
+        return text
+    text = _JSON.encode(masked_command(command))
     if len(text) > MAX_TEXT:
-        return text[: MAX_TEXT - 1] + "…"
+        text = text[: MAX_TEXT - 1] + "…"
+    if key is not None:
+        if len(_TEXTS) >= _MAX_TEXTS:
+            _TEXTS.clear()
+        _TEXTS[key] = text
     return text

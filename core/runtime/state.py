@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Tracer
-
     from obs.runtime.failures import Failures
     from obs.runtime.instruments import Instruments
+    from obs.runtime.leaf_spans import LeafTracer
     from obs.runtime.settings import Settings
 
 
@@ -24,7 +23,7 @@ class Active:
     settings: Settings
     failures: Failures
     instruments: Instruments | None  # None while metrics are off
-    tracer: Tracer | None  # None while traces are off
+    tracer: LeafTracer | None  # None while traces are off
 
 
 current: Active | None = None

@@ -13,9 +13,9 @@ from obs.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.trace import Tracer
 
     from obs.runtime.instruments import Instruments
+    from obs.runtime.leaf_spans import LeafTracer
 
 logger = logging.getLogger("obs")
 
@@ -29,7 +29,7 @@ class Context:
         self.failures = failures
         self.strict = strict
         self.tracer_provider: Any = None  # set by traces
-        self.tracer: Tracer | None = None
+        self.tracer: LeafTracer | None = None
         self.meter_provider: Any = None  # set by metrics
         self.instruments: Instruments | None = None
         self._resource: Resource | None = None

@@ -22,11 +22,14 @@ class Traces(Feature):
 
     def start(self, context: Context) -> str:
         from obs.lifecycle import providers
+        from obs.runtime.leaf_spans import LeafTracer
         from obs.version import __version__
 
         self.setup = providers.start_traces(context.settings, context.resource())
         context.tracer_provider = self.setup.provider
-        context.tracer = self.setup.provider.get_tracer(providers.SCOPE, __version__)
+        context.tracer = LeafTracer(
+            self.setup.provider, providers.SCOPE, __version__, self.setup.processor
+        )
         return self.setup.detail()
 
     def flush(self, deadline: Deadline) -> bool:
