@@ -25,12 +25,11 @@ import enum
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -280,14 +279,20 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{where}: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{where}: not UTF-8 text (byte {exc.start})"]) from None
+    parse: Callable[[str], Any]
+    invalid: type[Exception]
+    if path.suffix == ".toml":
+        parse, invalid = tomllib.loads, tomllib.TOMLDecodeError
+    elif path.suffix in (".yaml", ".yml"):
+        # Imported for a YAML file only: PyYAML is ~3 MiB the agent would hold for its life.
+        import yaml
+
+        parse, invalid = (lambda text: yaml.safe_load(text) or {}), yaml.YAMLError
+    else:
+        raise ConfigError([f"{where}: expected a .toml, .yaml or .yml file"])
     try:
-        if path.suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError([f"{where}: expected a .toml, .yaml or .yml file"])
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        data = parse(text)
+    except invalid as exc:
         raise ConfigError([f"{where}: not valid {path.suffix[1:].upper()}: {exc}"]) from None
     except RecursionError:
         raise ConfigError([f"{where}: nested too deeply to be settings"]) from None
