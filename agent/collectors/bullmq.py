@@ -65,7 +65,7 @@ class ReplyError(RuntimeError):
     """Redis answered a command of the scrape with an error (other than WRONGTYPE)."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Queue:
     """One BullMQ queue, by prefix and name.
 
@@ -185,7 +185,7 @@ def _minus_marker(length: int, tail: Any) -> int:
     return length
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueueState:
     """What one scrape saw of one queue."""
 
@@ -277,7 +277,7 @@ def parse(queue: Queue, replies: Sequence[Any], sort: bool = True) -> QueueState
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueueSeries:
     """The attributes of one queue's series, built and checked against the catalog once
     per queue rather than once per point (a scrape of 1,000 queues makes 10,000 points).
@@ -286,12 +286,12 @@ class QueueSeries:
         >>> series = QueueSeries.of(Queue("bull", "mail"), {attr.SERVER_PORT: 6379})
         >>> dict(series.queue)
         {'bullmq.queue.name': 'mail', 'bullmq.queue.prefix': 'bull', 'server.port': 6379}
-        >>> [state for state, _ in series.jobs][:3]
-        ['wait', 'paused', 'active']
+        >>> dict(series.jobs[1])[attr.QUEUE_STATE], STATES[1]
+        ('paused', 'paused')
     """
 
     queue: Attributes  # of the paused flag, the oldest waiting age and the metrics counts
-    jobs: tuple[tuple[str, Attributes], ...]  # (state, attributes) of the job counts
+    jobs: tuple[Attributes, ...]  # of the job counts, one per state of STATES, in order
 
     @classmethod
     def of(cls, queue: Queue, target: dict[str, AttributeValue]) -> QueueSeries:
@@ -299,14 +299,24 @@ class QueueSeries:
         for metric in _QUEUE_METRICS:
             Point.of(metric, 0, base)  # refuses attributes the catalog does not declare
         Point.of(catalog.BULLMQ_QUEUE_JOBS, 0, {**base, attr.QUEUE_STATE: STATES[0]})
-        # The queue's series share its (key, value) pairs rather than each holding copies:
-        # kept for every series of every queue, copies were 3 MiB at 1,000 queues.
-        pairs = tuple(sorted(base.items()))
-        jobs = tuple((state, tuple(sorted((*pairs, _STATE_PAIRS[state])))) for state in STATES)
+        # The queue's series share its (key, value) pairs rather than each holding copies,
+        # and queues share the pairs of their server and prefix: kept for every series of
+        # every queue, copies were 3 MiB at 1,000 queues.
+        pairs = tuple(sorted(_shared(pair) for pair in base.items()))
+        jobs = tuple(tuple(sorted((*pairs, _STATE_PAIRS[state]))) for state in STATES)
         return cls(pairs, jobs)
 
 
 _STATE_PAIRS = {state: (attr.QUEUE_STATE, state) for state in STATES}
+# The pairs of servers and prefixes, one object each however many queues name them; as
+# few as the targets and prefixes configured (queue names are not kept here).
+_SHARED_PAIRS: dict[tuple[str, AttributeValue], tuple[str, AttributeValue]] = {}
+
+
+def _shared(pair: tuple[str, AttributeValue]) -> tuple[str, AttributeValue]:
+    if pair[0] == attr.QUEUE_NAME:
+        return pair
+    return _SHARED_PAIRS.setdefault(pair, pair)
 
 
 _QUEUE_METRICS = (
@@ -320,7 +330,7 @@ _QUEUE_METRICS = (
 def points(state: QueueState, series: QueueSeries, now_ms: float) -> Iterator[Point]:
     """The catalog points of one queue."""
     counts = state.counts
-    for name, attributes in series.jobs:
+    for name, attributes in zip(STATES, series.jobs, strict=True):
         yield Point(catalog.BULLMQ_QUEUE_JOBS, attributes, float(counts[name]))
     yield Point(catalog.BULLMQ_QUEUE_PAUSED, series.queue, float(state.paused))
     since = state.oldest_waiting_since_ms
