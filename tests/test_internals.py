@@ -251,6 +251,87 @@ def test_an_encoded_request_goes_through_the_http_exporter(otlp_http: HttpReceiv
     assert [p.value for p in otlp_http.points("c")] == [1]
 
 
+# Headers the exporter itself sets; the rest (Accept, Connection...) are each transport's.
+_EXPORTER_HEADERS = ("content-type", "user-agent", "x-tenant", "content-length")
+
+
+def test_the_urllib3_transport_sends_what_the_default_one_sends(
+    otlp_http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    monkeypatch.setenv("HOME", "/nonexistent")  # no .netrc
+    kwargs = otel_sdk.urllib3_metric_transport({})
+    assert isinstance(kwargs["_transport"], Urllib3HTTPTransport)
+    endpoint = f"{otlp_http.endpoint}/v1/metrics"
+    data = _metrics()
+    for extra in ({}, kwargs):  # the default transport (requests), then urllib3
+        exporter = OTLPMetricExporter(endpoint=endpoint, headers={"x-tenant": "t1"}, **extra)
+        assert exporter.export(data) is MetricExportResult.SUCCESS
+        exporter.shutdown()
+    default, lean = otlp_http.metric_requests
+    assert lean == default
+    headers = [{k: v for k, v in h.items() if k in _EXPORTER_HEADERS} for h in otlp_http.headers]
+    assert headers[0] == headers[1]
+    assert headers[0]["x-tenant"] == "t1"
+
+
+def test_the_urllib3_transport_fails_and_times_out_as_the_default_one(
+    otlp_http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    monkeypatch.setenv("HOME", "/nonexistent")
+    otlp_http.fail_with = 400  # not retryable: one attempt, a failure
+    exporter = OTLPMetricExporter(
+        endpoint=f"{otlp_http.endpoint}/v1/metrics", **otel_sdk.urllib3_metric_transport({})
+    )
+    assert exporter.export(_metrics()) is MetricExportResult.FAILURE
+    exporter.shutdown()
+    with black_hole() as endpoint:
+        exporter = OTLPMetricExporter(
+            endpoint=f"{endpoint}/v1/metrics", timeout=10, **otel_sdk.urllib3_metric_transport({})
+        )
+        otel_sdk.set_export_timeout(exporter, 0.5)
+        started = time.monotonic()
+        assert exporter.export(_metrics()) is MetricExportResult.FAILURE
+        assert time.monotonic() - started < 3.0
+        exporter.shutdown()
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "HTTPS_PROXY",
+        "http_proxy",
+        "REQUESTS_CA_BUNDLE",
+        "NETRC",
+        "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    ],
+)
+def test_what_only_requests_reads_keeps_the_default_transport(variable: str) -> None:
+    assert otel_sdk.urllib3_metric_transport({variable: "x"}) == {}
+
+
+def test_the_urllib3_transport_verifies_as_requests_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests.utils
+
+    monkeypatch.setenv("HOME", "/nonexistent")
+    pool = otel_sdk.urllib3_metric_transport({})["_transport"]._pool
+    assert pool.connection_pool_kw["ca_certs"] == requests.utils.DEFAULT_CA_BUNDLE_PATH
+    assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+    env = {
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem",
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE": "/client.pem",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/client.key",
+    }
+    pool = otel_sdk.urllib3_metric_transport(env)["_transport"]._pool
+    assert pool.connection_pool_kw["ca_certs"] == "/ca.pem"
+    assert pool.connection_pool_kw["cert_file"] == "/client.pem"
+    assert pool.connection_pool_kw["key_file"] == "/client.key"
+
+
 def test_the_batch_processors_logger_is_the_one_it_warns_through(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
