@@ -7,9 +7,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import Counter, MeterProvider
@@ -305,7 +309,6 @@ def test_the_urllib3_transport_fails_and_times_out_as_the_default_one(
     [
         "HTTPS_PROXY",
         "http_proxy",
-        "REQUESTS_CA_BUNDLE",
         "NETRC",
         "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
     ],
@@ -314,20 +317,43 @@ def test_what_only_requests_reads_keeps_the_default_transport(variable: str) -> 
     assert otel_sdk.urllib3_metric_transport({variable: "x"}) == {}
 
 
-def test_the_urllib3_transport_verifies_as_requests_would(monkeypatch: pytest.MonkeyPatch) -> None:
-    import requests.utils
+_CA_VARIABLES = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+)
 
-    monkeypatch.setenv("HOME", "/nonexistent")
-    pool = otel_sdk.urllib3_metric_transport({})["_transport"]._pool
-    assert pool.connection_pool_kw["ca_certs"] == requests.utils.DEFAULT_CA_BUNDLE_PATH
+
+@given(st.sets(st.sampled_from(_CA_VARIABLES)))
+def test_the_urllib3_transport_verifies_with_the_ca_file_requests_would(names: set[str]) -> None:
+    """The reference: the CA file the SDK's requests transport verifies with, once requests
+    has merged the environment into its session's settings."""
+    import requests.utils
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    env = {k: v for k, v in os.environ.items() if k not in _CA_VARIABLES}
+    env |= {name: f"/{name.lower()}.pem" for name in names}
+    with (
+        mock.patch.dict(os.environ, env, clear=True),
+        mock.patch("pathlib.Path.home", return_value=Path("/nonexistent")),
+    ):
+        session = OTLPMetricExporter()._client._transport._session
+        merged = session.merge_environment_settings("https://x/v1/metrics", {}, None, None, None)
+        expected = session.verify if merged["verify"] is None else merged["verify"]
+        if expected is True:  # requests' adapter then verifies with its default bundle
+            expected = requests.utils.DEFAULT_CA_BUNDLE_PATH
+        pool = otel_sdk.urllib3_metric_transport()["_transport"]._pool
+    assert pool.connection_pool_kw["ca_certs"] == expected
     assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+
+
+def test_the_urllib3_transport_presents_the_client_certificate() -> None:
     env = {
-        "OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem",
         "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE": "/client.pem",
         "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/client.key",
     }
     pool = otel_sdk.urllib3_metric_transport(env)["_transport"]._pool
-    assert pool.connection_pool_kw["ca_certs"] == "/ca.pem"
     assert pool.connection_pool_kw["cert_file"] == "/client.pem"
     assert pool.connection_pool_kw["key_file"] == "/client.key"
 

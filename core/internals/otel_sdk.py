@@ -198,14 +198,12 @@ class RequestsOverHttp:
 
 
 # What requests (the SDK's default HTTP transport) reads from the environment and urllib3
-# does not: proxies, its own CA bundles, a .netrc's credentials, a credential provider's
-# session (OpenTelemetry's variables).
+# cannot be given: proxies, a .netrc's credentials, a credential provider's session
+# (OpenTelemetry's variables).
 _REQUESTS_ONLY = (
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "ALL_PROXY",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
     "NETRC",
     "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
     "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER",
@@ -219,9 +217,9 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
 def urllib3_metric_transport(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Arguments that make an SDK OTLP/HTTP metric exporter send through the SDK's urllib3
     transport, verifying and presenting certificates as its default (requests) transport
-    would from the same variables; empty (the default transport) where the environment
-    asks for something only requests does (a proxy, a CA bundle of its own, a .netrc, a
-    credential provider).
+    would from the same variables (requests' own ``REQUESTS_CA_BUNDLE`` and
+    ``CURL_CA_BUNDLE`` included); empty (the default transport) where the environment asks
+    for something only requests does (a proxy, a .netrc, a credential provider).
 
     Example:
         >>> urllib3_metric_transport({"HTTPS_PROXY": "http://proxy:3128"})
@@ -243,8 +241,15 @@ def urllib3_metric_transport(environ: Mapping[str, str] | None = None) -> dict[s
         from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
     except ImportError as exc:
         raise _changed("opentelemetry.exporter.http.transport._urllib3", exc) from exc
+    # requests puts its own variables before the session's CA file, which the SDK sets.
     verify: bool | str = (
-        _first(env, "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+        _first(
+            env,
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        )
         or _default_ca_bundle()
     )
     key = _first(env, "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")
