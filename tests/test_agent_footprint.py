@@ -13,6 +13,8 @@ import pytest
 # modules then loaded, by top-level package.
 _BUILD = """
 import json, sys
+from obs import cli
+cli.build_parser(cli._command_in(["agent", "--redis", "redis://127.0.0.1:1/0"]))
 from obs.agent.config import load
 from obs.agent.otlp_settings import load_otlp
 from obs.agent.otlp import otlp_exporter
@@ -20,7 +22,8 @@ from obs.agent.app import Agent
 settings = load_otlp({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
 config = load(flags={"redis": ["redis://127.0.0.1:1/0"]}, environ={})
 Agent(config, settings.resource(), otlp=otlp_exporter(settings))
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+packages = {name.split(".")[0] for name in sys.modules}
+print(json.dumps(sorted(packages | {name for name in sys.modules if name.startswith("obs.")})))
 """
 
 
@@ -33,6 +36,8 @@ def test_the_agent_loads_nothing_it_never_calls() -> None:
     loaded = set(json.loads(done.stdout))
     # grpc: OTLP/HTTP is asked for; pydantic_settings: the agent reads its variables itself;
     # yaml: no YAML file; requests: urllib3 sends OTLP/HTTP; pymongo: no MongoDB target.
+    # obs.runtime, obs.provision...: the service's settings and the other commands.
     never = {"grpc", "pydantic_settings", "yaml", "requests", "pymongo", "prometheus_client"}
+    never |= {"obs.runtime", "obs.lifecycle", "obs.provision", "obs.preview", "obs.autoscale"}
     assert loaded & never == set()
     assert {"redis", "urllib3", "pydantic"} <= loaded  # what it does use: the check sees them
