@@ -95,8 +95,8 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return first if first in COMMANDS else None
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every subcommand, or of ``command`` in full and only the names of the
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``chosen`` in full and only the names of the
     others: a command's module is imported only when it runs (``obs agent`` would otherwise
     hold every other command's imports, the service's settings among them)."""
     parser = _Parser(
@@ -109,7 +109,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, spec in COMMANDS.items():
-        if command is not None and name != command:
+        if chosen is not None and name != chosen:
             sub.add_parser(name, help=spec.help)
             continue
         module = importlib.import_module(spec.module)

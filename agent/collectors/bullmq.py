@@ -43,6 +43,7 @@ import logging
 import math
 import re
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -342,12 +343,32 @@ def points(state: QueueState, series: QueueSeries, now_ms: float) -> Iterator[Po
         yield Point(catalog.BULLMQ_JOBS_FAILED, series.queue, float(state.failed))
 
 
+_SEND_CHUNK = 64 * 1024
+
+
+def inflated(packed: bytes) -> Iterator[bytes]:
+    """Deflated bytes inflated a piece (at most 64 KiB) at a time, as they are sent.
+
+    Example:
+        >>> b"".join(inflated(zlib.compress(b"LLEN bull:mail:wait" * 10_000)))[:19]
+        b'LLEN bull:mail:wait'
+    """
+    inflate = zlib.decompressobj()
+    data = packed
+    while data:
+        yield inflate.decompress(data, _SEND_CHUNK)
+        data = inflate.unconsumed_tail
+    yield inflate.flush()
+
+
 class Batch:
     """Commands for one server, packed into Redis protocol once and sent as they are.
 
     redis-py's pipeline packs every command and runs a response callback per reply on each
     execute: at 1,000 queues (13,000 commands) that was two thirds of a scrape. A queue
-    set changes only at discovery, so its packed bytes are kept, and the replies are read
+    set changes only at discovery, so its packed bytes are kept (deflated: the same keys
+    over and over, 700 bytes a queue as they are, 7 MiB at 10,000 queues, a tenth of it
+    deflated; inflated 64 KiB at a time as they are sent), and the replies are read
     straight from the connection (one read per command, as the pipeline does) without
     callbacks, as bytes: each queue's are decoded apart (:func:`decoded`), so one queue's
     value that is not UTF-8 costs only that queue.
@@ -357,15 +378,16 @@ class Batch:
         self.client = client
         self.size = len(commands)
         self._commands: Sequence[tuple[Any, ...]] | None = commands
-        self._packed: list[bytes] | None = None
+        self._packed: bytes | None = None
 
     def _round_trip(self, connection: Any) -> list[Any]:
         from redis.exceptions import ResponseError
 
         if self._packed is None:  # the command tuples are not kept: only their bytes
-            self._packed = redis_py.pack_commands(connection, self._commands or ())
+            packed = redis_py.pack_commands(connection, self._commands or ())
+            self._packed = zlib.compress(b"".join(packed), 1)
             self._commands = None
-        redis_py.send_packed(connection, self._packed)
+        redis_py.send_packed(connection, inflated(self._packed))
         replies: list[Any] = []
         for _ in range(self.size):
             try:  # bytes: one queue's undecodable value must not end the scrape
