@@ -10,9 +10,10 @@ the agent's footprint as a sidecar, on a private redis-server.
    and the Redis INFO at the default 15 s interval, exporting OTLP/HTTP (the default
    protocol) to a local sink every 15 s and scraped on /metrics every 15 s: RSS sampled
    every second (the peak, and where it stands at the end) and the CPU share of one core
-   over the window; 1,000 queues over OTLP/gRPC too, for comparison.
+   over the window; each also as the container image runs it (one malloc arena), and
+   1,000 queues over OTLP/gRPC too, for comparison.
 
-Run: ``make bench BENCH=agent_queues`` (``python -m bench agent_queues``): ~6 minutes.
+Run: ``make bench BENCH=agent_queues`` (``python -m bench agent_queues``): ~8 minutes.
 ``AGENT_BENCH_SECONDS=300`` runs each footprint part for 5 minutes instead of 60 s;
 ``AGENT_BENCH_SIZES=1,100`` picks the queue counts of the scrape comparison.
 Targets: 1,000 queues well under a second in one round trip; at a 15 s interval with
@@ -48,6 +49,8 @@ PREFIX = "bench"
 MIB = 2**20
 # (queues, RSS target, CPU target or None)
 TARGETS = {1000: (60 * MIB, 0.01), 10000: (100 * MIB, None)}
+# What the container image sets (Dockerfile; tests/test_agent_container.py checks it).
+IMAGE_ENVIRONMENT = {"MALLOC_ARENA_MAX": "1"}
 
 
 async def make_queues(url: str, names: list[str]) -> None:
@@ -137,9 +140,15 @@ def _verdict(value: float, target: float) -> str:
     return "PASS" if value < target else "MISS"
 
 
-def footprint(redis_server: RedisProcess, queues: int, protocol: str = "http/protobuf") -> None:
+def footprint(
+    redis_server: RedisProcess,
+    queues: int,
+    protocol: str = "http/protobuf",
+    environment: dict[str, str] | None = None,
+) -> None:
     """RSS and CPU of `obs agent` watching ``queues`` queues, exporting OTLP over
-    ``protocol`` and scraped on /metrics every 15 s."""
+    ``protocol`` and scraped on /metrics every 15 s (with ``environment`` added to its
+    variables)."""
     sink = OtlpSink().start()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "DD_"))}
@@ -149,6 +158,7 @@ def footprint(redis_server: RedisProcess, queues: int, protocol: str = "http/pro
         OBS_AGENT_BULLMQ_PREFIXES=PREFIX,
         OBS_AGENT_EXPORT_INTERVAL="15",
     )
+    env.update(environment or {})
     obs = str(Path(sys.executable).with_name("obs"))
     agent = subprocess.Popen(
         [obs, "agent", "--redis", redis_server.url, "--listen", f"127.0.0.1:{port}"],
@@ -179,9 +189,12 @@ def footprint(redis_server: RedisProcess, queues: int, protocol: str = "http/pro
         raise RuntimeError("the agent exported nothing over OTLP: the footprint would lie")
     peak, share = max(samples), cpu / wall
     over = "OTLP/gRPC" if protocol == "grpc" else "OTLP/HTTP"
+    image = " ".join(f"{k}={v}" for k, v in (environment or {}).items())
     print(
         f"obs agent, {queues:,} queues, {over} every 15 s, /metrics every 15 s "
-        f"({scraped / 1024:.0f} KiB), {wall:.0f} s:"
+        f"({scraped / 1024:.0f} KiB), {wall:.0f} s"
+        + (f", {image} (as the image)" if image else "")
+        + ":"
     )
     print(f"  RSS peak {peak / MIB:.1f} MiB, at the end {samples[-1] / MIB:.1f} MiB")
     print(f"  CPU {share * 100:.2f} % of a core")
@@ -210,6 +223,7 @@ def main() -> None:
             client.close()
             asyncio.run(make_queues(redis_server.url, [f"q{i}" for i in range(queues)]))
             footprint(redis_server, queues)
+            footprint(redis_server, queues, environment=IMAGE_ENVIRONMENT)
             if queues == 1000:
                 footprint(redis_server, queues, protocol="grpc")
     finally:
