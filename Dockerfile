@@ -17,8 +17,14 @@ RUN pip install ".[agent]"
 FROM python:3.11-slim AS agent
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin obs
 COPY --from=build /opt/obs /opt/obs
+# One malloc arena for every thread: with glibc's default (one per thread that allocates,
+# up to 8 per core) the collector, export and /metrics threads each keep freed memory of
+# their own, ~2 MiB at 1,000 queues (`make bench BENCH=agent_queues` measures both; the
+# figures are in docs/agent.md). Its threads allocate under Python's GIL: they do not
+# contend for the one arena.
 ENV PATH=/opt/obs/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=1 \
     OTEL_SERVICE_NAME=obs-agent
 USER 10001
 EXPOSE 9465

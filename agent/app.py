@@ -18,17 +18,6 @@ from urllib.parse import urlsplit
 from opentelemetry.sdk.resources import Resource
 
 from obs.agent.collectors.bullmq import BullMQCollector
-from obs.agent.collectors.mongo import (
-    APP_NAME,
-    server_attributes,
-    set_profiler_level,
-    watched_databases,
-)
-from obs.agent.collectors.mongo_currentop import CurrentOpCollector
-from obs.agent.collectors.mongo_plans import PlanCache
-from obs.agent.collectors.mongo_profile import ProfileCollector
-from obs.agent.collectors.mongo_stats import StatsCollector
-from obs.agent.collectors.mongo_status import ServerStatusCollector
 from obs.agent.collectors.process import ProcessCollector
 from obs.agent.collectors.redis_info import RedisInfoCollector
 from obs.agent.collectors.redis_nodes import refresh
@@ -76,6 +65,8 @@ class _ProfilerLevel:
 
     def then(self, collect: Callable[[], Collected]) -> Collected:
         if not self.done:
+            from obs.agent.collectors.mongo import set_profiler_level, watched_databases
+
             databases = watched_databases(self.client, self.target.databases)
             set_profiler_level(self.client, databases, self.level, self.slowms)
             self.done = True
@@ -85,7 +76,16 @@ class _ProfilerLevel:
 def _mongo_jobs(
     config: AgentConfig, target: MongoTarget, backfill: bool, clients: list[Any]
 ) -> list[Job]:
+    # Imported for a MongoDB target only, as pymongo is: an agent watching Redis alone
+    # does not hold them.
     import pymongo
+
+    from obs.agent.collectors.mongo import APP_NAME, server_attributes
+    from obs.agent.collectors.mongo_currentop import CurrentOpCollector
+    from obs.agent.collectors.mongo_plans import PlanCache
+    from obs.agent.collectors.mongo_profile import ProfileCollector
+    from obs.agent.collectors.mongo_stats import StatsCollector
+    from obs.agent.collectors.mongo_status import ServerStatusCollector
 
     client: Any = pymongo.MongoClient(target.uri, appname=APP_NAME, maxPoolSize=4, connect=False)
     clients.append(client)

@@ -25,20 +25,12 @@ import enum
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from obs.agent.targets import MongoTarget, RedisTarget
 from obs.export.otel_env import parse_list
@@ -143,25 +135,21 @@ def _schedule(what: str) -> Any:
     return Field(ScheduleOverride.model_construct(), description=f"Schedule of {what}")
 
 
-Names = Annotated[list[str], NoDecode, BeforeValidator(parse_list)]
+Names = Annotated[list[str], BeforeValidator(parse_list)]
 
 
-class AgentConfig(BaseSettings):
+class AgentConfig(BaseModel):
     """Everything ``obs agent`` reads. Field names are the file's keys; each variable is
     ``OBS_AGENT_`` + the upper-cased name (``__`` reaches into a collector's schedule)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-        populate_by_name=True,
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
     )
 
-    mongo: Annotated[list[MongoTarget], NoDecode, BeforeValidator(_split_uris)] = Field(
+    mongo: Annotated[list[MongoTarget], BeforeValidator(_split_uris)] = Field(
         [], description="MongoDB URIs to watch (a variable: separated by spaces)."
     )
-    redis: Annotated[list[RedisTarget], NoDecode, BeforeValidator(_split_uris)] = Field(
+    redis: Annotated[list[RedisTarget], BeforeValidator(_split_uris)] = Field(
         [],
         description="Redis URLs to watch: INFO and BullMQ queues (separated by spaces); "
         "`redis+cluster://` (or `rediss+cluster://`) and any node for a Redis Cluster.",
@@ -246,29 +234,73 @@ class AgentConfig(BaseSettings):
         return target.queues or self.bullmq_queues
 
 
-class _Values(PydanticBaseSettingsSource):
-    """A settings source of fixed values (the config file's)."""
+_NESTED = "__"
+# Fields whose variable may hold JSON (a schedule: OBS_AGENT_BULLMQ='{"interval": 20}');
+# the lists take their own text format (URIs separated by spaces, names by commas).
+_JSON_FIELDS = frozenset(
+    name for name, field in AgentConfig.model_fields.items() if field.annotation is ScheduleOverride
+)
+_LIST_FIELDS = frozenset(
+    name
+    for name, field in AgentConfig.model_fields.items()
+    if getattr(field.annotation, "__origin__", None) is list
+)
 
-    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]):
-        super().__init__(settings_cls)
-        self.values = values
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
+def _environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The settings in ``OBS_AGENT_*`` variables (names in any case), as a settings file
+    would hold them: ``OBS_AGENT_BULLMQ__INTERVAL=20`` is ``{"bullmq": {"interval": "20"}}``.
+    Also the problems of variables whose JSON cannot be read."""
+    variables = {k.lower(): v for k, v in environ.items()}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in AgentConfig.model_fields:
+        variable = (ENV_PREFIX + name).lower()
+        nested = _nested(variables, variable + _NESTED)
+        value: Any = variables.get(variable)
+        if value is not None and name in _JSON_FIELDS:
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                original = next(k for k in environ if k.lower() == variable)
+                problems.append(f"{original}: not valid JSON (a schedule is an object)")
+                continue
+            if isinstance(value, dict):
+                value = _merged(value, nested)
+        elif value is None and nested and (name in _JSON_FIELDS or name in _LIST_FIELDS):
+            value = nested
+        if value is not None:
+            values[name] = value
+    return values, problems
 
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
+
+def _nested(variables: Mapping[str, str], head: str) -> dict[str, Any]:
+    """``head`` + ``a__b`` = v as ``{"a": {"b": v}}``, for every such variable."""
+    out: dict[str, Any] = {}
+    for variable, value in variables.items():
+        if variable.startswith(head):
+            *keys, last = variable[len(head) :].split(_NESTED)
+            into = out
+            for key in keys:
+                into = into.setdefault(key, {})
+                if not isinstance(into, dict):
+                    break
+            else:
+                into[last] = value
+    return out
 
 
-class _Environment(EnvSettingsSource):
-    """The environment source, reading a given mapping instead of ``os.environ``."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
-        self._environ = {k.lower(): v for k, v in environ.items()}
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return self._environ
+def _merged(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    """``low`` updated with ``high``, dictionaries merged key by key (a file's schedule
+    keeps its timeout when a variable sets its interval)."""
+    out = dict(low)
+    for key, value in high.items():
+        below = out.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            out[key] = _merged(below, value)
+        else:
+            out[key] = value
+    return out
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -280,14 +312,20 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{where}: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{where}: not UTF-8 text (byte {exc.start})"]) from None
+    parse: Callable[[str], Any]
+    invalid: type[Exception]
+    if path.suffix == ".toml":
+        parse, invalid = tomllib.loads, tomllib.TOMLDecodeError
+    elif path.suffix in (".yaml", ".yml"):
+        # Imported for a YAML file only: PyYAML is ~3 MiB the agent would hold for its life.
+        import yaml
+
+        parse, invalid = (lambda text: yaml.safe_load(text) or {}), yaml.YAMLError
+    else:
+        raise ConfigError([f"{where}: expected a .toml, .yaml or .yml file"])
     try:
-        if path.suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError([f"{where}: expected a .toml, .yaml or .yml file"])
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        data = parse(text)
+    except invalid as exc:
         raise ConfigError([f"{where}: not valid {path.suffix[1:].upper()}: {exc}"]) from None
     except RecursionError:
         raise ConfigError([f"{where}: nested too deeply to be settings"]) from None
@@ -385,24 +423,11 @@ def load(
     file_values = read_file(file) if file is not None else {}
     problems = _unknown_variables(env)
 
-    class _Loaded(AgentConfig):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (
-                init_settings,
-                _Environment(settings_cls, env),
-                _Values(settings_cls, file_values),
-            )
-
+    from_environment, unreadable = _environment(env)
+    if unreadable:
+        raise ConfigError(problems + unreadable)
     try:
-        config: AgentConfig = _Loaded(**flags)
+        config = AgentConfig.model_validate(_merged(_merged(file_values, from_environment), flags))
     except ValidationError as exc:
         for error in exc.errors():
             loc = tuple(error["loc"])

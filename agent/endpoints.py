@@ -10,7 +10,7 @@ gzip); ``/metrics`` is rendered at most once a second however often it is asked.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from obs.export import prometheus_text as prometheus
 from obs.export.http_server import RouteServer, cached
@@ -22,11 +22,11 @@ class Endpoints(RouteServer):
     def __init__(
         self,
         address: tuple[str, int],
-        prometheus_text: Callable[[], list[bytes]],
+        prometheus_text: Callable[[], Iterable[bytes]],
         not_ready: Callable[[], list[str]],
         dead: Callable[[], list[str]] = list,
     ) -> None:
-        def metrics() -> tuple[int, str, list[bytes]]:
+        def metrics() -> tuple[int, str, Iterable[bytes]]:
             return 200, prometheus.CONTENT_TYPE, prometheus_text()
 
         def healthz() -> tuple[int, str, list[bytes]]:

@@ -184,9 +184,9 @@ class Exporter:
         histograms = self._histograms(self._delta_reader)
         return self._encoder.encode(families, histograms, self.started, now, runs)
 
-    def prometheus_text(self) -> list[bytes]:
+    def prometheus_text(self) -> Iterator[bytes]:
         """The same as :meth:`snapshot`, as Prometheus text in pieces (one body: the
-        pieces joined)."""
+        pieces joined), each made when it is taken."""
         return self._renderer.render(self.families(), self._histograms())
 
     def shutdown(self) -> None:

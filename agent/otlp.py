@@ -295,8 +295,9 @@ def otlp_exporter(settings: OtlpSettings) -> OtlpSender:
     )
     if settings.protocol == "http/protobuf":
         from obs.agent.otlp_http import HttpExporter
+        from obs.internals.otel_sdk import urllib3_metric_transport
 
-        return HttpExporter(**kwargs)
+        return HttpExporter(**kwargs, **urllib3_metric_transport())
     try:
         from obs.agent.otlp_grpc import GrpcExporter
     except ModuleNotFoundError as exc:

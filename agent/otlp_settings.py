@@ -17,8 +17,15 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from opentelemetry.sdk.resources import Resource
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
 
 from obs.export import resource
 from obs.export.otel_env import check_endpoint, parse_list, parse_pairs
@@ -32,23 +39,27 @@ def _lowercase(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-class OtlpSettings(BaseSettings):
+class OtlpSettings(BaseModel):
     """The agent's OTLP export and resource, from ``OTEL_*`` (and Datadog's ``DD_*``
-    unified service tags)."""
+    unified service tags), read by :func:`load_otlp`."""
 
-    model_config = SettingsConfigDict(
-        extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        validate_default=True,
     )
 
     service_name: str = Field("obs-agent", validation_alias=_env("OTEL_SERVICE_NAME", "DD_SERVICE"))
     service_version: str | None = Field(None, validation_alias=_env("DD_VERSION"))
     environment: str | None = Field(None, validation_alias=_env("DD_ENV"))
-    resource_attributes: Annotated[dict[str, str], NoDecode, BeforeValidator(parse_pairs)] = Field(
+    resource_attributes: Annotated[dict[str, str], BeforeValidator(parse_pairs)] = Field(
         {}, validation_alias=_env("OTEL_RESOURCE_ATTRIBUTES")
     )
     sdk_disabled: bool = Field(False, validation_alias=_env("OTEL_SDK_DISABLED"))
     metrics_exporter: Annotated[
-        list[Literal["otlp", "prometheus", "none"]], NoDecode, BeforeValidator(parse_list)
+        list[Literal["otlp", "prometheus", "none"]], BeforeValidator(parse_list)
     ] = Field(["otlp"], validation_alias=_env("OTEL_METRICS_EXPORTER"))
     endpoint: Annotated[str, BeforeValidator(check_endpoint)] | None = Field(
         None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -57,7 +68,7 @@ class OtlpSettings(BaseSettings):
         "http/protobuf",
         validation_alias=_env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
     )
-    headers: Annotated[dict[str, SecretStr], NoDecode, BeforeValidator(parse_pairs)] = Field(
+    headers: Annotated[dict[str, SecretStr], BeforeValidator(parse_pairs)] = Field(
         {}, validation_alias=_env("OTEL_EXPORTER_OTLP_HEADERS")
     )
     # The OpenTelemetry specification's values, case-insensitive: delta for Datadog's OTLP

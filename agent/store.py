@@ -24,14 +24,67 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from obs.agent.points import Attributes, Point, increase
 from obs.catalog import Kind, Metric
 
 Series = tuple[str, Attributes]
 Family = tuple[Metric, Sequence[tuple[Attributes, float]]]  # a metric and its readings
+
+
+class Readings(Sequence[tuple[Attributes, float]]):
+    """(attributes, value) of series, kept as two columns: the attributes (the tuples the
+    collector made, shared) and the values as machine doubles. A series costs 16 bytes
+    here rather than ~90 for a tuple and a float object: at 10,000 queues (100,000
+    series) that was 7 MiB.
+
+    Example:
+        >>> r = Readings()
+        >>> r.append((("db", "0"),), 3)
+        >>> r.extend(r)
+        >>> len(r), r[1], r[:1]
+        (2, ((('db', '0'),), 3.0), [((('db', '0'),), 3.0)])
+    """
+
+    __slots__ = ("attributes", "values")
+
+    def __init__(
+        self, attributes: list[Attributes] | None = None, values: array[float] | None = None
+    ):
+        self.attributes: list[Attributes] = [] if attributes is None else attributes
+        self.values: array[float] = array("d") if values is None else values
+
+    def append(self, attributes: Attributes, value: float) -> None:
+        self.attributes.append(attributes)
+        self.values.append(value)
+
+    def extend(self, other: Readings) -> None:
+        self.attributes.extend(other.attributes)
+        self.values.extend(other.values)
+
+    def __len__(self) -> int:
+        return len(self.attributes)
+
+    def __iter__(self) -> Iterator[tuple[Attributes, float]]:
+        return zip(self.attributes, self.values, strict=True)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Attributes, float]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Readings: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Attributes, float] | Readings:
+        if isinstance(index, slice):
+            return Readings(self.attributes[index], self.values[index])
+        return self.attributes[index], self.values[index]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 @dataclass
@@ -46,8 +99,8 @@ class Store:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # job -> metric name -> [(attributes, value)]
-        self._readings: dict[str, dict[str, list[tuple[Attributes, float]]]] = {}
+        # job -> metric name -> readings
+        self._readings: dict[str, dict[str, Readings]] = {}
         self._totals: dict[str, dict[Series, _Total]] = {}
 
     def replace(self, job: str, points: Iterable[Point]) -> None:
@@ -55,7 +108,7 @@ class Store:
         with self._lock:
             old_totals = self._totals.get(job, {})
             totals: dict[Series, _Total] = {}
-            readings: dict[str, list[tuple[Attributes, float]]] = {}
+            readings: dict[str, Readings] = {}
             for point in points:
                 value = point.value
                 if point.metric.kind is Kind.COUNTER:
@@ -68,7 +121,10 @@ class Store:
                         total = _Total(point.value, point.epoch, previous.total + step)
                     totals[point.series] = total
                     value = total.total
-                readings.setdefault(point.metric.name, []).append((point.attributes, value))
+                of_metric = readings.get(point.metric.name)
+                if of_metric is None:
+                    of_metric = readings[point.metric.name] = Readings()
+                of_metric.append(point.attributes, value)
             self._readings[job] = readings
             self._totals[job] = totals
 
@@ -77,14 +133,15 @@ class Store:
         with self._lock:
             self._readings.pop(job, None)
 
-    def readings(self, metric: Metric) -> list[tuple[Attributes, float]]:
+    def readings(self, metric: Metric) -> Readings:
         """Every current (attributes, value) of ``metric``."""
+        out = Readings()
         with self._lock:
-            return [
-                reading
-                for readings in self._readings.values()
-                for reading in readings.get(metric.name, ())
-            ]
+            for readings in self._readings.values():
+                of_metric = readings.get(metric.name)
+                if of_metric is not None:
+                    out.extend(of_metric)
+        return out
 
     def series_count(self) -> int:
         with self._lock:

@@ -88,7 +88,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option (obs's own
+    options take no value)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``chosen`` in full and only the names of the
+    others: a command's module is imported only when it runs (``obs agent`` would otherwise
+    hold every other command's imports, the service's settings among them)."""
     parser = _Parser(
         prog="obs",
         description="Observability for services on MongoDB, Redis caches and BullMQ queues.",
@@ -99,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, spec in COMMANDS.items():
+        if chosen is not None and name != chosen:
+            sub.add_parser(name, help=spec.help)
+            continue
         module = importlib.import_module(spec.module)
         command = sub.add_parser(
             name,
@@ -113,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``obs`` console script."""
-    parser = build_parser()
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -4,11 +4,14 @@ on a private Redis: counts equal BullMQ's own getJobCounts(), one round trip, no
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 
 from obs import catalog
 from obs.agent.app import redis_client
@@ -19,6 +22,7 @@ from obs.agent.collectors.bullmq import (
     Queue,
     ReplyError,
     discover,
+    inflated,
     read,
 )
 from obs.catalog import attr
@@ -400,3 +404,13 @@ def test_a_server_without_queues_that_goes_away_is_down() -> None:
             collector.collect()
     finally:
         server.remove()
+
+
+@given(
+    st.binary(max_size=300_000)
+    | st.builds(lambda n: b"LLEN bull:q:wait\r\n" * n, st.integers(0, 50_000))
+)
+def test_kept_commands_are_sent_as_they_were_packed(packed: bytes) -> None:
+    pieces = list(inflated(zlib.compress(packed, 1)))
+    assert b"".join(pieces) == packed
+    assert all(len(piece) <= 64 * 1024 for piece in pieces)

@@ -3,14 +3,23 @@ the field where the user wrote it; URIs never echoed."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated, Any
+from unittest import mock
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import create_model
+from pydantic._internal._utils import deep_update
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+from pydantic_settings.sources import EnvSettingsSource
 
-from obs.agent.config import Collector, ConfigError, Schedule, load
+from obs.agent import config as config_module
+from obs.agent.config import AgentConfig, Collector, ConfigError, Schedule, load
 from obs.agent.targets import MongoTarget, RedisTarget
 from support.generated import TOKEN, tokens
 
@@ -246,3 +255,68 @@ def test_a_password_of_any_characters_is_never_printed(password: str, template: 
     except ConfigError as exc:
         shown = str(exc)
     assert token[0] not in shown
+
+
+# --- the environment reader against pydantic-settings' (what the agent used before) ---
+
+
+def _reference_settings() -> type[BaseSettings]:
+    """AgentConfig as a pydantic-settings class: its variables read by the library."""
+    fields: dict[str, Any] = {}
+    for name, field in AgentConfig.model_fields.items():
+        annotation = field.rebuild_annotation()
+        if name in config_module._LIST_FIELDS:  # their own text format, never JSON
+            annotation = Annotated[annotation, NoDecode]
+        fields[name] = (annotation, field)
+    reference = create_model("Reference", __base__=BaseSettings, **fields)
+    reference.model_config.update(
+        SettingsConfigDict(env_prefix="OBS_AGENT_", env_nested_delimiter="__", extra="forbid")
+    )
+    return reference
+
+
+_REFERENCE = _reference_settings()
+_names = st.sampled_from(sorted(AgentConfig.model_fields))
+_case = st.sampled_from([str.upper, str.lower, str.title])
+_keys = st.one_of(
+    st.builds(lambda name, case: case(f"OBS_AGENT_{name}"), _names, _case),
+    st.builds(
+        lambda name, sub, case: case(f"OBS_AGENT_{name}__{sub}"),
+        _names,
+        st.sampled_from(["interval", "timeout", "bogus", "0__uri", "a__b"]),
+        _case,
+    ),
+    st.sampled_from(["OTHER", "OBS_AGENT_", "obs_agent_nothing"]),
+)
+_values = st.one_of(
+    st.sampled_from(['{"interval": 20}', '{"timeout": "x"}', "[1]", "{", "", "null", "20"]),
+    st.text('ab:/ ,{}[]"0123456789.', max_size=12),
+)
+
+
+@given(st.dictionaries(_keys, _values, max_size=6))
+def test_variables_are_read_as_pydantic_settings_reads_them(environ: dict[str, str]) -> None:
+    with mock.patch.dict(os.environ, environ, clear=True):
+        source = EnvSettingsSource(_REFERENCE, case_sensitive=False)
+    try:
+        expected: dict[str, Any] | None = source()
+    except SettingsError:
+        expected = None  # a JSON value that cannot be read
+    values, problems = config_module._environment(environ)
+    assert (values if not problems else None) == expected
+
+
+_trees = st.recursive(
+    st.integers(0, 3) | st.text("ab", max_size=2),
+    lambda children: st.dictionaries(st.sampled_from("abc"), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from("abc"), _trees), st.dictionaries(st.sampled_from("abc"), _trees)
+)
+def test_sources_merge_as_pydantic_settings_merges_them(
+    low: dict[str, Any], high: dict[str, Any]
+) -> None:
+    assert config_module._merged(low, high) == deep_update(low, high)

@@ -66,6 +66,12 @@ def test_dockerfile_is_multi_stage_non_root_with_the_agent_entrypoint() -> None:
     assert values(build, "RUN")
 
 
+def test_the_image_runs_the_agent_with_one_malloc_arena() -> None:
+    """What bench/agent_queues.py measures as the image runs the agent (docs/agent.md)."""
+    environment = " ".join(values(stages()[-1], "ENV"))
+    assert "MALLOC_ARENA_MAX=1" in environment.split()
+
+
 def healthcheck_command() -> list[str]:
     """The HEALTHCHECK's exec-form command, run with this interpreter as the image's python."""
     (healthcheck,) = values(stages()[-1], "HEALTHCHECK")

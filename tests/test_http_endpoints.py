@@ -8,6 +8,7 @@ import gzip
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 
 from obs.agent.config import listen_address
 from obs.agent.endpoints import Endpoints
-from obs.export.http_server import RouteServer
+from obs.export.http_server import Gzipped, RouteServer, cached
 from obs.lifecycle.prometheus_endpoint import PrometheusEndpoint
 from support.servers import free_port
 from support.waiting import wait_for
@@ -138,3 +139,50 @@ def test_a_services_metrics_page_is_collected_at_most_once_a_second() -> None:
         assert len(collections) == 2
     finally:
         endpoint.stop()
+
+
+def test_a_cached_page_is_kept_gzipped_and_served_whole_to_every_client(
+    big_page: tuple[RouteServer, bytes],
+) -> None:
+    _, page = big_page
+    renders: list[int] = []
+
+    def lazily() -> Iterator[bytes]:  # pieces made as they are taken, as /metrics does
+        renders.append(1)
+        for start in range(0, len(page), 1000):
+            yield page[start : start + 1000]
+
+    route = cached(lambda: (200, "text/plain", lazily()), max_age=60)
+    _, _, body = route()
+    assert isinstance(body, Gzipped)  # what is kept until the next scrape: not the page
+    assert sum(map(len, body.pieces)) < len(page) / 5
+    assert body.length == len(page)
+    server = RouteServer(("127.0.0.1", 0), {"/metrics": route}).start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            assert reply.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(reply.read()) == page
+        with urllib.request.urlopen(url, timeout=5) as reply:  # no Accept-Encoding: inflated
+            assert reply.headers["Content-Encoding"] is None
+            assert int(reply.headers["Content-Length"]) == len(page)
+            assert reply.read() == page
+    finally:
+        server.stop()
+    assert len(renders) == 1
+
+
+def test_a_failing_lazy_page_answers_500() -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"x" * 2000
+        raise RuntimeError("collector gone")
+
+    server = RouteServer(("127.0.0.1", 0), {"/metrics": cached(lambda: (200, "t", failing()))})
+    server.start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
+        assert error.value.code == 500
+    finally:
+        server.stop()

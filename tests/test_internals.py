@@ -7,9 +7,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import Counter, MeterProvider
@@ -316,6 +320,109 @@ def test_a_tracer_providers_processors_and_limits_are_read() -> None:
         otel_sdk.span_processors(object())
     with pytest.raises(InternalsChanged):
         otel_sdk.span_limits(object())
+
+
+# Headers the exporter itself sets; the rest (Accept, Connection...) are each transport's.
+_EXPORTER_HEADERS = ("content-type", "user-agent", "x-tenant", "content-length")
+
+
+def test_the_urllib3_transport_sends_what_the_default_one_sends(
+    otlp_http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    monkeypatch.setenv("HOME", "/nonexistent")  # no .netrc
+    kwargs = otel_sdk.urllib3_metric_transport({})
+    assert isinstance(kwargs["_transport"], Urllib3HTTPTransport)
+    endpoint = f"{otlp_http.endpoint}/v1/metrics"
+    data = _metrics()
+    for extra in ({}, kwargs):  # the default transport (requests), then urllib3
+        exporter = OTLPMetricExporter(endpoint=endpoint, headers={"x-tenant": "t1"}, **extra)
+        assert exporter.export(data) is MetricExportResult.SUCCESS
+        exporter.shutdown()
+    default, lean = otlp_http.metric_requests
+    assert lean == default
+    headers = [{k: v for k, v in h.items() if k in _EXPORTER_HEADERS} for h in otlp_http.headers]
+    assert headers[0] == headers[1]
+    assert headers[0]["x-tenant"] == "t1"
+
+
+def test_the_urllib3_transport_fails_and_times_out_as_the_default_one(
+    otlp_http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    monkeypatch.setenv("HOME", "/nonexistent")
+    otlp_http.fail_with = 400  # not retryable: one attempt, a failure
+    exporter = OTLPMetricExporter(
+        endpoint=f"{otlp_http.endpoint}/v1/metrics", **otel_sdk.urllib3_metric_transport({})
+    )
+    assert exporter.export(_metrics()) is MetricExportResult.FAILURE
+    exporter.shutdown()
+    with black_hole() as endpoint:
+        exporter = OTLPMetricExporter(
+            endpoint=f"{endpoint}/v1/metrics", timeout=10, **otel_sdk.urllib3_metric_transport({})
+        )
+        otel_sdk.set_export_timeout(exporter, 0.5)
+        started = time.monotonic()
+        assert exporter.export(_metrics()) is MetricExportResult.FAILURE
+        assert time.monotonic() - started < 3.0
+        exporter.shutdown()
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "HTTPS_PROXY",
+        "http_proxy",
+        "NETRC",
+        "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    ],
+)
+def test_what_only_requests_reads_keeps_the_default_transport(variable: str) -> None:
+    assert otel_sdk.urllib3_metric_transport({variable: "x"}) == {}
+
+
+_CA_VARIABLES = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+)
+
+
+@given(st.sets(st.sampled_from(_CA_VARIABLES)))
+def test_the_urllib3_transport_verifies_with_the_ca_file_requests_would(names: set[str]) -> None:
+    """The reference: the CA file the SDK's requests transport verifies with, once requests
+    has merged the environment into its session's settings."""
+    import requests.utils
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    env = {k: v for k, v in os.environ.items() if k not in _CA_VARIABLES}
+    env |= {name: f"/{name.lower()}.pem" for name in names}
+    with (
+        mock.patch.dict(os.environ, env, clear=True),
+        mock.patch("pathlib.Path.home", return_value=Path("/nonexistent")),
+    ):
+        session = OTLPMetricExporter()._client._transport._session
+        merged = session.merge_environment_settings("https://x/v1/metrics", {}, None, None, None)
+        expected = session.verify if merged["verify"] is None else merged["verify"]
+        if expected is True:  # requests' adapter then verifies with its default bundle
+            expected = requests.utils.DEFAULT_CA_BUNDLE_PATH
+        pool = otel_sdk.urllib3_metric_transport()["_transport"]._pool
+    assert pool.connection_pool_kw["ca_certs"] == expected
+    assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+
+
+def test_the_urllib3_transport_presents_the_client_certificate() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE": "/client.pem",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/client.key",
+    }
+    pool = otel_sdk.urllib3_metric_transport(env)["_transport"]._pool
+    assert pool.connection_pool_kw["cert_file"] == "/client.pem"
+    assert pool.connection_pool_kw["key_file"] == "/client.key"
 
 
 def test_the_batch_processors_logger_is_the_one_it_warns_through(

@@ -14,7 +14,10 @@ What a hostile or broken client could do to it is bounded:
 - the address family follows the host as prometheus_client chooses it (``::`` is IPv6).
 
 :func:`cached` keeps an expensive route (a service's /metrics collects every instrument)
-to at most one rendering per ``max_age`` seconds, however often it is asked.
+to at most one rendering per ``max_age`` seconds, however often it is asked. It keeps the
+answer gzipped (:class:`Gzipped`), compressing the body piece by piece as the route yields
+it: the plain page (15 MB at 10,000 queues) is never whole in memory, nor kept until the
+next scrape.
 
 Example:
     >>> server = RouteServer(("127.0.0.1", 0), {"/ping": lambda: (200, "text/plain", [b"ok"])})
@@ -30,13 +33,41 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+
+@dataclass(frozen=True)
+class Gzipped:
+    """A body kept gzipped: sent as it is to a client that accepts gzip, inflated piece by
+    piece for one that does not.
+
+    Example:
+        >>> page = [b"a" * 700, b"b" * 700]
+        >>> body = gzipped(page)
+        >>> isinstance(body, Gzipped), body.length, b"".join(body.plain()) == b"".join(page)
+        (True, 1400, True)
+        >>> gzipped([b"small"])
+        [b'small']
+    """
+
+    pieces: tuple[bytes, ...]
+    length: int  # of the plain body
+
+    def plain(self) -> Iterator[bytes]:
+        inflate = zlib.decompressobj(31)
+        for piece in self.pieces:
+            yield inflate.decompress(piece)
+        yield inflate.flush()
+
+
 # A route answers a status, a content type and the body in pieces, written one after the
-# other (a /metrics page of 1,000 queues is 1.5 MB: it is never joined first).
-Route = Callable[[], tuple[int, str, list[bytes]]]
+# other (a /metrics page of 1,000 queues is 1.5 MB: it is never joined first); the pieces
+# may come from an iterator, taken as they are written.
+Body = Iterable[bytes] | Gzipped
+Route = Callable[[], tuple[int, str, Body]]
 
 MAX_CONNECTIONS = 16
 IO_TIMEOUT = 5.0
@@ -73,22 +104,40 @@ def cached(
     lock = threading.Lock()
     last: list[Any] = [None, 0.0]  # the answer, when it was made
 
-    def route() -> tuple[int, str, list[bytes]]:
+    def route() -> tuple[int, str, Body]:
         with lock:
             now = clock()
             if last[0] is None or now - last[1] >= max_age:
-                last[0], last[1] = render(), now
-            answer: tuple[int, str, list[bytes]] = last[0]
+                status, content_type, body = render()
+                last[0], last[1] = (status, content_type, gzipped(body)), now
+            answer: tuple[int, str, Body] = last[0]
             return answer
 
     return route
 
 
-def _gzipped(body: list[bytes]) -> list[bytes]:
+def gzipped(body: Body) -> Gzipped | list[bytes]:
+    """``body`` gzipped as it is taken, piece by piece; a body under 1 KiB stays as it is
+    (a list of its pieces), as the server sends it."""
+    if isinstance(body, Gzipped):
+        return body
+    pieces = iter(body)
+    head: list[bytes] = []
+    length = 0
+    for piece in pieces:
+        head.append(piece)
+        length += len(piece)
+        if length >= _GZIP_FROM:
+            break
+    else:
+        return head
     compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: the gzip format
-    out = [compressor.compress(piece) for piece in body]
+    out = [compressor.compress(piece) for piece in head]
+    for piece in pieces:
+        length += len(piece)
+        out.append(compressor.compress(piece))
     out.append(compressor.flush())
-    return [piece for piece in out if piece]
+    return Gzipped(tuple(piece for piece in out if piece), length)
 
 
 class _Server(ThreadingHTTPServer):
@@ -163,22 +212,31 @@ class RouteServer:
 
             def do_GET(self) -> None:
                 route = routes.get(self.path.split("?", 1)[0])
+                accepts = "gzip" in self.headers.get("Accept-Encoding", "")
+                body: Gzipped | list[bytes]
                 try:
-                    status, content_type, body = route() if route else (404, "text/plain", [])
+                    status, content_type, answer = route() if route else (404, "text/plain", [])
+                    if isinstance(answer, Gzipped) or accepts:
+                        body = gzipped(answer)
+                    else:
+                        body = list(answer)
                 except Exception as exc:  # a failing route answers; the server goes on
                     status, content_type, body = 500, "text/plain", [type(exc).__name__.encode()]
-                gzip = "gzip" in self.headers.get("Accept-Encoding", "")
-                gzip = gzip and sum(map(len, body)) >= _GZIP_FROM
-                if gzip:
-                    body = _gzipped(body)
+                gzip = accepts and isinstance(body, Gzipped)
+                pieces: Iterable[bytes]
+                if isinstance(body, Gzipped):
+                    pieces = body.pieces if gzip else body.plain()
+                    length = sum(map(len, body.pieces)) if gzip else body.length
+                else:
+                    pieces, length = body, sum(map(len, body))
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 if gzip:
                     self.send_header("Content-Encoding", "gzip")
                 self.send_header("Vary", "Accept-Encoding")
-                self.send_header("Content-Length", str(sum(map(len, body))))
+                self.send_header("Content-Length", str(length))
                 self.end_headers()
-                for piece in body:
+                for piece in pieces:
                     self.wfile.write(piece)
 
             def log_message(self, format: str, *args: Any) -> None:

@@ -19,10 +19,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Metric, MetricsData, Sum
@@ -127,17 +128,20 @@ def render(data: MetricsData) -> bytes:
 LINES = 1000
 
 
-def _pieces(lines: Iterable[str]) -> list[bytes]:
+def _pieces(lines: Iterable[str]) -> Iterator[bytes]:
     """``lines`` as text in pieces of ``LINES`` lines; joined, the same as :func:`_text`."""
-    pieces, batch = [], []
+    batch = []
     for line in lines:
         batch.append(line)
         if len(batch) == LINES:
-            pieces.append(_text(batch))
+            yield _text(batch)
             batch = []
     if batch:
-        pieces.append(_text(batch))
-    return pieces
+        yield _text(batch)
+
+
+def _one_piece(metric: Metric) -> list[bytes]:
+    return [_text(_metric_lines(metric))]
 
 
 class Renderer:
@@ -151,20 +155,34 @@ class Renderer:
         self._lock = threading.Lock()
         self._labels: dict[tuple[str, Any], str] = {}
 
-    def render(self, families: Iterable[Family], histograms: Iterable[Metric]) -> list[bytes]:
+    def render(self, families: Iterable[Family], histograms: Iterable[Metric]) -> Iterator[bytes]:
         """The exposition text of ``families`` (readings by catalog metric) and the SDK's
         ``histograms``, in the order of their names, in pieces of at most ``LINES`` lines
-        (to be written one after the other): the whole text (1.5 MB at 1,000 queues) is
-        never built twice, as lines and as one string."""
-        blocks = [(m.name, [_text(_metric_lines(m))]) for m in histograms]
-        with self._lock:
-            seen: dict[tuple[str, Any], str] = {}
-            for metric, readings in families:
-                if readings:
-                    blocks.append((metric.name, _pieces(self._lines(metric, readings, seen))))
-            self._labels = seen
+        (to be written one after the other). Lazy: each piece is made when it is taken, so
+        the whole text (15 MB at 10,000 queues) need never be in memory at once."""
+        blocks: list[tuple[str, Callable[[], Iterable[bytes]]]] = [
+            (m.name, functools.partial(_one_piece, m)) for m in histograms
+        ]
+        seen: dict[tuple[str, Any], str] = {}
+        for metric, readings in families:
+            if readings:
+                pieces = functools.partial(self._pieces, metric, readings, seen)
+                blocks.append((metric.name, pieces))
         blocks.sort(key=lambda block: block[0])
-        return [piece for _, pieces in blocks for piece in pieces] or [_text(())]
+        if not blocks:
+            yield _text(())
+        for _, block in blocks:
+            yield from block()
+        with self._lock:  # the labels of this page's series are kept for the next one
+            self._labels = seen
+
+    def _pieces(
+        self,
+        metric: catalog.Metric,
+        readings: Sequence[tuple[Attributes, float]],
+        seen: dict[tuple[str, Any], str],
+    ) -> Iterator[bytes]:
+        return _pieces(self._lines(metric, readings, seen))
 
     def _lines(
         self,

@@ -19,6 +19,9 @@
 - A tracer provider's span processors (``_active_span_processor._span_processors``) and
   span limits (``_span_limits``): obs ends its own leaf spans straight into its processor
   only while that processor is the provider's only one and no limit applies.
+- The OTLP/HTTP metric exporter's transport (``_transport``): the agent sends through the
+  SDK's own urllib3 transport rather than its default, requests (~4 MiB of the agent's
+  memory), wherever the environment asks nothing only requests does.
 - The batch processor's logger (``opentelemetry.sdk._shared_internal``), whose "Queue
   full" warnings obs rate-limits, and the API's set-once globals, which tests reset.
 
@@ -259,6 +262,81 @@ def span_limits(provider: Any) -> Any:
         return provider._span_limits
     except AttributeError as exc:
         raise _changed("TracerProvider._span_limits", exc) from exc
+
+
+# What requests (the SDK's default HTTP transport) reads from the environment and urllib3
+# cannot be given: proxies, a .netrc's credentials, a credential provider's session
+# (OpenTelemetry's variables).
+_REQUESTS_ONLY = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NETRC",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER",
+)
+
+
+def _first(environ: Mapping[str, str], *names: str) -> str | None:
+    return next((environ[name] for name in names if environ.get(name)), None)
+
+
+def urllib3_metric_transport(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Arguments that make an SDK OTLP/HTTP metric exporter send through the SDK's urllib3
+    transport, verifying and presenting certificates as its default (requests) transport
+    would from the same variables (requests' own ``REQUESTS_CA_BUNDLE`` and
+    ``CURL_CA_BUNDLE`` included); empty (the default transport) where the environment asks
+    for something only requests does (a proxy, a .netrc, a credential provider).
+
+    Example:
+        >>> urllib3_metric_transport({"HTTPS_PROXY": "http://proxy:3128"})
+        {}
+    """
+    import os
+    from pathlib import Path
+
+    env = os.environ if environ is None else environ
+    if any(env.get(name) or env.get(name.lower()) for name in _REQUESTS_ONLY):
+        return {}
+    try:
+        netrc = any((Path.home() / name).exists() for name in (".netrc", "_netrc"))
+    except RuntimeError:  # no home directory: no .netrc either
+        netrc = False
+    if netrc:
+        return {}
+    try:
+        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+    except ImportError as exc:
+        raise _changed("opentelemetry.exporter.http.transport._urllib3", exc) from exc
+    # requests puts its own variables before the session's CA file, which the SDK sets.
+    verify: bool | str = (
+        _first(
+            env,
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        )
+        or _default_ca_bundle()
+    )
+    key = _first(env, "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    certificate = _first(
+        env,
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    )
+    cert = (certificate, key) if certificate and key else certificate
+    return {"_transport": Urllib3HTTPTransport(verify=verify, cert=cert)}
+
+
+def _default_ca_bundle() -> bool | str:
+    """The CA bundle requests verifies with by default (certifi's), else the system's."""
+    try:
+        import certifi
+    except ImportError:
+        return True
+    where: str = certifi.where()
+    return where
 
 
 def batch_processor_logger() -> str:

@@ -12,7 +12,7 @@ redis-py and a real server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -46,8 +46,8 @@ def pack_commands(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[
     return packed
 
 
-def send_packed(connection: Any, packed: list[bytes]) -> None:
-    """Write packed commands in one go."""
+def send_packed(connection: Any, packed: Iterable[bytes]) -> None:
+    """Write packed commands in one go (the pieces one after the other)."""
     _member(connection, "send_packed_command")(packed)
 
 
