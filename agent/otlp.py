@@ -134,9 +134,10 @@ class DeltaRun:
 
 @dataclass(frozen=True)
 class Encoded:
-    """A request ready for an exporter, and how many points it carries."""
+    """A serialised ``ExportMetricsServiceRequest`` ready for an exporter, and how many
+    points it carries."""
 
-    request: ExportMetricsServiceRequest
+    request: bytes
     points: int
 
 
@@ -232,8 +233,7 @@ class RequestEncoder:
     def _request(self, pieces: Sequence[_Piece]) -> Encoded:
         scope = self._scope_head + b"".join(_field(_SCOPE_METRICS, p.body) for p in pieces)
         resource = self._resource_head + _field(_RESOURCE_SCOPES, scope)
-        request = ExportMetricsServiceRequest.FromString(_field(_REQUEST_RESOURCES, resource))
-        return Encoded(request, sum(p.points for p in pieces))
+        return Encoded(_field(_REQUEST_RESOURCES, resource), sum(p.points for p in pieces))
 
     def _requests(self, pieces: Iterable[_Piece]) -> Iterator[Encoded]:
         batch: list[_Piece] = []

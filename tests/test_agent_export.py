@@ -17,6 +17,9 @@ from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
     OTLPMetricExporter as HttpMetricExporter,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.sdk.resources import Resource
 
 from obs import catalog
@@ -159,12 +162,13 @@ def test_the_agents_encoding_is_the_sdks() -> None:
         snapshot = exporter.snapshot(now)
         expected = encode_metrics(snapshot)
         (encoded,) = exporter.encoded(now)  # a few points: one request
+        sent = ExportMetricsServiceRequest.FromString(encoded.request)
         # Histograms are collected afresh by each call, at a later time.
-        for request in (expected, encoded.request):
+        for request in (expected, sent):
             for metric in request.resource_metrics[0].scope_metrics[0].metrics:
                 for point in metric.histogram.data_points:
                     point.time_unix_nano = 0
-        assert encoded.request == expected
+        assert sent == expected
         assert encoded.points == sum(
             len(m.data.data_points) for m in snapshot.resource_metrics[0].scope_metrics[0].metrics
         )
@@ -191,7 +195,10 @@ def test_large_exports_are_split_into_requests_of_at_most_max_points() -> None:
     sent = [
         (metric.name, point)
         for r in requests
-        for metric in r.request.resource_metrics[0].scope_metrics[0].metrics
+        for metric in ExportMetricsServiceRequest.FromString(r.request)
+        .resource_metrics[0]
+        .scope_metrics[0]
+        .metrics
         for point in metric.gauge.data_points
     ]
     whole = [

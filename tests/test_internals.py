@@ -249,9 +249,15 @@ def test_an_encoded_request_goes_through_the_http_exporter(otlp_http: HttpReceiv
         pass
 
     exporter = Exporter(endpoint=f"{otlp_http.endpoint}/v1/metrics")
-    assert exporter.send_request(_request(), 1) is MetricExportResult.SUCCESS
+    request = _request()
+    serialised = request.SerializeToString()
+    assert exporter.send_request(serialised, 1) is MetricExportResult.SUCCESS
+    assert otlp_http.metric_requests == [request]
+    exporter._max_request_size = len(serialised) - 1
+    assert exporter.send_request(serialised, 1) is MetricExportResult.FAILURE  # too large
+    exporter._max_request_size = len(serialised)
     exporter.shutdown()
-    assert exporter.send_request(_request(), 1) is MetricExportResult.FAILURE
+    assert exporter.send_request(serialised, 1) is MetricExportResult.FAILURE
     assert [p.value for p in otlp_http.points("c")] == [1]
 
 
