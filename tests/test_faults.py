@@ -295,7 +295,9 @@ def test_a_service_is_unchanged_and_never_held_by_a_dead_endpoint(
     redis_client: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    # A request thread held by an export would wait out its timeout (5 s against a black
+    # hole); the bound below sits far under it and far above a busy machine's hiccups.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "5")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "100")
     status = start_obs(
@@ -310,7 +312,7 @@ def test_a_service_is_unchanged_and_never_held_by_a_dead_endpoint(
         for _ in range(10):  # exports fail in the background all along
             results, slowest = _workload(client, redis_client)
             assert results == EXPECTED
-            assert slowest < 0.5  # no request thread waits on an export
+            assert slowest < 2.5  # no request thread waits on an export
             time.sleep(0.05)
     finally:
         client.close()
