@@ -37,6 +37,12 @@ def allowed_roots() -> tuple[str, ...]:
 
 
 _ROOTS = allowed_roots()
+_CHECKOUT = os.path.realpath(CHECKOUT)
+_BESIDE = os.path.realpath(CHECKOUT.parent)
+# What stands beside the checkout is what a user's clone lacks, even where the checkout
+# itself sits in a temporary folder (a clone made with mktemp -d); only where its parent is
+# itself a system place (a clone straight into /tmp) can the siblings not be told apart.
+SIBLINGS_WATCHED = _BESIDE not in _ROOTS
 _seen: list[str] = []
 
 
@@ -50,6 +56,10 @@ def is_outside(path: str) -> bool:
         False
     """
     real = os.path.realpath(path)
+    if real == _CHECKOUT or real.startswith(_CHECKOUT + os.sep):
+        return False
+    if SIBLINGS_WATCHED and (real == _BESIDE or real.startswith(_BESIDE + os.sep)):
+        return True
     return not any(real == root or real.startswith(root + os.sep) for root in _ROOTS)
 
 
