@@ -15,7 +15,7 @@ because no library writes a repeated field from kept pieces. Each request of at 
 when its turn comes.
 
 Example:
-    >>> _varint(1), _varint(300), _field(1, b"abc")
+    >>> varint(1), varint(300), _field(1, b"abc")
     (b'\\x01', b'\\xac\\x02', b'\\n\\x03abc')
 """
 
@@ -47,6 +47,7 @@ from obs.agent.points import Attributes, AttributeValue
 from obs.agent.store import Family
 from obs.catalog import Kind, Metric
 from obs.export.otel_env import GrpcMissing, exporter_kwargs
+from obs.export.protobuf_wire import varint
 
 _LENGTH_DELIMITED, _FIXED64 = 2, 1
 _DATA_POINTS = pb2.Gauge.DESCRIPTOR.fields_by_name["data_points"].number
@@ -62,22 +63,13 @@ _GAUGE_STAMPS = struct.Struct("<BQB")
 _DOUBLE = struct.Struct("<d").pack
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _tag(number: int, wire_type: int) -> int:
     return number << 3 | wire_type
 
 
 def _field(number: int, body: bytes) -> bytes:
     """A length-delimited field (a message or string) of protobuf's wire format."""
-    return _varint(_tag(number, _LENGTH_DELIMITED)) + _varint(len(body)) + body
+    return varint(_tag(number, _LENGTH_DELIMITED)) + varint(len(body)) + body
 
 
 def _any_value(value: AttributeValue) -> AnyValue:
@@ -197,7 +189,7 @@ class RequestEncoder:
     ) -> Iterator[_Piece]:
         """The pieces of one metric, at most ``max_points`` points each."""
         kept, lengths = self._attributes, self._lengths
-        point_tag = _varint(_tag(_DATA_POINTS, _LENGTH_DELIMITED))
+        point_tag = varint(_tag(_DATA_POINTS, _LENGTH_DELIMITED))
         fixed = len(stamps) + 8
         head, tail = _metric_head(metric), _data_tail(metric, delta)
         data = _METRIC["gauge" if metric.kind is Kind.GAUGE else "sum"].number
@@ -215,7 +207,7 @@ class RequestEncoder:
                 append(point_tag)
                 length = lengths.get(size)
                 if length is None:
-                    length = lengths[size] = _varint(size)
+                    length = lengths[size] = varint(size)
                 append(length)
                 append(encoded)
                 append(stamps)

@@ -31,6 +31,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
+from obs.export.protobuf_wire import varint
+
 _FIXED64, _LENGTH, _FIXED32 = 1, 2, 5
 _U64 = struct.Struct("<Q").pack
 _U32 = struct.Struct("<I").pack
@@ -52,23 +54,12 @@ class _Unsupported(Exception):
     """A value only the reference encoder handles (or rejects) the way it does."""
 
 
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _tag(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
+    return varint(number << 3 | wire_type)
 
 
 def _field(tag: bytes, body: bytes) -> bytes:
-    return tag + _varint(len(body)) + body
+    return tag + varint(len(body)) + body
 
 
 def _text(value: str) -> bytes:
@@ -114,7 +105,7 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, int):
         if not -_INT64 <= value < _INT64:
             raise _Unsupported
-        return _ANY_INT + _varint(value & 0xFFFFFFFFFFFFFFFF)
+        return _ANY_INT + varint(value & 0xFFFFFFFFFFFFFFFF)
     if isinstance(value, float):
         return _ANY_DOUBLE + _DOUBLE(value)
     if isinstance(value, bytes):
@@ -231,22 +222,22 @@ class SpanEncoder:
             out += (_SPAN_PARENT, b"\x08", parent.span_id.to_bytes(8, "big"))
         if span.name:
             out.append(_field(_SPAN_NAME, _text(span.name)))
-        out += (_SPAN_KIND, _varint(_KIND[span.kind]))
+        out += (_SPAN_KIND, varint(_KIND[span.kind]))
         if span.start_time:
             out += (_SPAN_START, _U64(span.start_time))
         if span.end_time:
             out += (_SPAN_END, _U64(span.end_time))
         out.append(self._attributes(_SPAN_ATTRIBUTE, span.attributes))
         if span.dropped_attributes:
-            out += (_SPAN_DROPPED_ATTRIBUTES, _varint(span.dropped_attributes))
+            out += (_SPAN_DROPPED_ATTRIBUTES, varint(span.dropped_attributes))
         for event in span.events:
             out.append(_field(_SPAN_EVENT, self._event(event)))
         if span.dropped_events:
-            out += (_SPAN_DROPPED_EVENTS, _varint(span.dropped_events))
+            out += (_SPAN_DROPPED_EVENTS, varint(span.dropped_events))
         for link in span.links:
             out.append(_field(_SPAN_LINK, self._link(link)))
         if span.dropped_links:
-            out += (_SPAN_DROPPED_LINKS, _varint(span.dropped_links))
+            out += (_SPAN_DROPPED_LINKS, varint(span.dropped_links))
         status = span.status
         if status is not None:
             code = status.status_code.value
@@ -254,7 +245,7 @@ class SpanEncoder:
                 _field(_STATUS_MESSAGE, _text(status.description)) if status.description else b""
             )
             out.append(
-                _field(_SPAN_STATUS, message + (_STATUS_CODE + _varint(code) if code else b""))
+                _field(_SPAN_STATUS, message + (_STATUS_CODE + varint(code) if code else b""))
             )
         flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent and parent.is_remote else 0)
         out += (_SPAN_FLAGS, _U32(flags))
@@ -266,7 +257,7 @@ class SpanEncoder:
             out.append(_field(_EVENT_NAME, _text(event.name)))
         out.append(self._attributes(_EVENT_ATTRIBUTE, event.attributes))
         if event.dropped_attributes:
-            out.append(_EVENT_DROPPED + _varint(event.dropped_attributes))
+            out.append(_EVENT_DROPPED + varint(event.dropped_attributes))
         return b"".join(out)
 
     def _link(self, link: Any) -> bytes:
@@ -277,7 +268,7 @@ class SpanEncoder:
             self._attributes(_LINK_ATTRIBUTE, link.attributes),
         ]
         if link.dropped_attributes:
-            out.append(_LINK_DROPPED + _varint(link.dropped_attributes))
+            out.append(_LINK_DROPPED + varint(link.dropped_attributes))
         flags = _HAS_IS_REMOTE | (_IS_REMOTE if context.is_remote else 0)
         out.append(_LINK_FLAGS + _U32(flags))
         return b"".join(out)
