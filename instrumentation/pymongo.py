@@ -1,12 +1,10 @@
-"""pymongo: command and pool listeners, registered once per process, for sync and async
+"""pymongo: the command listener, registered once per process, for sync and async
 clients alike (pymongo's global listeners reach ``MongoClient`` and ``AsyncMongoClient``
-created after ``obs.init()``).
+created after ``obs.init()``); the pools are :mod:`obs.instrumentation.pymongo_pool`'s.
 
 Per command: ``db.client.operation.duration`` with the semantic-convention attributes (plus
 ``error.type`` on failure), query-smell counters, and a span ``{operation} {collection}``
-whose masked ``db.query.text`` is built only when the span is recording. Per pool:
-connections in use and idle, pending checkouts and the pool size limit (observed, so a
-checkout costs a locked integer update), checkout wait time and connection create time.
+whose masked ``db.query.text`` is built only when the span is recording.
 
 The hot path reads the command in place: no copy, no serialisation unless a sampled span
 asks for its text. Attribute dicts are built once per (database, collection, operation,
@@ -15,19 +13,15 @@ server) and reused.
 
 from __future__ import annotations
 
-import collections
 import os
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 from pymongo import monitoring
 
-from obs import catalog
 from obs.catalog import attr
-from obs.instrumentation import query_smells
+from obs.instrumentation import pymongo_pool, query_smells
 from obs.mongo_queries.commands import collection_of
 from obs.mongo_queries.masking import masked_text
 from obs.runtime import state
@@ -52,12 +46,37 @@ _MAX_PENDING = 50_000  # started commands whose end never came; beyond this, sta
 _MAX_ATTRIBUTE_SETS = 20_000
 
 
+class _Bound:
+    """What every command of one (database, collection, operation, server) shares, worked
+    out at its first command."""
+
+    __slots__ = ("attributes", "duration", "key", "skip_threshold", "span_name", "statement", "write")
+
+    def __init__(self, active: state.Active, key: tuple[Any, ...]) -> None:
+        _, collection, name, _ = key
+        self.key = key
+        self.attributes = _attributes(*key)
+        instruments = active.instruments
+        self.duration = (
+            None if instruments is None else instruments.db_operation_duration.cell(self.attributes, key)
+        )
+        self.span_name = f"{name} {collection}" if collection else name
+        self.statement = active.settings.mongo_statement == "masked"
+        # None: no query smells to look for (no metrics, or a command without a filter)
+        self.skip_threshold = (
+            active.settings.mongo_skip_threshold
+            if instruments is not None and name in query_smells.FILTERED
+            else None
+        )
+        self.write = name in _WRITES
+
+
 class _CommandListener(monitoring.CommandListener):
     def __init__(self) -> None:
-        # request id -> (key, attributes, duration cell, span) until the command ends
-        self._pending: dict[int, tuple[tuple[Any, ...], dict[str, Any], Any, Any]] = {}
-        # (database, collection, operation, server) -> (attributes, duration cell, span name)
-        self._bound: dict[tuple[Any, ...], tuple[dict[str, Any], Any, str]] = {}
+        # request id -> (bound, span) until the command ends
+        self._pending: dict[int, tuple[_Bound, Any]] = {}
+        # (database, collection, operation, server) -> its _Bound
+        self._bound: dict[tuple[Any, ...], _Bound] = {}
 
     def reset(self) -> None:
         """Forget in-flight commands and bound cells (after shutdown or fork)."""
@@ -65,8 +84,10 @@ class _CommandListener(monitoring.CommandListener):
         self._bound = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if not _enabled:
+            return
         active = state.current
-        if active is None or not _enabled:
+        if active is None:
             return
         try:
             name = event.command_name
@@ -76,63 +97,56 @@ class _CommandListener(monitoring.CommandListener):
             key = (event.database_name, collection_of(name, command), name, event.connection_id)
             bound = self._bound.get(key)
             if bound is None:
-                bound = self._bind(active, key)
-            attributes, duration, span_name = bound
+                bound = _Bound(active, key)
+                if len(self._bound) < _MAX_ATTRIBUTE_SETS:
+                    self._bound[key] = bound
             tracer = active.tracer
-            span = None if tracer is None else tracer.leaf(span_name, attributes)
+            span = None if tracer is None else tracer.leaf(bound.span_name, bound.attributes)
             pending = self._pending
             if len(pending) >= _MAX_PENDING:
                 pending.clear()
             # Pending before anything else can fail, so the span always gets its end.
-            pending[event.request_id] = (key, attributes, duration, span)
-            if (
-                span is not None
-                and span.is_recording()
-                and active.settings.mongo_statement == "masked"
-            ):
+            pending[event.request_id] = (bound, span)
+            if span is not None and bound.statement and span.is_recording():
                 span.set_attribute("db.query.text", masked_text(command))
-            if name in query_smells.FILTERED and active.instruments is not None:
-                found = query_smells.smells(
-                    name, command, skip_threshold=active.settings.mongo_skip_threshold
-                )
-                for smell in found:
-                    active.instruments.query_smells.bound(
-                        (*key, smell), _smell_attributes, attributes, smell
-                    ).add(1)
+            if bound.skip_threshold is not None:
+                found = query_smells.smells(name, command, bound.skip_threshold)
+                if found:
+                    self._count_smells(active, bound, found)
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
-    def _bind(self, active: state.Active, key: tuple[Any, ...]) -> tuple[dict[str, Any], Any, str]:
-        attributes = _attributes(*key)
-        duration = None
+    def _count_smells(self, active: state.Active, bound: _Bound, found: tuple[str, ...]) -> None:
         if active.instruments is not None:
-            duration = active.instruments.db_operation_duration.cell(attributes, key)
-        _, collection, name, _ = key
-        bound = (attributes, duration, f"{name} {collection}" if collection else name)
-        if len(self._bound) < _MAX_ATTRIBUTE_SETS:
-            self._bound[key] = bound
-        return bound
+            for smell in found:
+                active.instruments.query_smells.bound(
+                    (*bound.key, smell), _smell_attributes, bound.attributes, smell
+                ).add(1)
 
-    def _take(self, request_id: int) -> tuple[state.Active, tuple[Any, ...]] | None:
+    def _take(self, request_id: int) -> tuple[state.Active, tuple[_Bound, Any]] | None:
         """The running obs and the started command's entry, or None."""
         entry = self._pending.pop(request_id, None)
         active = state.current
         return None if entry is None or active is None else (active, entry)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        taken = self._take(event.request_id)
-        if taken is None:
+        entry = self._pending.pop(event.request_id, None)
+        if entry is None:
             return
-        active, entry = taken
+        active = state.current
+        if active is None:
+            return
         try:
-            key, _, duration, span = entry
+            bound, span = entry
             # A write that failed per document still "succeeds" (ok: 1, writeErrors): the
             # application gets an exception (DuplicateKeyError, ...), so it is an error here.
-            error = _write_error(event.reply) if key[2] in _WRITES else None
-            if error is not None:
-                code = _status_code(_first_write_error(event.reply))
-                self._end_failed(active, entry, error, event.duration_micros, code)
-                return
+            if bound.write:
+                error = _write_error(event.reply)
+                if error is not None:
+                    code = _status_code(_first_write_error(event.reply))
+                    self._end_failed(active, entry, error, event.duration_micros, code)
+                    return
+            duration = bound.duration
             if duration is not None:
                 duration.record(event.duration_micros / 1e6)
             if span is not None:
@@ -159,18 +173,18 @@ class _CommandListener(monitoring.CommandListener):
     def _end_failed(
         self,
         active: state.Active,
-        entry: tuple[Any, ...],
+        entry: tuple[_Bound, Any],
         error: str,
         micros: int,
         code: str | None = None,
     ) -> None:
-        key, attributes, _, span = entry
+        bound, span = entry
         failed = {attr.ERROR_TYPE: error}
         if code is not None:
             failed[attr.DB_RESPONSE_STATUS_CODE] = code
         if active.instruments is not None:
             active.instruments.db_operation_duration.cell(
-                {**attributes, **failed}, (*key, error, code)
+                {**bound.attributes, **failed}, (*bound.key, error, code)
             ).record(micros / 1e6)
         if span is not None:
             span.set_attributes(failed)
@@ -250,233 +264,42 @@ def _error_type(failure: Any) -> str:
     return "_OTHER"
 
 
-# --- pool ---------------------------------------------------------------------------------
-
-
-class _Pool:
-    """The pools of every client of this process to one server address.
-
-    pymongo's pool events name only the address, so two clients of the same server cannot
-    be told apart: their counts add up, ``limits`` holds each open pool's maxPoolSize, and
-    ``ready`` counts connection ids (each pool numbers its connections from 1).
-    """
-
-    __slots__ = ("attributes", "idle", "limits", "pending", "ready", "used", "waits")
-
-    def __init__(self, name: str) -> None:
-        self.attributes = {attr.POOL_NAME: name}
-        self.idle = 0
-        self.used = 0
-        self.pending = 0
-        self.limits: list[int] = []
-        self.ready: collections.Counter[int] = collections.Counter()
-        # (the instruments of the running obs, their checkout wait-time recorder)
-        self.waits: tuple[Any, Any] = (None, None)
-
-
-class _PoolListener(monitoring.ConnectionPoolListener):
-    """Keeps per-pool counts that the observable instruments read at export time."""
-
-    def __init__(self) -> None:
-        self._pools: dict[Any, _Pool] = {}
-        self._lock = threading.Lock()
-
-    def reset(self) -> None:
-        self._pools = {}
-        self._lock = threading.Lock()
-
-    def _count(
-        self, address: Any, *, idle: int = 0, used: int = 0, pending: int = 0
-    ) -> _Pool | None:
-        """Apply one change to a pool's counts; None while obs is off."""
-        active = state.current
-        if active is None or not _pool_enabled:
-            return None
-        try:
-            pool = self._pools.get(address)
-            if pool is None:  # setdefault is atomic: a racing creator's pool is dropped
-                pool = self._pools.setdefault(address, _Pool(_pool_name(address)))
-            with self._lock:
-                pool.idle += idle
-                pool.used += used
-                if pending:
-                    pending += pool.pending
-                    pool.pending = pending if pending > 0 else 0
-            return pool
-        except Exception as exc:
-            active.failures.record(FEATURE, exc)
-            return None
-
-    def _record(self, family: str, seconds: float | None, pool: _Pool, error: str = "") -> None:
-        active = state.current
-        if seconds is None or active is None or active.instruments is None:
-            return
-        try:
-            attributes = pool.attributes
-            if error:
-                attributes = {**attributes, attr.ERROR_TYPE: error}
-            key = (attributes[attr.POOL_NAME], error)
-            getattr(active.instruments, family).cell(attributes, key).record(seconds)
-        except Exception as exc:
-            active.failures.record(FEATURE, exc)
-
-    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
-        pool = self._count(event.address)
-        if pool is not None:
-            with self._lock:
-                pool.limits.append(int(event.options.get("maxPoolSize", 100) or 0))
-
-    def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
-        pass
-
-    def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
-        pass
-
-    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
-        # The address's entry goes only with its last pool: another client may still use it.
-        # Which client closed is not in the event, so with different maxPoolSize values the
-        # latest pool's limit is the one taken off.
-        with self._lock:
-            pool = self._pools.get(event.address)
-            if pool is not None and pool.limits:
-                pool.limits.pop()
-            if pool is not None and not pool.limits:
-                del self._pools[event.address]
-
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
-        pass
-
-    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
-        pool = self._count(event.address, idle=1)
-        if pool is not None:
-            with self._lock:
-                pool.ready[event.connection_id] += 1
-            self._record("db_connection_create_time", getattr(event, "duration", None), pool)
-
-    def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
-        pool = self._pools.get(event.address)
-        if pool is None:
-            return
-        with self._lock:
-            was_ready = pool.ready[event.connection_id] > 0
-            if was_ready:
-                pool.ready[event.connection_id] -= 1
-        if was_ready:
-            self._count(event.address, idle=-1)
-
-    def connection_check_out_started(
-        self, event: monitoring.ConnectionCheckOutStartedEvent
-    ) -> None:
-        self._count(event.address, pending=1)
-
-    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
-        pool = self._count(event.address, pending=-1)
-        if pool is None:
-            return
-        reason = str(event.reason)
-        self._record("db_connection_wait_time", getattr(event, "duration", None), pool, reason)
-        active = state.current
-        if reason == monitoring.ConnectionCheckOutFailedReason.TIMEOUT and active is not None:
-            try:
-                if active.instruments is not None:
-                    timeouts = active.instruments.db_connection_timeouts
-                    timeouts.cell(pool.attributes, pool.attributes[attr.POOL_NAME]).add(1)
-            except Exception as exc:
-                active.failures.record(FEATURE, exc)
-
-    def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
-        # Once per command: the wait-time recorder is kept on the pool, not looked up.
-        pool = self._count(event.address, pending=-1, idle=-1, used=1)
-        active = state.current
-        seconds = getattr(event, "duration", None)
-        if pool is None or seconds is None or active is None or active.instruments is None:
-            return
-        try:
-            instruments, recorder = pool.waits
-            if instruments is not active.instruments:
-                family = active.instruments.db_connection_wait_time
-                recorder = family.cell(pool.attributes, (pool.attributes[attr.POOL_NAME], ""))
-                pool.waits = (active.instruments, recorder)
-            recorder.record(seconds)
-        except Exception as exc:
-            active.failures.record(FEATURE, exc)
-
-    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
-        self._count(event.address, idle=1, used=-1)
-
-    # -- observed at export time ---------------------------------------------------------
-
-    def _snapshot(self) -> list[_Pool]:
-        with self._lock:
-            return list(self._pools.values())
-
-    def observe_count(self, options: CallbackOptions) -> Iterable[Observation]:
-        for pool in self._snapshot():
-            name = pool.attributes[attr.POOL_NAME]
-            yield Observation(
-                max(pool.idle, 0), {attr.POOL_NAME: name, attr.CONNECTION_STATE: "idle"}
-            )
-            yield Observation(
-                max(pool.used, 0), {attr.POOL_NAME: name, attr.CONNECTION_STATE: "used"}
-            )
-
-    def observe_pending(self, options: CallbackOptions) -> Iterable[Observation]:
-        for pool in self._snapshot():
-            yield Observation(pool.pending, pool.attributes)
-
-    def observe_limit(self, options: CallbackOptions) -> Iterable[Observation]:
-        for pool in self._snapshot():
-            yield Observation(sum(pool.limits), pool.attributes)
-
-
-def _pool_name(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) == 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address)
-
-
 COMMANDS = _CommandListener()
-POOLS = _PoolListener()
-POOL_OBSERVERS = {
-    catalog.DB_CLIENT_CONNECTION_COUNT: POOLS.observe_count,
-    catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS: POOLS.observe_pending,
-    catalog.DB_CLIENT_CONNECTION_MAX: POOLS.observe_limit,
-}
 
-_registered: list[Any] = []  # the listeners registered with pymongo in this process
+_registered = False  # the command listener is registered with pymongo in this process
 _enabled = False
-_pool_enabled = False
 
 
-def install(pool: bool = True) -> None:
-    """Register the listeners (once per process) and switch them on; ``pool`` False leaves
-    the pool listener out (pymongo then builds no pool events: +20 to +34 us instead of +46
-    to +52 us per command in two runs of ``make bench BENCH=pymongo_overhead``).
+def install(pool: bool = True, pool_timings: bool = False) -> str:
+    """Register the command listener (once per process) and switch it on, with the pool
+    gauges when ``pool`` and pool timings when ``pool_timings`` too
+    (:mod:`obs.instrumentation.pymongo_pool`); what runs, in words.
 
-    Only clients created after this call see the listeners: pymongo copies the global
-    listener list when a client is made.
+    Only clients created after this call are seen: pymongo copies the global listener
+    list when a client is made.
     """
-    global _enabled, _pool_enabled
-    if not _registered and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork)
-    for listener in (COMMANDS, POOLS) if pool else (COMMANDS,):
-        if listener not in _registered:
-            monitoring.register(listener)
-            _registered.append(listener)
+    global _enabled, _registered
+    if not _registered:
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork)
+        monitoring.register(COMMANDS)
+        _registered = True
     _enabled = True
-    _pool_enabled = pool
+    if not pool:
+        return "command listener"
+    return f"command listener, {pymongo_pool.install(timings=pool_timings)}"
 
 
 def uninstall() -> None:
     """Switch the listeners off (pymongo has no way to unregister a global listener)."""
-    global _enabled, _pool_enabled
-    _enabled = _pool_enabled = False
+    global _enabled
+    _enabled = False
     COMMANDS.reset()
-    POOLS.reset()
+    pymongo_pool.uninstall()
 
 
 def _after_fork() -> None:
     # A forked child shares no connections with its parent: the parent's in-flight
     # commands and pool counts mean nothing there.
     COMMANDS.reset()
-    POOLS.reset()
+    pymongo_pool.after_fork()

@@ -13,15 +13,18 @@ The checks read the command in place (no copy, no serialisation) and stop early.
 
 Example:
     >>> smells("find", {"find": "users", "filter": {"name": {"$regex": "ann"}}, "skip": 5000},
-    ...        skip_threshold=1000)
+    ...        1000)
     ('large_skip', 'unbounded_find', 'unanchored_regex')
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from bson import ObjectId
 
 LARGE_SKIP = "large_skip"
 UNBOUNDED_FIND = "unbounded_find"
@@ -34,10 +37,13 @@ FILTERED = frozenset(
     {"find", "aggregate", "count", "distinct", "delete", "update", "findAndModify"}
 )
 _MAX_DEPTH = 8
+# Values that hold no filter and no pattern (checked by exact type: the ABC checks cost
+# more than the rest of the walk).
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes, datetime.datetime, ObjectId})
 _MAX_NODES = 200  # a huge filter is not worth walking on a request thread
 
 
-def smells(name: str, command: Mapping[str, Any], *, skip_threshold: int) -> tuple[str, ...]:
+def smells(name: str, command: Mapping[str, Any], skip_threshold: int) -> tuple[str, ...]:
     """The smells of one command (empty for almost every command)."""
     found: list[str] = []
     if name == "find":
@@ -76,7 +82,7 @@ def _id_equality(query: Any) -> bool:
 
 
 def _walk_filter(query: Any, found: list[str]) -> None:
-    if isinstance(query, Mapping) and query:
+    if query and (type(query) is dict or isinstance(query, Mapping)):
         budget = [_MAX_NODES]
         _walk(query, found, 0, budget)
 
@@ -90,12 +96,17 @@ def _walk(node: Mapping[str, Any], found: list[str], depth: int, budget: list[in
             return
         if key == "$where":
             found.append(WHERE)
-        elif key == "$regex":
+            continue
+        if key == "$regex":
             if not _anchored(value):
                 found.append(UNANCHORED_REGEX)
-        elif isinstance(value, Mapping):
+            continue
+        kind = type(value)
+        if kind in _PLAIN:  # most values: nothing to look at
+            continue
+        if kind is dict or isinstance(value, Mapping):
             _walk(value, found, depth + 1, budget)
-        elif isinstance(value, list):
+        elif kind is list:
             for item in value:
                 if isinstance(item, Mapping):
                     _walk(item, found, depth + 1, budget)

@@ -29,9 +29,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from obs.internals import InternalsChanged, otel_sdk, redis_py
+from obs.internals import InternalsChanged, otel_sdk, pymongo_driver, redis_py
 from support.otlp_receiver import GrpcReceiver, HttpReceiver
-from support.servers import RedisServer
+from support.servers import MongoServer, RedisServer
 from support.unreachable import black_hole
 
 # --- OpenTelemetry ---------------------------------------------------------------------
@@ -495,3 +495,107 @@ def test_a_connection_error_is_retried_under_the_clients_policy(
         assert redis_py.with_retry(connection, attempt) == "ok"
     client.close()
     assert len(tries) == 2
+
+
+# --- pymongo ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tracked_pools() -> Iterator[list[Any]]:
+    found: list[Any] = []
+    pymongo_driver.track_pools(found.append)
+    yield found
+    pymongo_driver.untrack_pools()
+
+
+def test_application_pools_are_found_and_their_counts_read(
+    tracked_pools: list[Any], mongo: MongoServer
+) -> None:
+    import pymongo
+
+    client: Any = pymongo.MongoClient(mongo.uri, maxPoolSize=3)
+    client.admin.command("ping")
+    # one application pool per server; the monitors' own pools are left out
+    assert [pool.address for pool in tracked_pools] == [("127.0.0.1", mongo.port)]
+    (pool,) = tracked_pools
+    idle = pymongo_driver.pool_counts(pool)
+    assert idle is not None
+    assert (idle.used, idle.pending, idle.limit) == (0, 0, 3)
+    assert idle.idle >= 1
+    client.close()
+    assert pymongo_driver.pool_counts(pool) is None  # closed
+
+
+def test_a_checked_out_connection_is_counted_as_used(
+    tracked_pools: list[Any], mongo: MongoServer
+) -> None:
+    import pymongo
+
+    client: Any = pymongo.MongoClient(mongo.uri, maxPoolSize=2)
+    client.admin.command("ping")
+    (pool,) = tracked_pools
+    with pool.checkout():
+        counts = pymongo_driver.pool_counts(pool)
+        assert counts is not None
+        assert counts.used == 1
+    counts = pymongo_driver.pool_counts(pool)
+    assert counts is not None
+    assert counts.used == 0
+    client.close()
+
+
+def test_async_pools_are_found_too(tracked_pools: list[Any], mongo: MongoServer) -> None:
+    import asyncio
+
+    import pymongo
+
+    async def work() -> None:
+        client: Any = pymongo.AsyncMongoClient(mongo.uri)
+        await client.admin.command("ping")
+        await client.close()
+
+    asyncio.run(work())
+    assert [pool.address for pool in tracked_pools] == [("127.0.0.1", mongo.port)]
+
+
+def test_untracking_gives_the_pool_classes_their_own_constructor_back() -> None:
+    from pymongo.asynchronous.pool import Pool as AsyncPool
+    from pymongo.synchronous.pool import Pool
+
+    originals = (Pool.__init__, AsyncPool.__init__)
+    pymongo_driver.track_pools(lambda pool: None)
+    assert (Pool.__init__, AsyncPool.__init__) != originals
+    pymongo_driver.track_pools(lambda pool: None)  # a second call wraps once, not twice
+    assert Pool.__init__.__wrapped__ is originals[0]  # type: ignore[attr-defined]
+    pymongo_driver.untrack_pools()
+    assert (Pool.__init__, AsyncPool.__init__) == originals
+
+
+def test_a_pool_without_the_counters_is_reported() -> None:
+    with pytest.raises(InternalsChanged, match="pymongo no longer has Pool.opts"):
+        pymongo_driver.pool_counts(mock.Mock(spec=["closed"], closed=False))
+
+
+def test_a_forked_child_reads_none_of_its_parents_connections(
+    tracked_pools: list[Any], mongo: MongoServer
+) -> None:
+    import json
+
+    import pymongo
+
+    client: Any = pymongo.MongoClient(mongo.uri, maxPoolSize=4)
+    client.admin.command("ping")
+    (pool,) = tracked_pools
+    parent = pymongo_driver.pool_counts(pool)
+    assert parent is not None
+    assert parent.idle >= 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running the parent's cleanup
+        os.write(write, json.dumps(pymongo_driver.pool_counts(pool)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as reply:
+        assert json.loads(reply.read()) == [0, 0, 0, 4]
+    client.close()

@@ -16,16 +16,19 @@ from typing import Any
 import pymongo
 import pytest
 from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 import obs
+from obs import catalog
 from obs.instrumentation import pymongo as listener
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import wait_for_checkout
 from support.servers import MongoServer
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.servers  # starts servers, processes or a browser
 
@@ -234,26 +237,68 @@ def test_query_smells_are_counted(
     assert counted == {"large_skip": 1, "unbounded_find": 1, "unanchored_regex": 1, "where": 1}
 
 
-def test_pool_metrics_follow_connections(
-    start_obs: StartObs,
-    otlp: GrpcReceiver,
-    client: Callable[..., MongoClient[Any]],
-    mongo: MongoServer,
-) -> None:
-    start_obs()
-    c = client(maxPoolSize=7)
-    c.shop_g.t.insert_one({"a": 1})
-    c.shop_g.t.find_one()
-    assert obs.flush()
-    pool = f"127.0.0.1:{mongo.port}"
+def _pool_gauges_hold(otlp: GrpcReceiver, pool: str, limit: int) -> None:
     latest = functools.partial(latest_pool_value, otlp, pool)
-
-    assert latest("db.client.connection.max") == 7
+    assert latest("db.client.connection.max") == limit
     assert latest("db.client.connection.count", **{"db.client.connection.state": "used"}) == 0
     idle = latest("db.client.connection.count", **{"db.client.connection.state": "idle"})
     assert idle is not None
     assert idle >= 1
     assert latest("db.client.connection.pending_requests") == 0
+
+
+def test_pool_gauges_are_read_off_the_pools_without_pool_events(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    mongo: MongoServer,
+) -> None:
+    status = start_obs()
+    assert status["pymongo"].detail.startswith("command listener, pool gauges on")
+    c = client(maxPoolSize=7)
+    c.shop_g.t.insert_one({"a": 1})
+    c.shop_g.t.find_one()
+    assert obs.flush()
+    _pool_gauges_hold(otlp, f"127.0.0.1:{mongo.port}", 7)
+    # the timings are asked for separately: without them, pymongo publishes no pool event
+    # to obs (a listener registered by an earlier test in this process stays switched off)
+    assert otlp.points("db.client.connection.wait_time") == []
+    assert otlp.points("db.client.connection.create_time") == []
+    assert listener.pymongo_pool.EVENTS.snapshot() == []
+
+
+def test_async_pools_are_read_too(
+    start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer
+) -> None:
+    start_obs()
+
+    async def work() -> None:
+        async_client: AsyncMongoClient[Any] = AsyncMongoClient(mongo.uri, maxPoolSize=5)
+        try:
+            await async_client.shop_ga.t.find_one()
+            assert obs.flush()
+        finally:
+            await async_client.close()
+
+    asyncio.run(work())
+    _pool_gauges_hold(otlp, f"127.0.0.1:{mongo.port}", 5)
+
+
+def test_pool_timings_come_from_pool_events_when_asked_for(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    mongo: MongoServer,
+) -> None:
+    status = start_obs(mongo_pool_timings=True)
+    assert "pool gauges and timings" in status["pymongo"].detail
+    c = client(maxPoolSize=7)
+    assert listener.pymongo_pool.EVENTS in c.options.event_listeners
+    c.shop_w.t.insert_one({"a": 1})
+    c.shop_w.t.find_one()
+    assert obs.flush()
+    pool = f"127.0.0.1:{mongo.port}"
+    _pool_gauges_hold(otlp, pool, 7)  # still read off the pools, reported once
     waits = [
         p
         for p in otlp.points("db.client.connection.wait_time")
@@ -261,6 +306,37 @@ def test_pool_metrics_follow_connections(
     ]
     assert sum(p.count or 0 for p in waits) >= 2  # one checkout per operation
     assert otlp.points("db.client.connection.create_time")
+
+
+def test_pool_gauges_count_checkouts_waiting_for_a_connection(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    mongo: MongoServer,
+) -> None:
+    start_obs()
+    c = client(maxPoolSize=1, retryReads=False)
+    c.shop_pw.t.insert_one({"a": 1})
+    c.admin.command(
+        {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 1500},
+        }
+    )
+    slow = threading.Thread(target=c.shop_pw.t.find_one)
+    slow.start()
+    wait_for_checkout()  # the slow find holds the only connection
+    waiting = threading.Thread(target=c.shop_pw.t.find_one)
+    waiting.start()
+    pending = listener.pymongo_pool.POOL_OBSERVERS[catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS]
+    assert wait_for(lambda: [o.value for o in pending(CallbackOptions())] == [1], 10, 0.005)
+    assert obs.flush()
+    latest = functools.partial(latest_pool_value, otlp, f"127.0.0.1:{mongo.port}")
+    assert latest("db.client.connection.count", **{"db.client.connection.state": "used"}) == 1
+    slow.join()
+    waiting.join()
+    assert [o.value for o in pending(CallbackOptions())] == [0]
 
 
 def test_pool_metrics_can_be_left_out(
@@ -271,13 +347,15 @@ def test_pool_metrics_can_be_left_out(
     client().shop_p.t.find_one()
     assert obs.flush()
     assert count(durations(otlp, **{"db.namespace": "shop_p"})) == 1
+    assert otlp.points("db.client.connection.count") == []
     assert otlp.points("db.client.connection.wait_time") == []
 
 
+@pytest.mark.parametrize("timings", [False, True], ids=["read off the pools", "pool events"])
 def test_two_clients_of_one_server_keep_their_pools(
-    start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer
+    start_obs: StartObs, otlp: GrpcReceiver, mongo: MongoServer, timings: bool
 ) -> None:
-    start_obs()
+    start_obs(mongo_pool_timings=timings)
     pool = f"127.0.0.1:{mongo.port}"
     latest = functools.partial(latest_pool_value, otlp, pool)
 
@@ -306,7 +384,7 @@ def test_pool_timeouts_are_counted(
     otlp: GrpcReceiver,
     client: Callable[..., MongoClient[Any]],
 ) -> None:
-    start_obs()
+    start_obs(mongo_pool_timings=True)
     c = client(maxPoolSize=1, waitQueueTimeoutMS=100, retryReads=False)
     c.shop_h.t.insert_one({"a": 1})
     c.admin.command(

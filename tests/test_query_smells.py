@@ -54,19 +54,19 @@ def find(**fields: object) -> dict[str, object]:
     ],
 )
 def test_smells(name: str, command: dict[str, object], expected: tuple[str, ...]) -> None:
-    assert smells(name, command, skip_threshold=1000) == expected
+    assert smells(name, command, 1000) == expected
 
 
 def test_the_skip_threshold_is_configurable() -> None:
     command = find(filter={"a": 1}, limit=10, skip=200)
-    assert smells("find", command, skip_threshold=100) == ("large_skip",)
-    assert smells("find", command, skip_threshold=1000) == ()
+    assert smells("find", command, 100) == ("large_skip",)
+    assert smells("find", command, 1000) == ()
 
 
 def test_huge_and_deep_filters_stop_early() -> None:
     deep: dict[str, object] = {"$regex": "x"}
     for _ in range(50):
         deep = {"a": deep}
-    assert smells("find", find(filter=deep, limit=1), skip_threshold=10) == ()
+    assert smells("find", find(filter=deep, limit=1), 10) == ()
     wide = {f"f{i}": i for i in range(10_000)} | {"z": {"$regex": "x"}}
-    assert smells("find", find(filter=wide, limit=1), skip_threshold=10) == ()
+    assert smells("find", find(filter=wide, limit=1), 10) == ()

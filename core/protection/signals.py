@@ -22,7 +22,7 @@ def pool_pending_reader() -> Callable[[], int]:
     from opentelemetry.metrics import CallbackOptions
 
     from obs import catalog
-    from obs.instrumentation.pymongo import POOL_OBSERVERS
+    from obs.instrumentation.pymongo_pool import POOL_OBSERVERS
 
     observe = POOL_OBSERVERS[catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS]
     options = CallbackOptions()

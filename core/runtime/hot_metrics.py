@@ -67,8 +67,10 @@ class HistogramCell:
             self.counts[index] += 1
             self.count += 1
             self.sum += value
-            self.min = min(self.min, value)
-            self.max = max(self.max, value)
+            if value < self.min:
+                self.min = value
+            if value > self.max:
+                self.max = value
 
     def take(self, reset: bool) -> tuple[list[int], int, float, float, float]:
         with self._lock:

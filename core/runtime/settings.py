@@ -244,9 +244,16 @@ class Settings(BaseSettings):
     )
     mongo_pool: bool = _setting(
         True,
-        "Pool metrics (connections in use and idle, checkout wait); false saves pymongo "
-        "building three pool events per command.",
+        "Pool gauges (connections in use and idle, pending checkouts, size limit), read off "
+        "the pools when metrics are collected: no cost per command.",
         env=("OBS_MONGO_POOL",),
+        features=("pymongo",),
+    )
+    mongo_pool_timings: bool = _setting(
+        False,
+        "Pool timings too (checkout wait time, connection create time, checkout timeouts), "
+        "from pymongo's pool events: pymongo then builds three events per command.",
+        env=("OBS_MONGO_POOL_TIMINGS",),
         features=("pymongo",),
     )
     mongo_skip_threshold: int = _setting(

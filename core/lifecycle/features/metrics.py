@@ -22,7 +22,7 @@ class Metrics(Feature):
 
     def start(self, context: Context) -> str:
         from obs import catalog
-        from obs.instrumentation.pymongo import POOL_OBSERVERS
+        from obs.instrumentation.pymongo_pool import POOL_OBSERVERS
         from obs.lifecycle import providers
         from obs.runtime.instruments import Instruments
         from obs.version import __version__

@@ -1,4 +1,5 @@
-"""pymongo: obs's command listener (spans, durations, query smells) and pool listener."""
+"""pymongo: obs's command listener (spans, durations, query smells) and pool gauges and
+timings."""
 
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ class Pymongo(Feature):
     def start(self, context: Context) -> str:
         from obs.instrumentation import pymongo as listener
 
-        pool = context.settings.mongo_pool
-        listener.install(pool=pool)
-        listeners = "command and pool listeners" if pool else "command listener"
-        return f"{listeners} on clients created from now on"
+        settings = context.settings
+        running = listener.install(pool=settings.mongo_pool, pool_timings=settings.mongo_pool_timings)
+        return f"{running} on clients created from now on"
 
     def stop(self, deadline: Deadline) -> bool:
         from obs.instrumentation import pymongo as listener

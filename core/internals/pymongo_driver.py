@@ -1,0 +1,104 @@
+"""Every pymongo internal that obs uses: its connection pools' own counts.
+
+Why not pymongo's public pool events: once one ``ConnectionPoolListener`` is registered,
+pymongo builds and publishes three events for every command (checkout started, checked
+out, checked in), and the listener's bookkeeping runs on the request thread for each; obs's
+pool gauges (connections in use and idle, pending checkouts, the size limit) need none of
+that when they are read off the pools when a reader collects. pymongo has no public way
+to reach a client's pools, so obs learns of each pool as it is made (a wrapper around the
+pool class's ``__init__``, which runs once per pool) and reads four counters of it.
+``tests/test_internals.py`` exercises each name against the installed pymongo.
+
+Example:
+    >>> seen = []
+    >>> track_pools(seen.append)  # pools made from now on are handed to seen.append
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from obs.internals import InternalsChanged
+
+LIBRARY = "pymongo"
+# pymongo >= 4.9 has one pool class per API (obs's lower bound).
+_POOL_MODULES = ("pymongo.synchronous.pool", "pymongo.asynchronous.pool")
+_wrapped: list[tuple[type, Callable[..., None]]] = []  # (class, its own __init__)
+_lock = threading.Lock()
+
+
+class PoolCounts(NamedTuple):
+    """What one pool holds now."""
+
+    idle: int
+    used: int
+    pending: int
+    limit: int
+
+
+def _pool_classes() -> list[type]:
+    try:
+        return [importlib.import_module(name).Pool for name in _POOL_MODULES]
+    except (ImportError, AttributeError) as exc:
+        raise InternalsChanged(LIBRARY, "synchronous.pool.Pool", exc) from exc
+
+
+def track_pools(found: Callable[[Any], None]) -> None:
+    """Call ``found(pool)`` with every application pool made from now on (not the pools
+    pymongo's monitors use); once per process: a second call replaces ``found``."""
+    classes = _pool_classes()
+    with _lock:
+        untrack_pools()
+        for cls in classes:
+            original = cls.__init__
+            cls.__init__ = _reporting(original, found)  # type: ignore[misc]
+            _wrapped.append((cls, original))
+
+
+def _reporting(original: Callable[..., None], found: Callable[[Any], None]) -> Any:
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if not getattr(self, "is_sdam", False):
+            found(self)
+
+    return __init__
+
+
+def untrack_pools() -> None:
+    """Give the pool classes their own ``__init__`` back."""
+    while _wrapped:
+        cls, original = _wrapped.pop()
+        cls.__init__ = original  # type: ignore[misc]
+
+
+def pool_counts(pool: Any) -> PoolCounts | None:
+    """The pool's connections idle and in use, checkouts waiting for one, and its size
+    limit (0: none); None once the pool is closed.
+
+    ``operation_count`` counts checkouts from their start to their check-in and
+    ``active_sockets`` those that got past the size limit, so the difference is what waits.
+    The counters are read without the pool's lock: a gauge may be one change behind. In a
+    forked child a pool holds its parent's counts until its first checkout resets it: until
+    then it holds nothing of the child's.
+    """
+    try:
+        if pool.closed:
+            return None
+        limit = int(pool.opts.max_pool_size or 0)
+        if pool.pid != os.getpid():
+            return PoolCounts(idle=0, used=0, pending=0, limit=limit)
+        used = pool.active_sockets
+        return PoolCounts(
+            idle=len(pool.conns),
+            used=used,
+            pending=max(pool.operation_count - used, 0),
+            limit=limit,
+        )
+    except AttributeError as exc:
+        raise InternalsChanged(LIBRARY, f"Pool.{exc.name}", exc) from exc
