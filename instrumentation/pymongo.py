@@ -50,7 +50,15 @@ class _Bound:
     """What every command of one (database, collection, operation, server) shares, worked
     out at its first command."""
 
-    __slots__ = ("attributes", "duration", "key", "skip_threshold", "span_name", "statement", "write")
+    __slots__ = (
+        "attributes",
+        "duration",
+        "key",
+        "skip_threshold",
+        "span_name",
+        "statement",
+        "write",
+    )
 
     def __init__(self, active: state.Active, key: tuple[Any, ...]) -> None:
         _, collection, name, _ = key
@@ -58,7 +66,9 @@ class _Bound:
         self.attributes = _attributes(*key)
         instruments = active.instruments
         self.duration = (
-            None if instruments is None else instruments.db_operation_duration.cell(self.attributes, key)
+            None
+            if instruments is None
+            else instruments.db_operation_duration.cell(self.attributes, key)
         )
         self.span_name = f"{name} {collection}" if collection else name
         self.statement = active.settings.mongo_statement == "masked"

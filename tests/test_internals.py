@@ -572,7 +572,7 @@ def test_untracking_gives_the_pool_classes_their_own_constructor_back() -> None:
 
 
 def test_a_pool_without_the_counters_is_reported() -> None:
-    with pytest.raises(InternalsChanged, match="pymongo no longer has Pool.opts"):
+    with pytest.raises(InternalsChanged, match=r"pymongo no longer has Pool\.opts"):
         pymongo_driver.pool_counts(mock.Mock(spec=["closed"], closed=False))
 
 

@@ -67,9 +67,9 @@ class HistogramCell:
             self.counts[index] += 1
             self.count += 1
             self.sum += value
-            if value < self.min:
+            if value < self.min:  # noqa: PLR1730 (cheaper than calling min() per record)
                 self.min = value
-            if value > self.max:
+            if value > self.max:  # noqa: PLR1730
                 self.max = value
 
     def take(self, reset: bool) -> tuple[list[int], int, float, float, float]:

@@ -21,7 +21,9 @@ class Pymongo(Feature):
         from obs.instrumentation import pymongo as listener
 
         settings = context.settings
-        running = listener.install(pool=settings.mongo_pool, pool_timings=settings.mongo_pool_timings)
+        running = listener.install(
+            pool=settings.mongo_pool, pool_timings=settings.mongo_pool_timings
+        )
         return f"{running} on clients created from now on"
 
     def stop(self, deadline: Deadline) -> bool:
