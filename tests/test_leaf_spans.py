@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
@@ -38,7 +38,7 @@ from opentelemetry.trace import (
 
 from obs import internals
 from obs.internals import InternalsChanged, otel_sdk
-from obs.runtime.leaf_spans import LeafSpan, LeafTracer
+from obs.runtime.leaf_spans import LeafSpan, LeafTracer, sampling_rule
 
 
 class Counting(IdGenerator):
@@ -52,7 +52,8 @@ class Counting(IdGenerator):
         return next(self._ids)
 
     def generate_trace_id(self) -> int:
-        return next(self._ids) << 64 | 7
+        # low halves spread over the range, so a ratio sampler takes some and not others
+        return next(self._ids) << 64 | (next(self._ids) * 0x9E37_79B9_7F4A_7C15) % 2**64
 
     def is_trace_id_random(self) -> bool:
         return self._random
@@ -61,9 +62,11 @@ class Counting(IdGenerator):
 RESOURCE = Resource({"service.name": "shop"})
 
 
-def _provider(sampler: Sampler, random: bool, **kwargs: Any) -> tuple[Any, Any, Any]:
+def _provider(
+    sampler: Sampler, random: bool, batch: bool = False, **kwargs: Any
+) -> tuple[Any, Any, Any]:
     exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
+    processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider = TracerProvider(
         resource=RESOURCE, sampler=sampler, id_generator=Counting(random), **kwargs
     )
@@ -130,16 +133,25 @@ def _contents(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=200)
-@given(samplers, parents, st.booleans(), failures, st.integers(min_value=1, max_value=4))
+@settings(max_examples=300)
+@given(
+    samplers,
+    parents,
+    st.booleans(),
+    failures,
+    st.integers(min_value=1, max_value=4),
+    st.booleans(),
+)
 def test_a_leaf_span_is_the_span_the_sdk_would_record(
     sampler: Sampler,
     parent: SpanContext | None,
     random: bool,
     failure: tuple[str, bool] | None,
     spans: int,
+    batch: bool,
 ) -> None:
-    leaf_provider, processor, leaf_exporter = _provider(sampler, random)
+    # batch: obs's batch processor, whose queue takes the leaf span itself
+    leaf_provider, processor, leaf_exporter = _provider(sampler, random, batch)
     sdk_provider, _, sdk_exporter = _provider(sampler, random)
     leaves = LeafTracer(leaf_provider, "obs", "1.2.3", processor)
     sdk = sdk_provider.get_tracer("obs", "1.2.3")
@@ -159,7 +171,11 @@ def test_a_leaf_span_is_the_span_the_sdk_would_record(
                 span.end()
             reference.end()
     assert attributes == {"db.system.name": "mongodb", "db.namespace": "shop", "server.port": 27017}
-    got = [_contents(s) for s in leaf_exporter.get_finished_spans()]
+    processor.force_flush()
+    exported = leaf_exporter.get_finished_spans()
+    assert all(isinstance(s, LeafSpan if batch else ReadableSpan) for s in exported)
+    got = [_contents(s) for s in exported]
+    processor.shutdown()
     assert got == [_contents(s) for s in sdk_exporter.get_finished_spans()]
 
 
@@ -212,3 +228,33 @@ def test_moved_internals_take_every_span_through_the_sdk(
     span.end()
     assert [s.name for s in exporter.get_finished_spans()] == ["find a"]
     assert "obs's spans take the SDK's (slower) path" in caplog.text
+
+
+def test_the_standard_samplers_are_decided_without_asking_them() -> None:
+    bound = TraceIdRatioBased.get_bound_for_rate(0.25)
+    assert sampling_rule(ALWAYS_ON) == (False, 2**64)
+    assert sampling_rule(ALWAYS_OFF) == (False, 0)
+    assert sampling_rule(TraceIdRatioBased(0.25)) == (False, bound)
+    assert sampling_rule(ParentBased(ALWAYS_ON)) == (True, 2**64)
+    assert sampling_rule(ParentBased(TraceIdRatioBased(0.25))) == (True, bound)
+
+
+class _Custom(TraceIdRatioBased):
+    def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+        return ALWAYS_OFF.should_sample(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "dropped"),
+    [
+        (_Custom(1.0), True),
+        (ParentBased(ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON), False),
+        (ParentBased(_Custom(1.0)), True),
+    ],
+    ids=["subclass", "other delegates", "custom root"],
+)
+def test_any_other_sampler_is_asked_for_every_decision(sampler: Sampler, dropped: bool) -> None:
+    assert sampling_rule(sampler) is None
+    provider, processor, _ = _provider(sampler, True)
+    span = LeafTracer(provider, "obs", "1", processor).leaf("find a", {})
+    assert (span is None) == dropped

@@ -279,6 +279,30 @@ def span_limits(provider: Any) -> Any:
         raise _changed("TracerProvider._span_limits", exc) from exc
 
 
+def batch_emit(processor: Any) -> Any:
+    """The method a :class:`~opentelemetry.sdk.trace.export.BatchSpanProcessor` queues an
+    ended span with, after its ``on_end`` has checked that the span is sampled."""
+    try:
+        return processor._batch_processor.emit
+    except AttributeError as exc:
+        raise _changed("BatchSpanProcessor._batch_processor.emit", exc) from exc
+
+
+def parent_based_delegates(sampler: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """A :class:`~opentelemetry.sdk.trace.sampling.ParentBased` sampler's root, then its
+    delegates for a remote parent sampled / not sampled and a local parent sampled / not."""
+    try:
+        return (
+            sampler._root,
+            sampler._remote_parent_sampled,
+            sampler._remote_parent_not_sampled,
+            sampler._local_parent_sampled,
+            sampler._local_parent_not_sampled,
+        )
+    except AttributeError as exc:
+        raise _changed(f"ParentBased.{exc.name}", exc) from exc
+
+
 # What requests (the SDK's default HTTP transport) reads from the environment and urllib3
 # cannot be given: proxies, a .netrc's credentials, a credential provider's session
 # (OpenTelemetry's variables).

@@ -7,11 +7,14 @@ processor twice: about 40 us of a sampled Mongo command's request-thread CPU on 
 reference machine (``make bench BENCH=pymongo_overhead``). A leaf span needs none of it
 while obs's own provider has obs's batch processor as its only processor and no span
 limit applies: the span is sampled exactly as the SDK samples it (same sampler, id
-generator, parent, flags and trace state), its attributes are a plain dict, and its end
-hands one :class:`~opentelemetry.sdk.trace.ReadableSpan` to that processor, which is what
-the SDK would hand it. Whenever another processor is registered (the application added
-one to obs's provider) or the provider is the application's, :meth:`LeafTracer.leaf`
-starts an ordinary SDK span, so every processor sees every span.
+generator, parent, flags and trace state; the standard samplers' decisions are worked out
+without building the SDK's sampling result, :func:`sampling_rule`), its attributes are a
+plain dict, and its end puts the span itself in the batch processor's queue, where obs's
+exporter reads what it would read of a :class:`~opentelemetry.sdk.trace.ReadableSpan`
+(any other processor of obs's is handed a ReadableSpan through ``on_end``). Whenever
+another processor is registered (the application added one to obs's provider) or the
+provider is the application's, :meth:`LeafTracer.leaf` starts an ordinary SDK span, so
+every processor sees every span.
 
 Example:
     >>> from opentelemetry.sdk.trace import TracerProvider
@@ -30,8 +33,15 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from obs.internals import InternalsChanged, otel_sdk, warn_once
 
@@ -40,28 +50,54 @@ from obs.internals import InternalsChanged, otel_sdk, warn_once
 _MOST_ATTRIBUTES = 16
 _RANDOM_TRACE_ID = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)  # W3C trace context level 2
 _UNSET = Status(StatusCode.UNSET)
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+_EVERY_TRACE = _TRACE_ID_LIMIT + 1  # a bound no trace id reaches: ALWAYS_ON as a ratio
 
 
 class LeafSpan:
-    """A recording leaf span: the few methods instrumentation hooks call on a span."""
+    """A recording leaf span: the few methods instrumentation hooks call on a span, and,
+    once ended, what an exporter reads of a
+    :class:`~opentelemetry.sdk.trace.ReadableSpan` (obs's own exporter is given it as it
+    is; its span context is built only if something asks for it)."""
 
-    __slots__ = ("_owner", "attributes", "context", "name", "parent", "start", "status")
+    __slots__ = (
+        "_context",
+        "_owner",
+        "attributes",
+        "end_time",
+        "flags",
+        "name",
+        "parent",
+        "span_id",
+        "start_time",
+        "status",
+        "trace_id",
+        "trace_state",
+    )
+    kind = SpanKind.CLIENT
+    events: tuple[Any, ...] = ()
+    links: tuple[Any, ...] = ()
+    dropped_attributes = dropped_events = dropped_links = 0
 
     def __init__(
         self,
         owner: LeafTracer,
         name: str,
-        context: SpanContext,
+        ids: tuple[int, int, int],
+        trace_state: TraceState | None,
         parent: SpanContext | None,
         attributes: dict[str, Any],
     ) -> None:
         self._owner = owner
         self.name = name
-        self.context = context
+        self.trace_id, self.span_id, self.flags = ids
+        self.trace_state = trace_state
+        self._context: SpanContext | None = None
         self.parent = parent
         self.attributes = attributes
         self.status = _UNSET
-        self.start = time.time_ns()
+        self.start_time = time.time_ns()
+        self.end_time: int | None = None
 
     def is_recording(self) -> bool:
         return True
@@ -77,21 +113,91 @@ class LeafSpan:
 
     def end(self) -> None:
         """Hand the finished span to obs's processor."""
-        owner = self._owner
-        owner.processor.on_end(
-            ReadableSpan(
-                name=self.name,
-                context=self.context,
-                parent=self.parent,
-                resource=owner.provider.resource,
-                attributes=self.attributes,
-                kind=SpanKind.CLIENT,
-                status=self.status,
-                start_time=self.start,
-                end_time=time.time_ns(),
-                instrumentation_scope=owner.scope,
+        self.end_time = time.time_ns()
+        self._owner.hand_over(self)
+
+    # -- what exporters read of an ended span -----------------------------------------------
+
+    @property
+    def context(self) -> SpanContext:
+        if self._context is None:
+            self._context = SpanContext(
+                self.trace_id,
+                self.span_id,
+                is_remote=False,
+                trace_flags=TraceFlags(self.flags),
+                trace_state=self.trace_state,
             )
+        return self._context
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    @property
+    def resource(self) -> Any:
+        return self._owner.provider.resource
+
+    @property
+    def instrumentation_scope(self) -> InstrumentationScope:
+        return self._owner.scope
+
+    def readable(self) -> ReadableSpan:
+        """The SDK's span object for this span."""
+        return ReadableSpan(
+            name=self.name,
+            context=self.context,
+            parent=self.parent,
+            resource=self.resource,
+            attributes=self.attributes,
+            kind=SpanKind.CLIENT,
+            status=self.status,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            instrumentation_scope=self.instrumentation_scope,
         )
+
+
+def _sampling_bound(sampler: Any) -> int | None:
+    """The trace-id bound under which ``sampler`` samples a root span, for the SDK's
+    ALWAYS_ON, ALWAYS_OFF and TraceIdRatioBased exactly; None for any other sampler."""
+    if sampler is ALWAYS_ON:
+        return _EVERY_TRACE
+    if sampler is ALWAYS_OFF:
+        return 0
+    if type(sampler) is TraceIdRatioBased:
+        return int(sampler.bound)
+    return None
+
+
+def sampling_rule(sampler: Any) -> tuple[bool, int] | None:
+    """(parent-based, root bound) when ``sampler`` decides as the SDK's standard samplers
+    do (``OTEL_TRACES_SAMPLER``'s six), so a leaf span can be decided without building the
+    SDK's sampling result; None otherwise (the sampler's own ``should_sample`` is asked).
+
+    A parent-based rule follows a valid parent's sampled flag, remote or local, as
+    ``ParentBased``'s default delegates do; otherwise the trace id is compared with the
+    bound (``TraceIdRatioBased``'s test; ALWAYS_ON and ALWAYS_OFF as the bounds that always
+    and never pass). Equality with the SDK's decisions is a property test.
+
+    Example:
+        >>> from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+        >>> sampling_rule(DEFAULT_ON)
+        (True, 18446744073709551616)
+    """
+    bound = _sampling_bound(sampler)
+    if bound is not None:
+        return False, bound
+    if type(sampler) is not ParentBased:
+        return None
+    try:
+        root, *delegates = otel_sdk.parent_based_delegates(sampler)
+    except InternalsChanged as exc:
+        warn_once(exc, "obs's spans ask the sampler for every decision (slower)")
+        return None
+    bound = _sampling_bound(root)
+    if bound is None or delegates != [ALWAYS_ON, ALWAYS_OFF, ALWAYS_ON, ALWAYS_OFF]:
+        return None
+    return True, bound
 
 
 class LeafTracer(trace.Tracer):
@@ -110,6 +216,9 @@ class LeafTracer(trace.Tracer):
         self.scope = InstrumentationScope(name, version)
         self.sdk = provider.get_tracer(name, version)
         self._alone: tuple[Any, ...] | None = None
+        self._sampler = provider.sampler
+        self._rule = sampling_rule(self._sampler)
+        self.hand_over = self._on_end
         if processor is not None:
             try:
                 limits = otel_sdk.span_limits(provider)
@@ -122,6 +231,23 @@ class LeafTracer(trace.Tracer):
             )
             if unlimited and processors == (processor,):
                 self._alone = processors
+                self.hand_over = self._queue_of(processor)
+
+    def _queue_of(self, processor: Any) -> Any:
+        """How an ended leaf span reaches ``processor``: a batch processor's queue takes the
+        span as it is (its exporter is obs's, which reads what a ReadableSpan offers);
+        any other processor gets a ReadableSpan through ``on_end``."""
+        if type(processor) is not BatchSpanProcessor:
+            return self._on_end
+        try:
+            return otel_sdk.batch_emit(processor)
+        except InternalsChanged as exc:
+            warn_once(exc, "obs's spans are copied once more on their way out")
+            return self._on_end
+
+    def _on_end(self, span: LeafSpan) -> None:
+        if span.flags & TraceFlags.SAMPLED:
+            self.processor.on_end(span.readable())
 
     def leaf(self, name: str, attributes: Mapping[str, Any]) -> Any:
         """Start a client span that will have no children and never be current; None when
@@ -141,22 +267,32 @@ class LeafTracer(trace.Tracer):
             parent = None
             trace_id = ids.generate_trace_id()
             random = _RANDOM_TRACE_ID and ids.is_trace_id_random()
-        result = provider.sampler.should_sample(
-            None, trace_id, name, SpanKind.CLIENT, attributes, ()
-        )
-        if not result.decision.is_recording():
-            return None
-        flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
+        rule = self._rule
+        if rule is not None and provider.sampler is self._sampler:
+            parent_based, bound = rule
+            if parent_based and parent is not None:
+                sampled = parent.trace_flags & TraceFlags.SAMPLED
+            else:
+                sampled = (trace_id & _TRACE_ID_LIMIT) < bound
+            span_id = ids.generate_span_id()  # the SDK takes one for a dropped span too
+            if not sampled:
+                return None
+            flags = TraceFlags.SAMPLED
+            trace_state = None if parent is None else parent.trace_state
+            recorded = dict(attributes)
+        else:
+            result = provider.sampler.should_sample(
+                None, trace_id, name, SpanKind.CLIENT, attributes, ()
+            )
+            span_id = ids.generate_span_id()
+            if not result.decision.is_recording():
+                return None
+            flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
+            trace_state = result.trace_state
+            recorded = dict(result.attributes)
         if random:
             flags |= _RANDOM_TRACE_ID
-        context = SpanContext(
-            trace_id,
-            ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=TraceFlags(flags),
-            trace_state=result.trace_state,
-        )
-        return LeafSpan(self, name, context, parent, dict(result.attributes))
+        return LeafSpan(self, name, (trace_id, span_id, flags), trace_state, parent, recorded)
 
     # -- the Tracer API, by the SDK's tracer ------------------------------------------------
 
