@@ -447,6 +447,37 @@ def test_the_batch_processors_logger_is_the_one_it_warns_through(
     provider.shutdown()
 
 
+def test_a_batch_processors_queue_takes_a_span() -> None:
+    exporter = InMemorySpanExporter()
+    processor = BatchSpanProcessor(exporter)
+    provider = TracerProvider(shutdown_on_exit=False)
+    span = provider.get_tracer("t").start_span("s")
+    span.end()
+    otel_sdk.batch_emit(processor)(span)
+    processor.force_flush()
+    assert [s.name for s in exporter.get_finished_spans()] == ["s"]
+    processor.shutdown()
+
+
+def test_a_parent_based_samplers_delegates_are_read() -> None:
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_OFF,
+        ALWAYS_ON,
+        ParentBased,
+        TraceIdRatioBased,
+    )
+
+    root = TraceIdRatioBased(0.5)
+    sampler = ParentBased(root, local_parent_not_sampled=ALWAYS_ON)
+    assert otel_sdk.parent_based_delegates(sampler) == (
+        root,
+        ALWAYS_ON,
+        ALWAYS_OFF,
+        ALWAYS_ON,
+        ALWAYS_ON,
+    )
+
+
 # --- redis-py --------------------------------------------------------------------------
 
 

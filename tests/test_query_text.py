@@ -7,6 +7,7 @@ import json
 import re
 
 from bson import ObjectId, Regex
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -301,3 +302,61 @@ def _vary(value: object, data: st.DataObject) -> object:
     if isinstance(value, list | tuple):
         return type(value)(_vary(v, data) for v in value)
     return data.draw(_scalars) if data.draw(st.booleans()) else value
+
+
+# A small alphabet, so two commands often share a skeleton or nearly do: a cache shared by
+# commands whose texts differ (True against 1, a list one longer, a value moved into a
+# nested document) is found.
+_tiny_scalars = st.sampled_from([0, 1, -1, 2, True, False, "x", "$f", None, 1.5])
+_tiny_values = st.recursive(
+    _tiny_scalars,
+    lambda inner: st.one_of(
+        st.dictionaries(st.sampled_from(["a", "b", "$in", "sort", "from"]), inner, max_size=2),
+        st.lists(inner, max_size=2),
+        st.lists(inner, max_size=2).map(tuple),
+    ),
+    max_leaves=5,
+)
+_tiny_commands = st.builds(
+    lambda target, rest: {"find": target, **rest},
+    st.sampled_from(["c", "d"]),
+    st.dictionaries(st.sampled_from(["filter", "sort", "limit", "lsid"]), _tiny_values, max_size=3),
+)
+
+
+@settings(max_examples=1000)
+@given(_tiny_commands, _tiny_commands)
+def test_a_cached_text_is_never_given_to_a_command_of_another_text(
+    first: dict[str, object], second: dict[str, object]
+) -> None:
+    masking._TEXTS.clear()
+    masked_text(first)
+    assert masked_text(second) == _uncached(second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # a key of a nested document against the same key one level up
+        (
+            {"find": "c", "filter": {"a": 1, "sort": {"x": 1}}},
+            {"find": "c", "filter": {"a": 1}, "sort": {"x": 1}},
+        ),
+        # nested lists of kept strings, split differently
+        (
+            {"find": "c", "filter": {"a": [["$x"], "$y"]}},
+            {"find": "c", "filter": {"a": [["$x", "$y"]]}},
+        ),
+        # True against 1 where both survive
+        ({"find": "c", "sort": {"x": True}}, {"find": "c", "sort": {"x": 1}}),
+    ],
+    ids=["nesting", "list lengths", "bool and int"],
+)
+def test_commands_whose_texts_differ_never_share_a_cached_text(
+    first: dict[str, object], second: dict[str, object]
+) -> None:
+    assert _uncached(first) != _uncached(second)
+    masking._TEXTS.clear()
+    assert masked_text(first) == _uncached(first)
+    assert masked_text(second) == _uncached(second)
+    assert len(masking._TEXTS) == 2

@@ -189,52 +189,67 @@ _MAX_SKELETON_DEPTH = 64
 # join's names); everywhere else only "$" strings (field references) can. A skeleton keeps
 # such strings, which may cost cache entries, never a wrong text.
 _KEPT_UNDER = frozenset({"collection", *_STRUCTURAL, *_JOIN_NAMES})
-_LIST, _TUPLE, _OTHER, _TEXT = object(), object(), object(), object()
+# Markers of a skeleton's tokens (unique objects: no key or value is equal to one).
+_DICT, _LIST, _TUPLE, _OTHER, _TEXT, _INT, _BOOL = (object() for _ in range(7))
 
 
 class _TooDeep(Exception):
     pass
 
 
-def _skeleton(value: Any, kept: bool, depth: int) -> Any:
-    """Everything of ``value`` that its masked form depends on: keys, nesting, sequence
-    types, the values that may survive (strings where ``kept``, ``$`` strings, booleans
-    and -1, 0, 1); every other scalar is one marker, since masking makes it ``"?"``."""
+def _skeleton(value: Any, kept: bool, depth: int, out: list[Any]) -> None:
+    """Append to ``out`` everything of ``value`` that its masked form depends on: keys,
+    nesting, sequence types, the values that may survive (strings where ``kept``, ``$``
+    strings, booleans and -1, 0, 1); every other scalar is one marker, since masking makes
+    it ``"?"``. Containers are written as a marker and their length before their items, so
+    one token sequence is one structure; the tokens are flat because a flat tuple hashes
+    and compares without recursion (a nested one costs a walk for each)."""
     if depth > _MAX_SKELETON_DEPTH:
         raise _TooDeep
     kind = type(value)
-    if kind is dict:  # the common cases first, without the ABC checks below
-        return (
-            Mapping,
-            *[(k, _skeleton(v, k in _KEPT_UNDER, depth + 1)) for k, v in value.items()],
-        )
-    if kind is int:
-        return (int, value) if -1 <= value <= 1 else _OTHER
-    if isinstance(value, str):
-        return value if kept or value[:1] == "$" else _TEXT
-    if isinstance(value, bool):
-        return (bool, value)  # True == 1: the type tells them apart
-    if isinstance(value, int):
-        return (int, value) if -1 <= value <= 1 else _OTHER
-    if isinstance(value, Mapping):
-        return (
-            Mapping,
-            *[(k, _skeleton(v, k in _KEPT_UNDER, depth + 1)) for k, v in value.items()],
-        )
-    if isinstance(value, list):
-        return (_LIST, *[_skeleton(v, kept, depth + 1) for v in value])
-    if isinstance(value, tuple):
-        return (_TUPLE, *[_skeleton(v, kept, depth + 1) for v in value])
-    return _OTHER
+    if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+        out += (_DICT, len(value))
+        for k, v in value.items():
+            out.append(k)
+            _token(v, k in _KEPT_UNDER, depth + 1, out)
+    else:
+        out += (_LIST if kind is list else _TUPLE, len(value))
+        for v in value:
+            _token(v, kept, depth + 1, out)
+
+
+def _token(value: Any, kept: bool, depth: int, out: list[Any]) -> None:
+    """One value's tokens: scalars here, containers by :func:`_skeleton`."""
+    kind = type(value)
+    if kind is str:
+        out.append(value if kept or value[:1] == "$" else _TEXT)
+    elif kind is int:
+        out += (_INT, value) if -1 <= value <= 1 else (_OTHER,)
+    elif kind is bool:
+        out += (_BOOL, value)  # True == 1: the marker tells them apart
+    elif kind is dict or kind is list or kind is tuple:
+        _skeleton(value, kept, depth, out)
+    elif isinstance(value, str):
+        out.append(value if kept or value[:1] == "$" else _TEXT)
+    elif isinstance(value, bool):
+        out += (_BOOL, value)
+    elif isinstance(value, int):
+        out += (_INT, value) if -1 <= value <= 1 else (_OTHER,)
+    elif isinstance(value, (Mapping, list, tuple)):
+        _skeleton(value, kept, depth, out)
+    else:
+        out.append(_OTHER)
 
 
 def _command_skeleton(command: Mapping[str, Any]) -> tuple[Any, ...]:
+    out: list[Any] = []
     first = next(iter(command), "")
-    return tuple(
-        (k, _skeleton(v, k == first or k in _KEPT_UNDER, 1))
-        for k, v in command.items()
-        if k not in _DROPPED  # dropped at the top level only: a sort may name "comment"
-    )
+    for k, v in command.items():
+        if k in _DROPPED:  # dropped at the top level only: a sort may name "comment"
+            continue
+        out.append(k)
+        _token(v, k == first or k in _KEPT_UNDER, 1, out)
+    return tuple(out)
 
 
 def masked_text(command: Mapping[str, Any]) -> str:
