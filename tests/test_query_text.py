@@ -6,8 +6,8 @@ import datetime
 import json
 import re
 
-from bson import ObjectId, Regex
 import pytest
+from bson import ObjectId, Regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

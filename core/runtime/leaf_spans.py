@@ -83,15 +83,14 @@ class LeafSpan:
         self,
         owner: LeafTracer,
         name: str,
-        ids: tuple[int, int, int],
-        trace_state: TraceState | None,
+        ids: tuple[int, int, int, TraceState | None],
         parent: SpanContext | None,
         attributes: dict[str, Any],
     ) -> None:
         self._owner = owner
         self.name = name
-        self.trace_id, self.span_id, self.flags = ids
-        self.trace_state = trace_state
+        # what its span context will hold: trace id, span id, flags, trace state
+        self.trace_id, self.span_id, self.flags, self.trace_state = ids
         self._context: SpanContext | None = None
         self.parent = parent
         self.attributes = attributes
@@ -292,7 +291,7 @@ class LeafTracer(trace.Tracer):
             recorded = dict(result.attributes)
         if random:
             flags |= _RANDOM_TRACE_ID
-        return LeafSpan(self, name, (trace_id, span_id, flags), trace_state, parent, recorded)
+        return LeafSpan(self, name, (trace_id, span_id, flags, trace_state), parent, recorded)
 
     # -- the Tracer API, by the SDK's tracer ------------------------------------------------
 
