@@ -1,12 +1,22 @@
 """CPU a pymongo command costs with obs and with its peers, all threads counted, in one run.
 
 Each configuration runs in its own Python process (pymongo's global listeners cannot be
-removed) against SecantusDB in another process. The process times blocks of commands by
-its whole CPU time (``time.process_time``: the request thread and the threads that encode
-and send spans), each block ending with a flush of the spans it recorded, so no export work
-escapes its block. Configurations are interleaved round by round so drift on the shared
-machine hits each alike. The figure is the least block (other work on the machine only
-ever adds time); the difference of the medians is printed beside it as a check.
+removed) against SecantusDB in another process. The process makes a bare client first,
+then sets its configuration up and makes the client it measures (pymongo copies the
+global listeners when a client is made, so the bare client has none), and times blocks of
+commands on the two clients in turn by the whole process's CPU time
+(``time.process_time``: the request thread and the threads that encode and send spans),
+each block ending with a flush of the spans it recorded, so no export work escapes its
+block. A configuration's figure is the median, over every pair of neighbouring blocks of
+every round, of the measured block minus the bare one: what differs between processes
+(memory layout, the machine's load at that moment) cancels out within a pair, which the
+least block of separate processes (printed beside it as a check) does not. Configurations
+are interleaved round by round so drift on the shared machine hits each alike.
+
+ddtrace patches pymongo's classes rather than registering listeners, so its bare client
+runs through its wrappers too (they find no tracer pinned to it and trace nothing): its
+paired figure leaves out what those wrappers cost an untraced command, and so flatters
+ddtrace, never obs.
 
 Peers (installed by the ``bench`` extra): OpenTelemetry's contrib pymongo instrumentation
 with the SDK, a sampled span per command exported over OTLP; ddtrace's
@@ -14,12 +24,12 @@ with the SDK, a sampled span per command exported over OTLP; ddtrace's
 in this process, so ddtrace really encodes and sends them). Spans go to an OTLP/gRPC sink in
 this process; both sinks' receipts are checked, so a silent exporter cannot flatter a figure.
 
-Run: ``make bench BENCH=pymongo_overhead`` (about 8 minutes). ``BENCH_OPS`` (400) commands
-per block, ``BENCH_BLOCKS`` (8) blocks per process, ``BENCH_ROUNDS`` (5) rounds.
+Run: ``make bench BENCH=pymongo_overhead`` (about 15 minutes). ``BENCH_OPS`` (400) commands
+per block, ``BENCH_BLOCKS`` (8) block pairs per process, ``BENCH_ROUNDS`` (5) rounds.
 
-Targets, each for MongoClient and AsyncMongoClient (added = figure - the bare client's):
-obs default <= 1/3 of the cheapest peer's added CPU; obs metrics only <= the do-nothing
-listener + 5 us; an unsampled span <= metrics only + 3 us; obs disabled <= 1 us added.
+Targets, each for MongoClient and AsyncMongoClient (added = paired figure): obs default
+<= 1/3 of the cheapest peer's added CPU; obs metrics only <= the do-nothing listener + 5 us;
+an unsampled span <= metrics only + 3 us; obs disabled <= 1 us added.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ OPS = int(os.environ.get("BENCH_OPS", "400"))  # commands per block
 BLOCKS = int(os.environ.get("BENCH_BLOCKS", "8"))  # blocks per process
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
-BASELINE = "bare client"
+BASELINE = "a second bare client (null check)"
 FLOOR = "do-nothing CommandListener"
 DISABLED = "obs disabled"
 METRICS = "obs metrics only"
@@ -74,8 +84,8 @@ CONFIGS: dict[str, tuple[str, str]] = {
     # Metrics leave once a minute, whatever the traffic: a run's flush would charge a whole
     # export to a few thousand commands, so only spans are flushed.
     METRICS: ("import obs; obs.init(traces=False)", ""),
-    "obs metrics only, no pool metrics": (
-        "import obs; obs.init(traces=False, mongo_pool=False)",
+    "obs metrics + pool timings": (
+        "import obs; obs.init(traces=False, mongo_pool_timings=True)",
         "",
     ),
     UNSAMPLED: ("import obs; obs.init(traces_sampler='always_off')", _FLUSH_SPANS),
@@ -112,81 +122,55 @@ CONFIGS: dict[str, tuple[str, str]] = {
 
 _SYNC = textwrap.dedent("""
     import json, sys, time
-    {setup}
     import pymongo
+    bare = pymongo.MongoClient(sys.argv[1])  # before the setup: nothing instruments it
+    {setup}
     client = pymongo.MongoClient(sys.argv[1])
-    items = client.bench.items
-    for i in range(500):
-        items.find_one({{"_id": i % 100}})
-    ops, blocks = int(sys.argv[2]), int(sys.argv[3])
-    cpu = []
-    for block in range(blocks):
-        started = time.process_time()
-        for i in range(ops):
+    collections = {{"bare": bare.bench.items, "measured": client.bench.items}}
+    for items in collections.values():
+        for i in range(500):
             items.find_one({{"_id": i % 100}})
-        {flush}
-        cpu.append((time.process_time() - started) / ops * 1e6)
+    ops, blocks = int(sys.argv[2]), int(sys.argv[3])
+    cpu = {{"bare": [], "measured": []}}
+    for block in range(blocks):
+        # each pair's order alternates, so neither side always follows the other
+        for name in ("bare", "measured") if block % 2 else ("measured", "bare"):
+            items = collections[name]
+            started = time.process_time()
+            for i in range(ops):
+                items.find_one({{"_id": i % 100}})
+            {flush}
+            cpu[name].append((time.process_time() - started) / ops * 1e6)
     print(json.dumps(cpu))
 """)
 
 _ASYNC = textwrap.dedent("""
     import asyncio, json, sys, time
-    {setup}
     import pymongo
+    bare = pymongo.AsyncMongoClient(sys.argv[1])  # before the setup: nothing instruments it
+    {setup}
+    client = pymongo.AsyncMongoClient(sys.argv[1])
 
     async def run():
-        client = pymongo.AsyncMongoClient(sys.argv[1])
-        items = client.bench.items
-        for i in range(500):
-            await items.find_one({{"_id": i % 100}})
-        ops, blocks = int(sys.argv[2]), int(sys.argv[3])
-        cpu = []
-        for block in range(blocks):
-            started = time.process_time()
-            for i in range(ops):
+        collections = {{"bare": bare.bench.items, "measured": client.bench.items}}
+        for items in collections.values():
+            for i in range(500):
                 await items.find_one({{"_id": i % 100}})
-            {flush}
-            cpu.append((time.process_time() - started) / ops * 1e6)
+        ops, blocks = int(sys.argv[2]), int(sys.argv[3])
+        cpu = {{"bare": [], "measured": []}}
+        for block in range(blocks):
+            for name in ("bare", "measured") if block % 2 else ("measured", "bare"):
+                items = collections[name]
+                started = time.process_time()
+                for i in range(ops):
+                    await items.find_one({{"_id": i % 100}})
+                {flush}
+                cpu[name].append((time.process_time() - started) / ops * 1e6)
         return cpu
 
     print(json.dumps(asyncio.run(run())))
 """)
 CLIENTS = {"MongoClient": _SYNC, "AsyncMongoClient": _ASYNC}
-
-# obs's own work in place: one process, obs started, its listeners switched off and on
-# between blocks (as obs.shutdown() and obs.init() switch them), so both halves share the
-# imports, threads and heap; the "on" blocks end with their span export.
-_TOGGLE = textwrap.dedent("""
-    import json, sys, time
-    import obs, pymongo
-    from obs.instrumentation import pymongo as listener
-    from opentelemetry import trace
-    settings = json.loads(sys.argv[4])
-    obs.init(**settings)
-    client = pymongo.MongoClient(sys.argv[1])
-    items = client.bench.items
-    for i in range(500):
-        items.find_one({"_id": i % 100})
-    ops, blocks = int(sys.argv[2]), int(sys.argv[3])
-    cpu = {"on": [], "off": []}
-    for block in range(2 * blocks):
-        on = block % 2 == 0
-        listener._enabled = on
-        listener._pool_enabled = on and settings.get("mongo_pool", True)
-        started = time.process_time()
-        for i in range(ops):
-            items.find_one({"_id": i % 100})
-        if on and settings.get("traces", True):
-            trace.get_tracer_provider().force_flush()
-        cpu["on" if on else "off"].append((time.process_time() - started) / ops * 1e6)
-    print(json.dumps(cpu))
-""")
-IN_PLACE = {
-    "metrics only": {"traces": False},
-    "metrics only, no pool metrics": {"traces": False, "mongo_pool": False},
-    "metrics + unsampled span": {"traces_sampler": "always_off"},
-    "default (sampled span)": {},
-}
 
 
 class AgentSink:
@@ -263,14 +247,19 @@ def _environment(otlp: OtlpSink, agent: AgentSink) -> dict[str, str]:
     return env
 
 
-def _measure(uri: str, env: dict[str, str], otlp: OtlpSink, agent: AgentSink) -> Any:
-    samples: dict[tuple[str, str], list[float]] = {}
+Samples = dict[tuple[str, str], dict[str, list[float]]]
+
+
+def _measure(uri: str, env: dict[str, str], otlp: OtlpSink, agent: AgentSink) -> Samples:
+    samples: Samples = {}
     for round_number in range(ROUNDS):
         for client, template in CLIENTS.items():
             for name, (setup, flush) in CONFIGS.items():  # interleaved
                 spans, payloads = otlp.received["spans"], agent.payloads
                 code = template.format(setup=setup, flush=flush)
-                samples.setdefault((client, name), []).extend(_run_child(code, uri, env))
+                blocks = samples.setdefault((client, name), {"bare": [], "measured": []})
+                for side, values in _run_child(code, uri, env).items():
+                    blocks[side].extend(values)
                 if name in (DEFAULT, OTEL) and otlp.received["spans"] - spans < OPS * BLOCKS:
                     raise RuntimeError(f"{name} ({client}) exported too few spans")
                 if name == DDTRACE and agent.payloads == payloads:
@@ -279,42 +268,36 @@ def _measure(uri: str, env: dict[str, str], otlp: OtlpSink, agent: AgentSink) ->
     return samples
 
 
-def _in_place(uri: str, env: dict[str, str]) -> None:
-    print(
-        f"\nobs's own work in place (MongoClient): blocks with obs's listeners on minus off in "
-        f"one process, median of {ROUNDS} rounds x {BLOCKS} block pairs"
-    )
-    runs: dict[str, dict[str, list[float]]] = {n: {"on": [], "off": []} for n in IN_PLACE}
-    for _ in range(ROUNDS):
-        for name, settings in IN_PLACE.items():
-            halves = _run_child(_TOGGLE, uri, env, json.dumps(settings))
-            for half, values in halves.items():
-                runs[name][half].extend(values)
-    for name, halves in runs.items():
-        pairs = [on - off for on, off in zip(halves["on"], halves["off"], strict=True)]
-        print(
-            f"  {name:<40} {statistics.median(pairs):+7.1f} us/op  (least blocks: "
-            f"{min(halves['on']) - min(halves['off']):+.1f})"
-        )
-
-
 def _verdict(passed: bool) -> str:
     return "PASS" if passed else "MISS"
 
 
-def _report(client: str, samples: dict[tuple[str, str], list[float]]) -> None:
-    best = {name: min(samples[client, name]) for name in CONFIGS}
-    base = best[BASELINE]
-    added = {name: value - base for name, value in best.items()}
+def _paired(blocks: dict[str, list[float]]) -> list[float]:
+    """Each measured block minus the bare block it was paired with."""
+    return [m - b for m, b in zip(blocks["measured"], blocks["bare"], strict=True)]
+
+
+def _report(client: str, samples: Samples) -> None:
+    pairs = {name: _paired(samples[client, name]) for name in CONFIGS}
+    added = {name: statistics.median(values) for name, values in pairs.items()}
+    bare = min(min(samples[client, name]["bare"]) for name in CONFIGS)
     print(
-        f"\n{client}: CPU per find_one, all threads, the least of {ROUNDS} rounds x {BLOCKS} "
-        f"blocks of {OPS} commands (each block with its span export)"
+        f"\n{client}: CPU added per find_one, all threads; the median of {ROUNDS} rounds x "
+        f"{BLOCKS} pairs of blocks of {OPS} commands (each block with its span export), "
+        f"a pair being a block on the measured client and one on a bare client of the same "
+        f"process; the bare client's least block: {bare:.1f} us/op"
     )
-    middle = statistics.median(samples[client, BASELINE])
-    print(f"  {'configuration':<40} {'CPU us/op':>9} {'added us':>9} {'added, medians':>15}")
+    print(
+        f"  {'configuration':<40} {'added us':>9} {'middle half of pairs':>21} "
+        f"{'least blocks, across processes':>31}"
+    )
     for name in CONFIGS:
-        median = statistics.median(samples[client, name])
-        print(f"  {name:<40} {best[name]:9.1f} {added[name]:+9.1f} {median - middle:+15.1f}")
+        quartiles = statistics.quantiles(pairs[name], n=4)
+        across = min(samples[client, name]["measured"]) - bare
+        print(
+            f"  {name:<40} {added[name]:+9.1f} {quartiles[0]:+10.1f} to {quartiles[2]:+7.1f} "
+            f"{across:+31.1f}"
+        )
     cheapest = min(PEERS, key=lambda name: added[name])
     ratio = added[DEFAULT] / added[cheapest] if added[cheapest] > 0 else float("inf")
     checks = [
@@ -367,7 +350,6 @@ def main() -> None:
         )
         for client_name in CLIENTS:
             _report(client_name, samples)
-        _in_place(server.uri, env)
     finally:
         agent.stop()
         otlp.stop()

@@ -92,6 +92,7 @@ _EVENT_ATTRIBUTE, _EVENT_DROPPED = _tag(3, _LENGTH), _tag(4, 0)
 _LINK_TRACE_ID, _LINK_SPAN_ID = _tag(1, _LENGTH), _tag(2, _LENGTH)
 _LINK_ATTRIBUTE, _LINK_DROPPED, _LINK_FLAGS = _tag(4, _LENGTH), _tag(5, 0), _tag(6, _FIXED32)
 _STATUS_MESSAGE, _STATUS_CODE = _tag(2, _LENGTH), _tag(3, 0)
+_KINDS = {kind: _SPAN_KIND + varint(number) for kind, number in _KIND.items()}
 
 
 def _any_value(value: Any) -> bytes:
@@ -132,7 +133,12 @@ class SpanEncoder:
     """
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[bytes, str, str], bytes] = {}
+        # (tag, key, value) -> the encoded pair, for str values; (tag, key, value, int) for
+        # int values (an int key never equals a str one, and bool is not cached: True == 1)
+        self._kept: dict[tuple[Any, ...], bytes] = {}
+        # what repeats from span to span, encoded once: span names, statuses
+        self._names: dict[str, bytes] = {}
+        self._statuses: dict[tuple[int, str | None], bytes] = {}
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised request, equal to ``encode_spans(spans).SerializeToString()``."""
@@ -148,16 +154,21 @@ class SpanEncoder:
         kept = self._kept
         out = []
         for key, value in attributes.items():
-            if type(value) is str:
-                pair = kept.get((tag, key, value))
-                if pair is None:
-                    pair = _field(tag, _key_value(key, value))
-                    if len(kept) >= _MAX_KEPT:
-                        kept.clear()
-                    kept[tag, key, value] = pair
-                out.append(pair)
+            kind = type(value)
+            if kind is str:
+                found = (tag, key, value)
+            elif kind is int:
+                found = (tag, key, value, int)
             else:
                 out.append(_field(tag, _key_value(key, value)))
+                continue
+            pair = kept.get(found)
+            if pair is None:
+                pair = _field(tag, _key_value(key, value))
+                if len(kept) >= _MAX_KEPT:
+                    kept.clear()
+                kept[found] = pair
+            out.append(pair)
         return b"".join(out)
 
     def _encode(self, spans: Sequence[ReadableSpan]) -> bytes:
@@ -220,9 +231,16 @@ class SpanEncoder:
             out.append(_field(_SPAN_STATE, _text(",".join(f"{k}={v}" for k, v in state.items()))))
         if parent:
             out += (_SPAN_PARENT, b"\x08", parent.span_id.to_bytes(8, "big"))
-        if span.name:
-            out.append(_field(_SPAN_NAME, _text(span.name)))
-        out += (_SPAN_KIND, varint(_KIND[span.kind]))
+        name = span.name
+        if name:
+            encoded = self._names.get(name)
+            if encoded is None:
+                encoded = _field(_SPAN_NAME, _text(name))
+                if len(self._names) >= _MAX_KEPT:
+                    self._names.clear()
+                self._names[name] = encoded
+            out.append(encoded)
+        out.append(_KINDS[span.kind])
         if span.start_time:
             out += (_SPAN_START, _U64(span.start_time))
         if span.end_time:
@@ -240,16 +258,20 @@ class SpanEncoder:
             out += (_SPAN_DROPPED_LINKS, varint(span.dropped_links))
         status = span.status
         if status is not None:
-            code = status.status_code.value
-            message = (
-                _field(_STATUS_MESSAGE, _text(status.description)) if status.description else b""
-            )
-            out.append(
-                _field(_SPAN_STATUS, message + (_STATUS_CODE + varint(code) if code else b""))
-            )
+            out.append(self._status(status.status_code.value, status.description))
         flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent and parent.is_remote else 0)
         out += (_SPAN_FLAGS, _U32(flags))
         return b"".join(out)
+
+    def _status(self, code: int, description: str | None) -> bytes:
+        encoded = self._statuses.get((code, description))
+        if encoded is None:
+            message = _field(_STATUS_MESSAGE, _text(description)) if description else b""
+            encoded = _field(_SPAN_STATUS, message + (_STATUS_CODE + varint(code) if code else b""))
+            if len(self._statuses) >= _MAX_KEPT:
+                self._statuses.clear()
+            self._statuses[code, description] = encoded
+        return encoded
 
     def _event(self, event: Any) -> bytes:
         out = [_EVENT_TIME + _U64(event.timestamp)] if event.timestamp else []
