@@ -13,10 +13,9 @@ every round, of the measured block minus the bare one: what differs between proc
 least block of separate processes (printed beside it as a check) does not. Configurations
 are interleaved round by round so drift on the shared machine hits each alike.
 
-ddtrace patches pymongo's classes rather than registering listeners, so its bare client
-runs through its wrappers too (they find no tracer pinned to it and trace nothing): its
-paired figure leaves out what those wrappers cost an untraced command, and so flatters
-ddtrace, never obs.
+ddtrace patches pymongo's classes rather than registering listeners, so it traces a client
+made before it as well: its pairs are one client's blocks with the patch on and with it
+taken off (``unpatch()``, ``patch()`` between blocks, outside the timing).
 
 Peers (installed by the ``bench`` extra): OpenTelemetry's contrib pymongo instrumentation
 with the SDK, a sampled span per command exported over OTLP; ddtrace's
@@ -64,9 +63,13 @@ OTEL = "OTel contrib + SDK, OTLP"
 DDTRACE = "ddtrace patch(pymongo=True)"
 SENTRY = "sentry-sdk's pymongo integration"
 PEERS = (OTEL, DDTRACE)
+# ddtrace patches pymongo's classes, so it traces a client made before it too: its bare
+# blocks run on the measured client with the patch taken off (statements run before a bare
+# block, then before a measured block).
+TOGGLED = {DDTRACE: ("ddtrace_pymongo.unpatch()", "ddtrace_pymongo.patch()")}
 _FLUSH_SPANS = "from opentelemetry import trace; trace.get_tracer_provider().force_flush()"
 
-# name -> (setup run before the client is made, flush run at the end of the timed loop)
+# name -> (setup run before the measured client is made, flush run at the end of each block)
 CONFIGS: dict[str, tuple[str, str]] = {
     BASELINE: ("", ""),
     FLOOR: (
@@ -105,7 +108,10 @@ CONFIGS: dict[str, tuple[str, str]] = {
         "provider.force_flush()",
     ),
     DDTRACE: (
-        "import ddtrace; ddtrace.patch(pymongo=True); from ddtrace.trace import tracer",
+        textwrap.dedent("""
+            import ddtrace; ddtrace.patch(pymongo=True); from ddtrace.trace import tracer
+            from ddtrace.contrib.internal.pymongo import patch as ddtrace_pymongo
+        """),
         "tracer.flush()",
     ),
     # What obs switches off when it starts Sentry (breadcrumbs only, no transaction).
@@ -126,16 +132,22 @@ _SYNC = textwrap.dedent("""
     bare = pymongo.MongoClient(sys.argv[1])  # before the setup: nothing instruments it
     {setup}
     client = pymongo.MongoClient(sys.argv[1])
+    {same}
     collections = {{"bare": bare.bench.items, "measured": client.bench.items}}
     for items in collections.values():
         for i in range(500):
             items.find_one({{"_id": i % 100}})
+    {flush}  # the exporter's first connection is not a block's work
     ops, blocks = int(sys.argv[2]), int(sys.argv[3])
     cpu = {{"bare": [], "measured": []}}
     for block in range(blocks):
         # each pair's order alternates, so neither side always follows the other
         for name in ("bare", "measured") if block % 2 else ("measured", "bare"):
             items = collections[name]
+            if name == "bare":
+                {off}
+            else:
+                {on}
             started = time.process_time()
             for i in range(ops):
                 items.find_one({{"_id": i % 100}})
@@ -150,17 +162,23 @@ _ASYNC = textwrap.dedent("""
     bare = pymongo.AsyncMongoClient(sys.argv[1])  # before the setup: nothing instruments it
     {setup}
     client = pymongo.AsyncMongoClient(sys.argv[1])
+    {same}
 
     async def run():
         collections = {{"bare": bare.bench.items, "measured": client.bench.items}}
         for items in collections.values():
             for i in range(500):
                 await items.find_one({{"_id": i % 100}})
+        {flush}  # the exporter's first connection is not a block's work
         ops, blocks = int(sys.argv[2]), int(sys.argv[3])
         cpu = {{"bare": [], "measured": []}}
         for block in range(blocks):
             for name in ("bare", "measured") if block % 2 else ("measured", "bare"):
                 items = collections[name]
+                if name == "bare":
+                    {off}
+                else:
+                    {on}
                 started = time.process_time()
                 for i in range(ops):
                     await items.find_one({{"_id": i % 100}})
@@ -256,7 +274,9 @@ def _measure(uri: str, env: dict[str, str], otlp: OtlpSink, agent: AgentSink) ->
         for client, template in CLIENTS.items():
             for name, (setup, flush) in CONFIGS.items():  # interleaved
                 spans, payloads = otlp.received["spans"], agent.payloads
-                code = template.format(setup=setup, flush=flush)
+                off, on = TOGGLED.get(name, ("pass", "pass"))
+                same = "bare = client" if name in TOGGLED else "pass"
+                code = template.format(setup=setup, flush=flush, off=off, on=on, same=same)
                 blocks = samples.setdefault((client, name), {"bare": [], "measured": []})
                 for side, values in _run_child(code, uri, env).items():
                     blocks[side].extend(values)

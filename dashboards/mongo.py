@@ -115,7 +115,7 @@ DASHBOARD = Dashboard(
             "Connection pool",
             (
                 Timeseries(
-                    "Pool wait p95",
+                    "Pool wait p95 (with OBS_MONGO_POOL_TIMINGS)",
                     (
                         p95(
                             catalog.DB_CLIENT_CONNECTION_WAIT_TIME,
@@ -147,7 +147,7 @@ DASHBOARD = Dashboard(
                     ),
                 ),
                 Timeseries(
-                    "Waiting checkouts and timeouts",
+                    "Waiting checkouts, and timeouts (with OBS_MONGO_POOL_TIMINGS)",
                     (
                         Formula(
                             maximum(

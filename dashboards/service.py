@@ -63,9 +63,11 @@ DASHBOARD = Dashboard(
                     (count(_JOBS, by=(attr.JOB_OUTCOME,), variables=_VARS),),
                     display="bars",
                 ),
+                # Pending checkouts rather than the checkout wait time: the wait time needs
+                # OBS_MONGO_POOL_TIMINGS (pool events per command), pending checkouts don't.
                 Timeseries(
-                    "Pool wait p95",
-                    (p95(catalog.DB_CLIENT_CONNECTION_WAIT_TIME, variables=_VARS),),
+                    "Checkouts waiting for a connection",
+                    (maximum(catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS, variables=_VARS),),
                 ),
                 Timeseries(
                     "obs instrumentation errors (swallowed)",
