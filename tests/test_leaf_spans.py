@@ -258,3 +258,21 @@ def test_any_other_sampler_is_asked_for_every_decision(sampler: Sampler, dropped
     provider, processor, _ = _provider(sampler, True)
     span = LeafTracer(provider, "obs", "1", processor).leaf("find a", {})
     assert (span is None) == dropped
+
+
+def test_the_default_id_generator_gives_random_non_zero_ids() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=RESOURCE)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    leaves = LeafTracer(provider, "obs", "1", otel_sdk.span_processors(provider)[0])
+    for _ in range(50):
+        leaves.leaf("find a", {}).end()
+    spans = exporter.get_finished_spans()
+    contexts = [s.get_span_context() for s in spans]
+    assert len(spans) == 50
+    assert all(c is not None and c.is_valid for c in contexts)
+    assert len({c.trace_id for c in contexts if c}) == 50
+    assert len({c.span_id for c in contexts if c}) == 50
+    reference = provider.get_tracer("sdk").start_span("find b")
+    flags = {int(c.trace_flags) for c in contexts if c}
+    assert flags == {int(reference.get_span_context().trace_flags)}

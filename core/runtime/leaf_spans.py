@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from random import getrandbits
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -259,9 +261,15 @@ class LeafTracer(trace.Tracer):
         # What the SDK's Tracer.start_span decides, in the same order.
         parent: SpanContext | None = trace.get_current_span().get_span_context()
         ids = provider.id_generator
+        # The SDK's default generator, inlined: its methods are getrandbits until non-zero.
+        fast_ids = type(ids) is RandomIdGenerator
         if parent is not None and parent.is_valid:
             trace_id = parent.trace_id
             random = parent.trace_flags & _RANDOM_TRACE_ID
+        elif fast_ids:
+            parent = None
+            trace_id = getrandbits(128) or ids.generate_trace_id()
+            random = _RANDOM_TRACE_ID
         else:
             parent = None
             trace_id = ids.generate_trace_id()
@@ -273,7 +281,8 @@ class LeafTracer(trace.Tracer):
                 sampled = parent.trace_flags & TraceFlags.SAMPLED
             else:
                 sampled = (trace_id & _TRACE_ID_LIMIT) < bound
-            span_id = ids.generate_span_id()  # the SDK takes one for a dropped span too
+            # the SDK takes a span id for a dropped span too
+            span_id = (fast_ids and getrandbits(64)) or ids.generate_span_id()
             if not sampled:
                 return None
             flags = TraceFlags.SAMPLED
