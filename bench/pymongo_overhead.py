@@ -266,13 +266,25 @@ def _environment(otlp: OtlpSink, agent: AgentSink) -> dict[str, str]:
 
 
 Samples = dict[tuple[str, str], dict[str, list[float]]]
+# A quick look at a few rows while working: BENCH_ONLY="obs default,OTel contrib" runs the
+# configurations whose names start with one of these (no PASS/MISS without all of them).
+_ONLY = [part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()]
+_CLIENTS_ONLY = os.environ.get("BENCH_CLIENTS", "MongoClient,AsyncMongoClient").split(",")
+
+
+def _selected() -> dict[str, tuple[str, str]]:
+    if not _ONLY:
+        return CONFIGS
+    return {n: c for n, c in CONFIGS.items() if any(n.startswith(o) for o in _ONLY)}
 
 
 def _measure(uri: str, env: dict[str, str], otlp: OtlpSink, agent: AgentSink) -> Samples:
     samples: Samples = {}
     for round_number in range(ROUNDS):
         for client, template in CLIENTS.items():
-            for name, (setup, flush) in CONFIGS.items():  # interleaved
+            if client not in _CLIENTS_ONLY:
+                continue
+            for name, (setup, flush) in _selected().items():  # interleaved
                 spans, payloads = otlp.received["spans"], agent.payloads
                 off, on = TOGGLED.get(name, ("pass", "pass"))
                 same = "bare = client" if name in TOGGLED else "pass"
@@ -298,9 +310,10 @@ def _paired(blocks: dict[str, list[float]]) -> list[float]:
 
 
 def _report(client: str, samples: Samples) -> None:
-    pairs = {name: _paired(samples[client, name]) for name in CONFIGS}
+    configs = _selected()
+    pairs = {name: _paired(samples[client, name]) for name in configs}
     added = {name: statistics.median(values) for name, values in pairs.items()}
-    bare = min(min(samples[client, name]["bare"]) for name in CONFIGS)
+    bare = min(min(samples[client, name]["bare"]) for name in configs)
     print(
         f"\n{client}: CPU added per find_one, all threads; the median of {ROUNDS} rounds x "
         f"{BLOCKS} pairs of blocks of {OPS} commands (each block with its span export), "
@@ -311,13 +324,15 @@ def _report(client: str, samples: Samples) -> None:
         f"  {'configuration':<40} {'added us':>9} {'middle half of pairs':>21} "
         f"{'least blocks, across processes':>31}"
     )
-    for name in CONFIGS:
+    for name in configs:
         quartiles = statistics.quantiles(pairs[name], n=4)
         across = min(samples[client, name]["measured"]) - bare
         print(
             f"  {name:<40} {added[name]:+9.1f} {quartiles[0]:+10.1f} to {quartiles[2]:+7.1f} "
             f"{across:+31.1f}"
         )
+    if configs is not CONFIGS:
+        return
     cheapest = min(PEERS, key=lambda name: added[name])
     ratio = added[DEFAULT] / added[cheapest] if added[cheapest] > 0 else float("inf")
     checks = [
@@ -369,7 +384,8 @@ def main() -> None:
             f"{agent.payloads} trace payloads ({agent.bytes} bytes)"
         )
         for client_name in CLIENTS:
-            _report(client_name, samples)
+            if client_name in _CLIENTS_ONLY:
+                _report(client_name, samples)
     finally:
         agent.stop()
         otlp.stop()

@@ -82,9 +82,18 @@ def _id_equality(query: Any) -> bool:
 
 
 def _walk_filter(query: Any, found: list[str]) -> None:
-    if query and (type(query) is dict or isinstance(query, Mapping)):
-        budget = [_MAX_NODES]
-        _walk(query, found, 0, budget)
+    # The top level is walked here, without _walk's bookkeeping: most filters are a few
+    # fields with plain values, and this runs for every command.
+    if not query or (type(query) is not dict and not isinstance(query, Mapping)):
+        return
+    if len(query) > _MAX_NODES:
+        _walk(query, found, 0, [_MAX_NODES])
+        return
+    for key, value in query.items():
+        if type(value) in _PLAIN and key != "$where" and key != "$regex":
+            continue
+        _walk(query, found, 0, [_MAX_NODES])  # something to look into: the whole walk
+        return
 
 
 def _walk(node: Mapping[str, Any], found: list[str], depth: int, budget: list[int]) -> None:
