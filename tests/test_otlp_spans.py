@@ -17,6 +17,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from obs.export import otlp_spans
 from obs.export.otlp_spans import SpanEncoder, encode_spans_bytes
+from obs.runtime.leaf_spans import LeafSpan, LeafTracer
 
 
 def reference(spans: list[ReadableSpan]) -> bytes:
@@ -177,3 +178,50 @@ def test_spans_of_the_sdk_encode_as_the_reference_does(monkeypatch: pytest.Monke
     expected = reference(finished)
     monkeypatch.setattr(otlp_spans, "encode_spans", _no_reference)
     assert encode_spans_bytes(finished) == expected
+
+
+_BOUND = [
+    {"db.system.name": "mongodb", "db.namespace": "shop", "server.port": 27017},
+    {"db.system.name": "mongodb", "db.namespace": "shop", "db.collection.name": "users"},
+]
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(range(len(_BOUND))),
+            st.dictionaries(
+                st.sampled_from(["db.query.text", "error.type", "db.namespace", "n"]),
+                st.one_of(text, st.integers(min_value=-5, max_value=5), st.booleans()),
+                max_size=3,
+            ),
+            contexts,
+            st.one_of(st.none(), contexts),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_leaf_spans_encode_as_their_readable_spans_do(
+    made: list[tuple[int, dict[str, Any], SpanContext, SpanContext | None, bool]],
+) -> None:
+    """obs's leaf spans (ids as ints, attributes shared plus their own) write the bytes the
+    reference writes for the ReadableSpan each stands for; a key set again on the span
+    keeps its first place; a kept encoding of a shared part never serves another mapping."""
+    owner = LeafTracer(TracerProvider(resource=Resource({"service.name": "shop"})), "obs", "1")
+    encoder = SpanEncoder()
+    for round in range(2):  # the second time round, the shared parts' bytes are kept ones
+        leaves = []
+        for bound, extra, context, parent, failed in made:
+            # now and then a fresh mapping, whose id may be one a freed mapping had
+            shared = {**_BOUND[bound], "n": len(leaves) + round} if failed else _BOUND[bound]
+            ids = (context.trace_id, context.span_id, 1, context.trace_state)
+            span = LeafSpan(owner, "find users", ids, parent, shared)
+            span.set_attributes(extra)
+            if failed:
+                span.set_status(Status(StatusCode.ERROR, "DuplicateKey"))
+            span.end_time = span.start_time + 1
+            leaves.append(span)
+        assert encoder.encode(leaves) == reference([span.readable() for span in leaves])

@@ -136,8 +136,10 @@ class SpanEncoder:
         # (tag, key, value) -> the encoded pair, for str values; (tag, key, value, int) for
         # int values (an int key never equals a str one, and bool is not cached: True == 1)
         self._kept: dict[tuple[Any, ...], bytes] = {}
-        # what repeats from span to span, encoded once: span names, statuses
+        # what repeats from span to span, encoded once: span names, statuses, the shared
+        # attributes of spans that carry theirs in two parts (id -> (the mapping, bytes))
         self._names: dict[str, bytes] = {}
+        self._shared: dict[int, tuple[Mapping[str, Any], bytes]] = {}
         self._statuses: dict[tuple[int, str | None], bytes] = {}
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
@@ -214,19 +216,26 @@ class SpanEncoder:
         return name + version + self._attributes(_SCOPE_ATTRIBUTE, scope.attributes)
 
     def _span(self, span: ReadableSpan) -> bytes:
-        context = span.get_span_context()
-        if context is None:
-            raise _Unsupported
+        # A span with otlp_parts (obs's leaf spans) has its ids as ints, and its attributes
+        # as a mapping shared by many spans plus the span's own: no span context is built
+        # and the shared part is encoded once.
+        parts = getattr(span, "otlp_parts", False)
+        if parts:
+            trace_id, span_id, state = span.trace_id, span.span_id, span.trace_state  # type: ignore[attr-defined]
+        else:
+            context = span.get_span_context()
+            if context is None:
+                raise _Unsupported
+            trace_id, span_id, state = context.trace_id, context.span_id, context.trace_state
         parent = span.parent
         out = [
             _SPAN_TRACE_ID,
             b"\x10",
-            context.trace_id.to_bytes(16, "big"),
+            trace_id.to_bytes(16, "big"),
             _SPAN_ID,
             b"\x08",
-            context.span_id.to_bytes(8, "big"),
+            span_id.to_bytes(8, "big"),
         ]
-        state = context.trace_state
         if state:
             out.append(_field(_SPAN_STATE, _text(",".join(f"{k}={v}" for k, v in state.items()))))
         if parent:
@@ -245,7 +254,10 @@ class SpanEncoder:
             out += (_SPAN_START, _U64(span.start_time))
         if span.end_time:
             out += (_SPAN_END, _U64(span.end_time))
-        out.append(self._attributes(_SPAN_ATTRIBUTE, span.attributes))
+        if parts:
+            out.append(self._two_part_attributes(span))
+        else:
+            out.append(self._attributes(_SPAN_ATTRIBUTE, span.attributes))
         if span.dropped_attributes:
             out += (_SPAN_DROPPED_ATTRIBUTES, varint(span.dropped_attributes))
         for event in span.events:
@@ -262,6 +274,20 @@ class SpanEncoder:
         flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent and parent.is_remote else 0)
         out += (_SPAN_FLAGS, _U32(flags))
         return b"".join(out)
+
+    def _two_part_attributes(self, span: Any) -> bytes:
+        shared, extra = span.shared_attributes, span.extra_attributes
+        if not extra.keys().isdisjoint(shared):  # a key set again keeps its first place
+            return self._attributes(_SPAN_ATTRIBUTE, span.attributes)
+        # Keyed by id: the entry holds the mapping itself, so no other object can have
+        # that id while the entry exists.
+        found = self._shared.get(id(shared))
+        if found is None:
+            found = (shared, self._attributes(_SPAN_ATTRIBUTE, shared))
+            if len(self._shared) >= _MAX_KEPT:
+                self._shared.clear()
+            self._shared[id(shared)] = found
+        return found[1] + self._attributes(_SPAN_ATTRIBUTE, extra) if extra else found[1]
 
     def _status(self, code: int, description: str | None) -> bytes:
         encoded = self._statuses.get((code, description))

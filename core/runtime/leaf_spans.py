@@ -8,8 +8,9 @@ reference machine (``make bench BENCH=pymongo_overhead``). A leaf span needs non
 while obs's own provider has obs's batch processor as its only processor and no span
 limit applies: the span is sampled exactly as the SDK samples it (same sampler, id
 generator, parent, flags and trace state; the standard samplers' decisions are worked out
-without building the SDK's sampling result, :func:`sampling_rule`), its attributes are a
-plain dict, and its end puts the span itself in the batch processor's queue, where obs's
+without building the SDK's sampling result, :func:`sampling_rule`), its attributes are the
+caller's (never copied: it must not change them) plus a dict of what is set on the span,
+and its end puts the span itself in the batch processor's queue, where obs's
 exporter reads what it would read of a :class:`~opentelemetry.sdk.trace.ReadableSpan`
 (any other processor of obs's is handed a ReadableSpan through ``on_end``). Whenever
 another processor is registered (the application added one to obs's provider) or the
@@ -65,11 +66,12 @@ class LeafSpan:
     __slots__ = (
         "_context",
         "_owner",
-        "attributes",
         "end_time",
+        "extra_attributes",
         "flags",
         "name",
         "parent",
+        "shared_attributes",
         "span_id",
         "start_time",
         "status",
@@ -77,6 +79,9 @@ class LeafSpan:
         "trace_state",
     )
     kind = SpanKind.CLIENT
+    # obs's span encoder reads the ids and the two parts of the attributes directly
+    # (obs.export.otlp_spans.SpanEncoder)
+    otlp_parts = True
     events: tuple[Any, ...] = ()
     links: tuple[Any, ...] = ()
     dropped_attributes = dropped_events = dropped_links = 0
@@ -87,7 +92,7 @@ class LeafSpan:
         name: str,
         ids: tuple[int, int, int, TraceState | None],
         parent: SpanContext | None,
-        attributes: dict[str, Any],
+        attributes: Mapping[str, Any],
     ) -> None:
         self._owner = owner
         self.name = name
@@ -95,7 +100,12 @@ class LeafSpan:
         self.trace_id, self.span_id, self.flags, self.trace_state = ids
         self._context: SpanContext | None = None
         self.parent = parent
-        self.attributes = attributes
+        # The attributes the span started with are shared by every span of the command's
+        # kind and never changed (the listener's bound attributes): what is set on the span
+        # goes to extra_attributes, so nothing is copied per span and the encoder can keep
+        # the shared part's encoding.
+        self.shared_attributes = attributes
+        self.extra_attributes: dict[str, Any] = {}
         self.status = _UNSET
         self.start_time = time.time_ns()
         self.end_time: int | None = None
@@ -104,10 +114,16 @@ class LeafSpan:
         return True
 
     def set_attribute(self, key: str, value: Any) -> None:
-        self.attributes[key] = value
+        self.extra_attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        self.attributes.update(attributes)
+        self.extra_attributes.update(attributes)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Every attribute, as the SDK would hold them (a later value of a key keeps the
+        key's first place)."""
+        return {**self.shared_attributes, **self.extra_attributes}
 
     def set_status(self, status: Status) -> None:
         self.status = status
@@ -287,7 +303,7 @@ class LeafTracer(trace.Tracer):
                 return None
             flags = TraceFlags.SAMPLED
             trace_state = None if parent is None else parent.trace_state
-            recorded = dict(attributes)
+            recorded = attributes
         else:
             result = provider.sampler.should_sample(
                 None, trace_id, name, SpanKind.CLIENT, attributes, ()
@@ -297,7 +313,7 @@ class LeafTracer(trace.Tracer):
                 return None
             flags = TraceFlags.SAMPLED if result.decision.is_sampled() else TraceFlags.DEFAULT
             trace_state = result.trace_state
-            recorded = dict(result.attributes)
+            recorded = dict(result.attributes or {})
         if random:
             flags |= _RANDOM_TRACE_ID
         return LeafSpan(self, name, (trace_id, span_id, flags, trace_state), parent, recorded)
