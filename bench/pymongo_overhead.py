@@ -93,6 +93,10 @@ CONFIGS: dict[str, tuple[str, str]] = {
     ),
     UNSAMPLED: ("import obs; obs.init(traces_sampler='always_off')", _FLUSH_SPANS),
     DEFAULT: ("import obs; obs.init()", _FLUSH_SPANS),
+    "obs sampled span, no statement": (
+        "import obs; obs.init(mongo_statement='off')",
+        _FLUSH_SPANS,
+    ),
     OTEL: (
         textwrap.dedent("""
             from opentelemetry import trace

@@ -40,6 +40,7 @@ _MAX_DEPTH = 8
 # Values that hold no filter and no pattern (checked by exact type: the ABC checks cost
 # more than the rest of the walk).
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes, datetime.datetime, ObjectId})
+_OPERATORS_OF_PLAIN_VALUES = frozenset({"$where", "$regex"})  # a plain value that is a smell
 _MAX_NODES = 200  # a huge filter is not worth walking on a request thread
 
 
@@ -90,7 +91,7 @@ def _walk_filter(query: Any, found: list[str]) -> None:
         _walk(query, found, 0, [_MAX_NODES])
         return
     for key, value in query.items():
-        if type(value) in _PLAIN and key != "$where" and key != "$regex":
+        if type(value) in _PLAIN and key not in _OPERATORS_OF_PLAIN_VALUES:
             continue
         _walk(query, found, 0, [_MAX_NODES])  # something to look into: the whole walk
         return
