@@ -99,8 +99,8 @@ def scrubbed_span(span: ReadableSpan, detail: Detail = "scrubbed") -> ReadableSp
     itself when it has neither)."""
     events = span.events
     description = span.status.description
-    if not description and not any(e.name == "exception" for e in events):
-        return span
+    if not description and (not events or not any(e.name == "exception" for e in events)):
+        return span  # most spans: nothing to scrub, and no generator made to find that out
     scrubbed_events = [
         Event(e.name, _event_attributes(e.attributes or {}, detail), e.timestamp)
         if e.name == "exception"

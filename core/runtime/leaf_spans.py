@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from random import getrandbits
 from typing import Any
 
@@ -236,10 +236,16 @@ class LeafTracer(trace.Tracer):
         self._sampler = provider.sampler
         self._rule = sampling_rule(self._sampler)
         self.hand_over = self._on_end
+        try:
+            self._current_span: Callable[[], Any] = otel_sdk.current_span_reader()
+        except InternalsChanged as exc:
+            warn_once(exc, "obs's spans find their parent the API's (slower) way")
+            self._current_span = trace.get_current_span
         if processor is not None:
             try:
                 limits = otel_sdk.span_limits(provider)
                 processors = otel_sdk.span_processors(provider)
+                self._processors_now = otel_sdk.span_processors_reader(provider)
             except InternalsChanged as exc:
                 warn_once(exc, "obs's spans take the SDK's (slower) path")
                 return
@@ -272,10 +278,14 @@ class LeafTracer(trace.Tracer):
         ``set_status`` and ``end``."""
         provider = self.provider
         # A processor added since (a new tuple) sends every span through the SDK's path.
-        if self._alone is None or otel_sdk.span_processors(provider) is not self._alone:
+        if self._alone is None or self._processors_now() is not self._alone:
             return self.sdk.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         # What the SDK's Tracer.start_span decides, in the same order.
-        parent: SpanContext | None = trace.get_current_span().get_span_context()
+        current = self._current_span()
+        try:
+            parent: SpanContext | None = None if current is None else current.get_span_context()
+        except AttributeError:  # not a span: the API would take it for no span at all
+            parent = None
         ids = provider.id_generator
         # The SDK's default generator, inlined: its methods are getrandbits until non-zero.
         fast_ids = type(ids) is RandomIdGenerator
