@@ -155,6 +155,7 @@ class SpanEncoder:
             return b""
         kept = self._kept
         out = []
+        found: tuple[Any, ...]
         for key, value in attributes.items():
             kind = type(value)
             if kind is str:

@@ -302,7 +302,7 @@ def current_span_reader() -> Callable[[], Any]:
     from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
     try:
-        runtime = otel_context._RUNTIME_CONTEXT
+        runtime: Any = otel_context._RUNTIME_CONTEXT
         key = trace.propagation._SPAN_KEY
         variable = runtime._current_context
     except AttributeError as exc:

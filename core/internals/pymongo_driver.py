@@ -41,7 +41,7 @@ class PoolCounts(NamedTuple):
     limit: int
 
 
-def _pool_classes() -> list[type]:
+def _pool_classes() -> list[Any]:
     try:
         return [importlib.import_module(name).Pool for name in _POOL_MODULES]
     except (ImportError, AttributeError) as exc:
@@ -56,7 +56,7 @@ def track_pools(found: Callable[[Any], None]) -> None:
         untrack_pools()
         for cls in classes:
             original = cls.__init__
-            cls.__init__ = _reporting(original, found)  # type: ignore[misc]
+            cls.__init__ = _reporting(original, found)
             _wrapped.append((cls, original))
 
 
