@@ -61,8 +61,9 @@ def test_instruments_are_created_only_from_catalog_entries() -> None:
     assert offenders == []
 
 
-def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> None:
-    """Touch every in-process metric at least once."""
+def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> pymongo.MongoClient[Any]:
+    """Touch every in-process metric at least once; the client returned holds an open pool
+    (the pool gauges are read off open pools when metrics are collected)."""
     client: pymongo.MongoClient[Any] = pymongo.MongoClient(
         mongo.uri, maxPoolSize=1, waitQueueTimeoutMS=100, retryReads=False
     )
@@ -98,10 +99,12 @@ def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> None:
         time.sleep(0.11)
     original = query_smells.smells
     query_smells.smells = lambda *a, **k: 1 / 0  # type: ignore[assignment]
+    kept: pymongo.MongoClient[Any] = pymongo.MongoClient(mongo.uri)
     try:
-        pymongo.MongoClient(mongo.uri).catalog_app.items.find_one()  # obs.instrumentation.errors
+        kept.catalog_app.items.find_one()  # obs.instrumentation.errors
     finally:
         query_smells.smells = original
+    return kept
 
 
 def test_everything_emitted_in_process_is_declared_as_declared(
@@ -109,13 +112,15 @@ def test_everything_emitted_in_process_is_declared_as_declared(
 ) -> None:
     start_obs(
         cache_prefixes={"kpi:": "kpi"},
+        mongo_pool_timings=True,
         guard=True,
         guard_client_rate=1,
         guard_client_burst=1,
         guard_min_calls=1,
     )
-    _exercise_everything(mongo, redis_client)
+    kept = _exercise_everything(mongo, redis_client)
     assert obs.flush()
+    kept.close()
     points: list[Point] = otlp.points()
     seen = set()
     for point in points:

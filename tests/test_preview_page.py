@@ -264,12 +264,17 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "operation:command": 20,
         },
         # 20 waits in the first bucket (0, 1 ms]: rank 19 -> 0.95 ms
-        "Pool wait p95": {"db.client.connection.pool.name:app": 0.00095},
+        "Pool wait p95 (with OBS_MONGO_POOL_TIMINGS)": {
+            "db.client.connection.pool.name:app": 0.00095
+        },
         "Connections in use vs. maximum": {
             "used (db.client.connection.pool.name:app)": 7,
             "max (db.client.connection.pool.name:app)": 100,
         },
-        "Waiting checkouts and timeouts": {"waiting": 2, "timeouts": 1},
+        "Waiting checkouts, and timeouts (with OBS_MONGO_POOL_TIMINGS)": {
+            "waiting": 2,
+            "timeouts": 1,
+        },
         "Collection scans by collection": {
             "db.collection.name:users": 3,
             "db.collection.name:logs": 1,
@@ -370,7 +375,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "db.collection.name:transactions": 0.975,
         },
         "Jobs by outcome": {"obs.job.outcome:completed": 28, "obs.job.outcome:failed": 2},
-        "Pool wait p95": {"p95:db.client.connection.wait_time{$env,$service}": 0.00095},
+        "Checkouts waiting for a connection": {
+            "max:db.client.connection.pending_requests{$env,$service}": 2
+        },
         "obs instrumentation errors (swallowed)": {"errors (obs.feature:pymongo)": 1},
         "Refused share of guarded calls": (0.2, "0.200"),
         "Concurrency limit vs. in flight": {
