@@ -651,3 +651,21 @@ def test_a_forked_child_reads_none_of_its_parents_connections(
     monkeypatch.undo()
     assert pymongo_driver.pool_counts(pool) == parent
     client.close()
+
+
+def test_untracking_leaves_a_wrapper_made_on_top_of_obss() -> None:
+    from pymongo.synchronous.pool import Pool
+
+    original = Pool.__init__
+    pymongo_driver.track_pools(lambda pool: None)
+    obs_wrapper = Pool.__init__
+
+    def theirs(self: Any, *args: Any, **kwargs: Any) -> None:
+        obs_wrapper(self, *args, **kwargs)
+
+    Pool.__init__ = theirs  # type: ignore[method-assign]
+    try:
+        pymongo_driver.untrack_pools()
+        assert Pool.__init__ is theirs
+    finally:
+        Pool.__init__ = original  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ from obs.internals import InternalsChanged
 LIBRARY = "pymongo"
 # pymongo >= 4.9 has one pool class per API (obs's lower bound).
 _POOL_MODULES = ("pymongo.synchronous.pool", "pymongo.asynchronous.pool")
-_wrapped: list[tuple[type, Callable[..., None]]] = []  # (class, its own __init__)
+_wrapped: list[tuple[Any, Any, Any]] = []  # (class, its own __init__, obs's wrapper)
 _lock = threading.Lock()
 
 
@@ -56,8 +56,8 @@ def track_pools(found: Callable[[Any], None]) -> None:
         untrack_pools()
         for cls in classes:
             original = cls.__init__
-            cls.__init__ = _reporting(original, found)
-            _wrapped.append((cls, original))
+            cls.__init__ = wrapper = _reporting(original, found)
+            _wrapped.append((cls, original, wrapper))
 
 
 def _reporting(original: Callable[..., None], found: Callable[[Any], None]) -> Any:
@@ -71,10 +71,13 @@ def _reporting(original: Callable[..., None], found: Callable[[Any], None]) -> A
 
 
 def untrack_pools() -> None:
-    """Give the pool classes their own ``__init__`` back."""
+    """Give the pool classes their own ``__init__`` back, unless something wrapped obs's
+    wrapper since (taking it away would take theirs too): then obs's stays, reporting to a
+    ``found`` that no longer keeps anything."""
     while _wrapped:
-        cls, original = _wrapped.pop()
-        cls.__init__ = original  # type: ignore[misc]
+        cls, original, wrapper = _wrapped.pop()
+        if cls.__init__ is wrapper:
+            cls.__init__ = original
 
 
 def pool_counts(pool: Any) -> PoolCounts | None:
