@@ -276,3 +276,39 @@ def test_the_default_id_generator_gives_random_non_zero_ids() -> None:
     reference = provider.get_tracer("sdk").start_span("find b")
     flags = {int(c.trace_flags) for c in contexts if c}
     assert flags == {int(reference.get_span_context().trace_flags)}
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [ALWAYS_OFF, ParentBased(ALWAYS_OFF), ParentBased(ALWAYS_ON), TraceIdRatioBased(0.5)],
+    ids=["always_off", "parentbased_always_off", "parentbased_always_on", "ratio"],
+)
+@pytest.mark.parametrize("parent_sampled", [None, True, False], ids=["root", "sampled", "not"])
+def test_with_random_ids_a_leaf_span_is_decided_as_the_sdk_decides(
+    sampler: Sampler, parent_sampled: bool | None
+) -> None:
+    """With the SDK's default (random) id generator, which ids are drawn for a dropped
+    span is nobody's business, but the decision still is the SDK's."""
+    provider = TracerProvider(resource=RESOURCE, sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    leaves = LeafTracer(provider, "obs", "1", otel_sdk.span_processors(provider)[0])
+    sdk = provider.get_tracer("sdk")
+    parent = None
+    if parent_sampled is not None:
+        flags = TraceFlags(TraceFlags.SAMPLED if parent_sampled else TraceFlags.DEFAULT)
+        parent = SpanContext(0x1234 << 64 | 0x8000_0000_0000_0000, 0x99, True, flags)
+    with _parent(parent):
+        for _ in range(40):
+            leaf = leaves.leaf("find a", {})
+            reference = sdk.start_span("find a", kind=SpanKind.CLIENT)
+            if parent is not None or not isinstance(sampler, TraceIdRatioBased):
+                # the same trace id for both (the parent's) or a decision that needs none
+                assert (leaf is not None) == reference.is_recording()
+            if leaf is not None:
+                context = leaf.context
+                assert context.is_valid
+                if parent is not None:
+                    assert context.trace_id == parent.trace_id
+                assert context.trace_flags.sampled
+                leaf.end()
+            reference.end()

@@ -287,30 +287,36 @@ class LeafTracer(trace.Tracer):
         except AttributeError:  # not a span: the API would take it for no span at all
             parent = None
         ids = provider.id_generator
+        rule = self._rule if provider.sampler is self._sampler else None
         # The SDK's default generator, inlined: its methods are getrandbits until non-zero.
+        # Its ids are random, so an id it would have drawn for a span that is dropped
+        # (the SDK draws them first) need not be drawn; any other generator is asked as the
+        # SDK asks it, in the same order.
         fast_ids = type(ids) is RandomIdGenerator
         if parent is not None and parent.is_valid:
             trace_id = parent.trace_id
             random = parent.trace_flags & _RANDOM_TRACE_ID
         elif fast_ids:
             parent = None
+            if rule is not None and rule[1] == 0:
+                return None  # dropped at the root whatever its trace id
             trace_id = getrandbits(128) or ids.generate_trace_id()
             random = _RANDOM_TRACE_ID
         else:
             parent = None
             trace_id = ids.generate_trace_id()
             random = _RANDOM_TRACE_ID and ids.is_trace_id_random()
-        rule = self._rule
-        if rule is not None and provider.sampler is self._sampler:
+        if rule is not None:
             parent_based, bound = rule
             if parent_based and parent is not None:
                 sampled = parent.trace_flags & TraceFlags.SAMPLED
             else:
                 sampled = (trace_id & _TRACE_ID_LIMIT) < bound
-            # the SDK takes a span id for a dropped span too
-            span_id = (fast_ids and getrandbits(64)) or ids.generate_span_id()
             if not sampled:
+                if not fast_ids:
+                    ids.generate_span_id()  # the SDK takes one for a dropped span too
                 return None
+            span_id = (fast_ids and getrandbits(64)) or ids.generate_span_id()
             flags = TraceFlags.SAMPLED
             trace_state = None if parent is None else parent.trace_state
             recorded = attributes
