@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from obs.instrumentation import query_smells
 from obs.protection import Rejected
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
-from support.pools import wait_for_checkout
+from support.pools import hold_the_only_connection
 from support.servers import MongoServer
 
 pytestmark = pytest.mark.servers  # starts servers, processes or a browser
@@ -72,16 +71,7 @@ def _exercise_everything(mongo: MongoServer, cache: redis.Redis) -> pymongo.Mong
     list(items.find({}))  # a query smell
     with pytest.raises(pymongo.errors.OperationFailure):
         client.catalog_app.command("noSuchCommand")  # error.type
-    client.admin.command(
-        {
-            "configureFailPoint": "failCommand",
-            "mode": {"times": 1},
-            "data": {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 500},
-        }
-    )
-    slow = threading.Thread(target=items.find_one)
-    slow.start()
-    wait_for_checkout()  # the slow find holds the only connection
+    slow = hold_the_only_connection(items, 500)
     with pytest.raises(pymongo.errors.WaitQueueTimeoutError):
         items.find_one()  # a pool timeout and a failed wait
     slow.join()

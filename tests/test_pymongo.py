@@ -26,7 +26,7 @@ from obs import catalog
 from obs.instrumentation import pymongo as listener
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
-from support.pools import wait_for_checkout
+from support.pools import hold_the_only_connection
 from support.servers import MongoServer
 from support.waiting import wait_for
 
@@ -317,16 +317,7 @@ def test_pool_gauges_count_checkouts_waiting_for_a_connection(
     start_obs()
     c = client(maxPoolSize=1, retryReads=False)
     c.shop_pw.t.insert_one({"a": 1})
-    c.admin.command(
-        {
-            "configureFailPoint": "failCommand",
-            "mode": {"times": 1},
-            "data": {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 1500},
-        }
-    )
-    slow = threading.Thread(target=c.shop_pw.t.find_one)
-    slow.start()
-    wait_for_checkout()  # the slow find holds the only connection
+    slow = hold_the_only_connection(c.shop_pw.t, 1500)
     waiting = threading.Thread(target=c.shop_pw.t.find_one)
     waiting.start()
     pending = listener.pymongo_pool.POOL_OBSERVERS[catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS]
@@ -387,16 +378,7 @@ def test_pool_timeouts_are_counted(
     start_obs(mongo_pool_timings=True)
     c = client(maxPoolSize=1, waitQueueTimeoutMS=100, retryReads=False)
     c.shop_h.t.insert_one({"a": 1})
-    c.admin.command(
-        {
-            "configureFailPoint": "failCommand",
-            "mode": {"times": 1},
-            "data": {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 600},
-        }
-    )
-    slow = threading.Thread(target=c.shop_h.t.find_one)
-    slow.start()
-    wait_for_checkout()  # the slow find holds the only connection
+    slow = hold_the_only_connection(c.shop_h.t, 600)
     with pytest.raises(pymongo.errors.WaitQueueTimeoutError):
         c.shop_h.t.find_one()
     slow.join()
