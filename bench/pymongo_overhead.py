@@ -132,69 +132,46 @@ CONFIGS: dict[str, tuple[str, str]] = {
     ),
 }
 
-_SYNC = textwrap.dedent("""
-    import json, sys, time
-    import pymongo
-    bare = pymongo.MongoClient(sys.argv[1])  # before the setup: nothing instruments it
-    {setup}
-    client = pymongo.MongoClient(sys.argv[1])
-    {same}
-    collections = {{"bare": bare.bench.items, "measured": client.bench.items}}
-    for items in collections.values():
-        for i in range(500):
-            items.find_one({{"_id": i % 100}})
-    {flush}  # the exporter's first connection is not a block's work
-    ops, blocks = int(sys.argv[2]), int(sys.argv[3])
-    cpu = {{"bare": [], "measured": []}}
-    for block in range(blocks):
-        # each pair's order alternates, so neither side always follows the other
-        for name in ("bare", "measured") if block % 2 else ("measured", "bare"):
-            items = collections[name]
-            if name == "bare":
-                {off}
-            else:
-                {on}
-            started = time.process_time()
-            for i in range(ops):
-                items.find_one({{"_id": i % 100}})
-            {flush}
-            cpu[name].append((time.process_time() - started) / ops * 1e6)
-    print(json.dumps(cpu))
-""")
-
-_ASYNC = textwrap.dedent("""
+# One program for both clients: the async one awaits its commands inside a coroutine.
+_PROGRAM = textwrap.dedent("""
     import asyncio, json, sys, time
     import pymongo
-    bare = pymongo.AsyncMongoClient(sys.argv[1])  # before the setup: nothing instruments it
-    {setup}
-    client = pymongo.AsyncMongoClient(sys.argv[1])
-    {same}
+    bare = pymongo.{client}(sys.argv[1])  # before the setup: nothing instruments it
+    {{setup}}
+    client = pymongo.{client}(sys.argv[1])
+    {{same}}
 
-    async def run():
-        collections = {{"bare": bare.bench.items, "measured": client.bench.items}}
+    {define} run():
+        collections = {{{{"bare": bare.bench.items, "measured": client.bench.items}}}}
         for items in collections.values():
             for i in range(500):
-                await items.find_one({{"_id": i % 100}})
-        {flush}  # the exporter's first connection is not a block's work
+                {wait}items.find_one({{{{"_id": i % 100}}}})
+        {{flush}}  # the exporter's first connection is not a block's work
         ops, blocks = int(sys.argv[2]), int(sys.argv[3])
-        cpu = {{"bare": [], "measured": []}}
+        cpu = {{{{"bare": [], "measured": []}}}}
         for block in range(blocks):
+            # each pair's order alternates, so neither side always follows the other
             for name in ("bare", "measured") if block % 2 else ("measured", "bare"):
                 items = collections[name]
                 if name == "bare":
-                    {off}
+                    {{off}}
                 else:
-                    {on}
+                    {{on}}
                 started = time.process_time()
                 for i in range(ops):
-                    await items.find_one({{"_id": i % 100}})
-                {flush}
+                    {wait}items.find_one({{{{"_id": i % 100}}}})
+                {{flush}}
                 cpu[name].append((time.process_time() - started) / ops * 1e6)
         return cpu
 
-    print(json.dumps(asyncio.run(run())))
+    print(json.dumps({call}))
 """)
-CLIENTS = {"MongoClient": _SYNC, "AsyncMongoClient": _ASYNC}
+CLIENTS = {
+    "MongoClient": _PROGRAM.format(client="MongoClient", define="def", wait="", call="run()"),
+    "AsyncMongoClient": _PROGRAM.format(
+        client="AsyncMongoClient", define="async def", wait="await ", call="asyncio.run(run())"
+    ),
+}
 
 
 class AgentSink:
