@@ -195,10 +195,14 @@ class Renderer:
         yield from _header(name, metric.description, "counter" if counter else "gauge")
         kept = self._labels
         for attributes, value in readings:
-            labels = []
-            for pair in attributes:
-                label = kept.get(pair) or _label(pair)
-                seen[pair] = label
-                labels.append(label)
-            text = "{" + ",".join(labels) + "}" if labels else ""
+            if attributes:
+                try:
+                    text = "{" + ",".join([seen[pair] for pair in attributes]) + "}"
+                except KeyError:  # a pair this page meets for the first time
+                    for pair in attributes:
+                        if pair not in seen:
+                            seen[pair] = kept.get(pair) or _label(pair)
+                    text = "{" + ",".join([seen[pair] for pair in attributes]) + "}"
+            else:
+                text = ""
             yield f"{name}{text} {_number(value)}"
