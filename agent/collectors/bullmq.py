@@ -51,7 +51,7 @@ from typing import Any
 
 from obs import catalog
 from obs.agent.collectors.redis_nodes import is_cluster, primaries, route, server_of
-from obs.agent.points import Attributes, AttributeValue, Collected, Point
+from obs.agent.points import Attributes, AttributeValue, Collected, Columns, Point
 from obs.catalog import attr
 from obs.internals import redis_py
 
@@ -328,22 +328,32 @@ _QUEUE_METRICS = (
 )
 
 
-def points(state: QueueState, series: QueueSeries, now_ms: float) -> list[Point]:
-    """The catalog points of one queue."""
-    counts, queue = state.counts, series.queue
-    made = [
-        Point(catalog.BULLMQ_QUEUE_JOBS, attributes, float(counts[name]))
-        for name, attributes in zip(STATES, series.jobs, strict=True)
-    ]
-    made.append(Point(catalog.BULLMQ_QUEUE_PAUSED, queue, float(state.paused)))
-    since = state.oldest_waiting_since_ms
-    age = max(0.0, (now_ms - since) / 1000) if since is not None else 0.0
-    made.append(Point(catalog.BULLMQ_OLDEST_WAITING_AGE, queue, age))
-    if state.completed is not None:
-        made.append(Point(catalog.BULLMQ_JOBS_COMPLETED, queue, float(state.completed)))
-    if state.failed is not None:
-        made.append(Point(catalog.BULLMQ_JOBS_FAILED, queue, float(state.failed)))
-    return made
+def add_readings(
+    readings: Columns, states: Sequence[QueueState], series: dict[Queue, QueueSeries], now_ms: float
+) -> None:
+    """The catalog readings of the queues in ``states``, added to ``readings`` (each
+    queue's series named by ``series``), metric by metric."""
+    jobs = readings.of(catalog.BULLMQ_QUEUE_JOBS)
+    paused = readings.of(catalog.BULLMQ_QUEUE_PAUSED)
+    oldest = readings.of(catalog.BULLMQ_OLDEST_WAITING_AGE)
+    for state in states:
+        named, counts = series[state.queue], state.counts
+        jobs.attributes.extend(named.jobs)
+        jobs.values.extend([counts[name] for name in STATES])
+        paused.append(named.queue, state.paused)
+        since = state.oldest_waiting_since_ms
+        oldest.append(named.queue, max(0.0, (now_ms - since) / 1000) if since is not None else 0.0)
+    # The metrics counts, of the queues whose workers keep metrics only.
+    completed = [(series[s.queue].queue, s.completed) for s in states if s.completed is not None]
+    failed = [(series[s.queue].queue, s.failed) for s in states if s.failed is not None]
+    for metric, kept in (
+        (catalog.BULLMQ_JOBS_COMPLETED, completed),
+        (catalog.BULLMQ_JOBS_FAILED, failed),
+    ):
+        if kept:
+            column = readings.of(metric)
+            for attributes, count in kept:
+                column.append(attributes, count)
 
 
 _SEND_CHUNK = 64 * 1024
@@ -636,10 +646,8 @@ class BullMQCollector:
             self._sort = None
             self._scrape = Scrape(())
             raise
-        now_ms = time.time() * 1000
-        series = self._series
-        readings: list[Point] = []
-        for state in states:
-            readings += points(state, series[state.queue], now_ms)
-        readings += self._unreadable(self._scrape)
-        return Collected(readings=tuple(readings))
+        readings = Columns()
+        add_readings(readings, states, self._series, time.time() * 1000)
+        for point in self._unreadable(self._scrape):
+            readings.add(point)
+        return Collected(readings=readings)
