@@ -198,11 +198,13 @@ class RequestEncoder:
             parts: list[bytes] = []
             append = parts.append
             for attributes, value in run:
-                encoded = b""
-                for pair in attributes:
-                    field = kept.get(pair) or _attribute(pair)
-                    seen[pair] = field
-                    encoded += field
+                try:
+                    encoded = b"".join([seen[pair] for pair in attributes])
+                except KeyError:  # a pair this export meets for the first time
+                    for pair in attributes:
+                        if pair not in seen:
+                            seen[pair] = kept.get(pair) or _attribute(pair)
+                    encoded = b"".join([seen[pair] for pair in attributes])
                 size = len(encoded) + fixed
                 append(point_tag)
                 length = lengths.get(size)

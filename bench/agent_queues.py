@@ -107,8 +107,16 @@ def measure(client: Any, run: Any) -> tuple[float, int]:
 def scrape_comparison(redis_server: RedisProcess) -> None:
     from obs.agent.app import redis_client
     from obs.agent.collectors.bullmq import BullMQCollector, discover
+    from obs.internals import redis_py as internals
 
     client = redis_client(redis_server.url, timeout=30)
+    # The same scrape with redis-py's own reply parser, which the agent used before hiredis
+    # (a client as the agent makes one otherwise: RESP2, replies decoded).
+    python = redis_py.Redis.from_url(
+        redis_server.url, decode_responses=True, protocol=2, parser_class=internals.python_parser()
+    )
+    with internals.connection_of(client) as connection:
+        print(f"the agent's replies are read by the {internals.reply_parser(connection)} parser")
     print(
         "queues  agent scrape  round trips  commands |"
         " getJobCounts  round trips  commands | speed-up"
@@ -123,6 +131,11 @@ def scrape_comparison(redis_server: RedisProcess) -> None:
         collector.collect()  # discovery happens here, on its own cadence
         assert len(collector.queues) == size, (len(collector.queues), size)
         agent = [measure(client, collector.collect) for _ in range(ROUNDS)]
+        by_python = BullMQCollector(python, {}, [PREFIX], discovery_interval=1e9)
+        by_python.collect()
+        python_time = statistics.median(
+            measure(client, by_python.collect)[0] for _ in range(ROUNDS)
+        )
         per_queue = functools.partial(counts_per_queue, redis_server.url, names)
         bullmq = [measure(client, per_queue) for _ in range(ROUNDS)]
         agent_time = statistics.median(t for t, _ in agent)
@@ -133,7 +146,9 @@ def scrape_comparison(redis_server: RedisProcess) -> None:
             f"{bullmq_time / agent_time:>6.1f}x"
         )
         print(f"        discovery (SCAN, every 60 s): {discovery * 1000:.1f} ms, {scans} commands")
+        print(f"        the same scrape read by redis-py's own parser: {python_time * 1000:.1f} ms")
     client.close()
+    python.close()
 
 
 def _verdict(value: float, target: float) -> str:

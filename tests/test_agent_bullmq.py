@@ -18,14 +18,18 @@ from obs.agent.app import redis_client
 from obs.agent.collectors.bullmq import (
     COMMANDS_PER_QUEUE,
     STATES,
+    Batch,
     BullMQCollector,
     Queue,
     ReplyError,
+    Scrape,
+    commands,
     discover,
     inflated,
     read,
 )
 from obs.catalog import attr
+from obs.internals import redis_py
 from support.bullmq_states import Layout, job_counts, make_queue, run
 from support.redis_topologies import RedisliteServer
 from support.servers import RedisServer
@@ -296,6 +300,44 @@ def test_only_a_key_of_another_type_drops_a_queue(client: Any, queues: list[Queu
     client.set("bull:not-a-queue:wait", "a string, not a list")  # WRONGTYPE for LLEN
     collected = BullMQCollector(client, {}, ["bull"]).collect()
     assert queue_names(collected) == {"mail", "reports:daily:eu", "empty-states"}
+
+
+def _comparable(replies: list[Any]) -> list[Any]:
+    """Replies with each error reply as its type and message (exceptions compare by identity)."""
+    return [(type(r), str(r)) if isinstance(r, Exception) else r for r in replies]
+
+
+def test_hiredis_reads_the_replies_redis_pys_own_parser_reads(
+    redis_server: RedisServer, queues: list[Queue]
+) -> None:
+    """The agent reads replies with hiredis (in its extra); every reply of a scrape, with
+    SORT_RO and without, and the queue states made of them, equal those that redis-py's own
+    parser reads: every state, error replies, and bytes that are not UTF-8."""
+    raw = redis_server.client()
+    raw.hset(b"bull:meta-bytes:meta", b"paused", b"\xff")  # a value that is not UTF-8
+    raw.rpush(b"bull:job-id:wait", b"\xfe\xff")  # a waiting job id that is not UTF-8
+    raw.hset(b"bull:job-id:meta", b"version", b"bullmq:5")
+    raw.hset(b"bull:wrong:meta", b"paused", b"0")
+    raw.set(b"bull:wrong:wait", b"a string")  # WRONGTYPE error replies
+    raw.close()
+    agent = redis_client(redis_server.url, timeout=5)
+    python = redis_server.client(
+        decode_responses=True, protocol=2, parser_class=redis_py.python_parser()
+    )
+    with redis_py.connection_of(agent) as connection:
+        assert redis_py.reply_parser(connection) == "hiredis"
+    found = discover(agent, ["bull", "{jobs}"])
+    assert len(found) == len(queues) + 3
+    for sort in (True, False):
+        every = [command for queue in found for command in commands(queue, sort)]
+        by_hiredis = Batch(agent, every).replies()
+        assert any(isinstance(reply, redis.ResponseError) for reply in by_hiredis)
+        assert _comparable(by_hiredis) == _comparable(Batch(python, every).replies())
+        states = Scrape(found, sort).read(agent)
+        assert len(states) == len(queues)  # the others cannot be read, or are of another type
+        assert states == Scrape(found, sort).read(python)
+    agent.close()
+    python.close()
 
 
 def test_a_name_with_a_star_gets_its_oldest_job_too(redis_server: RedisServer, client: Any) -> None:

@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.sdk.resources import Resource
 
 from obs import catalog
+from obs.agent import otlp
 from obs.agent.collectors.bullmq import STATES
 from obs.agent.export import Exporter, OtlpLoop
 from obs.agent.otlp import RequestEncoder, otlp_exporter
@@ -172,6 +173,60 @@ def test_the_agents_encoding_is_the_sdks() -> None:
         assert encoded.points == sum(
             len(m.data.data_points) for m in snapshot.resource_metrics[0].scope_metrics[0].metrics
         )
+
+
+def many_queues(count: int) -> Exporter:
+    """An exporter whose store holds ``count`` queues of one server (10 series each)."""
+    store = Store()
+    server = {attr.SERVER_ADDRESS: "redis", attr.SERVER_PORT: 6379, attr.QUEUE_PREFIX: "bull"}
+    points = []
+    for index in range(count):
+        queue = {**server, attr.QUEUE_NAME: f"q{index}"}
+        points += [
+            Point.of(catalog.BULLMQ_QUEUE_JOBS, n, {**queue, attr.QUEUE_STATE: state})
+            for n, state in enumerate(STATES)
+        ]
+        points += [
+            Point.of(catalog.BULLMQ_QUEUE_PAUSED, 0, queue),
+            Point.of(catalog.BULLMQ_OLDEST_WAITING_AGE, 1.5, queue),
+        ]
+    store.replace("bullmq", points)
+    return Exporter(store, Resource.create({}))
+
+
+def distinct_pairs(exporter: Exporter) -> int:
+    return len({pair for _, readings in exporter.families() for a, _ in readings for pair in a})
+
+
+def test_each_attribute_is_encoded_once_not_once_per_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first export encodes each (key, value) pair once however many series share it
+    (a server's pairs are in every series of its queues); the next reuses them all."""
+    encodings: list[Any] = []
+    attribute = otlp._attribute
+    monkeypatch.setattr(otlp, "_attribute", lambda pair: encodings.append(pair) or attribute(pair))
+    exporter = many_queues(30)
+    first = [r.request for r in exporter.encoded(now=1)]
+    assert len(encodings) == len(set(encodings)) == distinct_pairs(exporter)
+    encodings.clear()
+    assert [r.request for r in exporter.encoded(now=1)] == first
+    assert encodings == []
+
+
+def test_each_label_is_escaped_once_not_once_per_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for OTLP: the first /metrics page writes each label once, the next reuses them."""
+    labels: list[Any] = []
+    label = prometheus._label
+    monkeypatch.setattr(prometheus, "_label", lambda pair: labels.append(pair) or label(pair))
+    exporter = many_queues(30)
+    exporter.histograms.clear()  # the histograms' labels are the SDK snapshot's: not kept
+    first = b"".join(exporter.prometheus_text())
+    assert len(labels) == len(set(labels)) == distinct_pairs(exporter)
+    labels.clear()
+    assert b"".join(exporter.prometheus_text()) == first
+    assert labels == []
+    assert first == render(exporter.snapshot())
 
 
 def test_large_exports_are_split_into_requests_of_at_most_max_points() -> None:

@@ -529,6 +529,21 @@ def test_packed_commands_and_their_replies_go_through_a_pooled_connection(
     assert isinstance(replies[2], ResponseError)
 
 
+def test_the_agents_connections_read_replies_with_hiredis(redis_server: RedisServer) -> None:
+    """hiredis is in the agent's extra, so redis-py reads the agent's replies with its C
+    parser; redis-py's own parser is still there to compare with (test_agent_bullmq.py)."""
+    from obs.agent.app import redis_client
+
+    agent = redis_client(redis_server.url, timeout=5)
+    python = redis_server.client(parser_class=redis_py.python_parser())
+    for client, parser in ((agent, "hiredis"), (python, "python")):
+        with redis_py.connection_of(client) as connection:
+            assert redis_py.reply_parser(connection) == parser
+            redis_py.send_packed(connection, redis_py.pack_commands(connection, [("PING",)]))
+            assert redis_py.read_reply(connection) in ("PONG", b"PONG")
+        client.close()
+
+
 def test_a_connection_error_is_retried_under_the_clients_policy(
     redis_server: RedisServer,
 ) -> None:

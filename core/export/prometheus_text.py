@@ -125,19 +125,7 @@ def render(data: MetricsData) -> bytes:
     )
 
 
-LINES = 1000
-
-
-def _pieces(lines: Iterable[str]) -> Iterator[bytes]:
-    """``lines`` as text in pieces of ``LINES`` lines; joined, the same as :func:`_text`."""
-    batch = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == LINES:
-            yield _text(batch)
-            batch = []
-    if batch:
-        yield _text(batch)
+LINES = 1000  # per piece of a page
 
 
 def _one_piece(metric: Metric) -> list[bytes]:
@@ -182,23 +170,31 @@ class Renderer:
         readings: Sequence[tuple[Attributes, float]],
         seen: dict[tuple[str, Any], str],
     ) -> Iterator[bytes]:
-        return _pieces(self._lines(metric, readings, seen))
-
-    def _lines(
-        self,
-        metric: catalog.Metric,
-        readings: Sequence[tuple[Attributes, float]],
-        seen: dict[tuple[str, Any], str],
-    ) -> Iterator[str]:
+        """The lines of one metric as text in pieces of ``LINES`` lines."""
         counter = metric.kind is Kind.COUNTER
         name = prometheus_name(metric.name, metric.unit, counter=counter)
-        yield from _header(name, metric.description, "counter" if counter else "gauge")
+        lines = list(_header(name, metric.description, "counter" if counter else "gauge"))
         kept = self._labels
+        # Each value's text made once per metric: most values of a page are a few small
+        # counts (a queue's jobs by state), and writing a number was a quarter of a page.
+        numbers: dict[float, str] = {}
         for attributes, value in readings:
-            labels = []
-            for pair in attributes:
-                label = kept.get(pair) or _label(pair)
-                seen[pair] = label
-                labels.append(label)
-            text = "{" + ",".join(labels) + "}" if labels else ""
-            yield f"{name}{text} {_number(value)}"
+            if attributes:
+                try:
+                    text = "{" + ",".join([seen[pair] for pair in attributes]) + "}"
+                except KeyError:  # a pair this page meets for the first time
+                    for pair in attributes:
+                        if pair not in seen:
+                            seen[pair] = kept.get(pair) or _label(pair)
+                    text = "{" + ",".join([seen[pair] for pair in attributes]) + "}"
+            else:
+                text = ""
+            number = numbers.get(value)
+            if number is None:
+                number = numbers[value] = _number(value)
+            lines.append(f"{name}{text} {number}")
+            if len(lines) == LINES:
+                yield _text(lines)
+                lines = []
+        if lines:
+            yield _text(lines)

@@ -6,8 +6,9 @@ The agent's BullMQ scrape sends thousands of commands packed once (``pack_comman
 (``read_response``), on a connection taken from the client's pool (``get_connection``,
 ``release``) under the connection's retry policy (``retry.call_with_retry``); after a
 failover it reloads a cluster's slot map (``nodes_manager.initialize``). None of these is
-documented client API. ``tests/test_internals.py`` exercises each against the installed
-redis-py and a real server.
+documented client API; nor are its reply parsers (``_HiredisParser``, ``_RESP2Parser``),
+which the benchmark names and compares. ``tests/test_internals.py`` exercises each against
+the installed redis-py and a real server.
 """
 
 from __future__ import annotations
@@ -55,6 +56,24 @@ def read_reply(connection: Any, *, decode: bool = True) -> Any:
     """The next reply on the connection (an error reply raises ``ResponseError``); with
     ``decode`` False its strings stay bytes, whatever the client decodes."""
     return _member(connection, "read_response")(disable_decoding=not decode)
+
+
+def reply_parser(connection: Any) -> str:
+    """Which parser reads the connection's replies: ``"hiredis"`` (hiredis's C parser, which
+    redis-py picks whenever hiredis >= 3.2 is installed) or ``"python"`` (redis-py's own)."""
+    import redis._parsers
+
+    hiredis = _member(redis._parsers, "_HiredisParser")
+    return "hiredis" if isinstance(_member(connection, "_parser"), hiredis) else "python"
+
+
+def python_parser() -> type:
+    """redis-py's own RESP2 reply parser, as a client's ``parser_class``: where hiredis is
+    installed, the only way to read replies as redis-py would without it."""
+    import redis._parsers
+
+    parser: type = _member(redis._parsers, "_RESP2Parser")
+    return parser
 
 
 def with_retry(connection: Any, attempt: Callable[[], T]) -> T:
