@@ -145,21 +145,15 @@ class _CommandListener(monitoring.CommandListener):
         active = state.current
         if entry is None or active is None:
             return None
+        # a command without a span is pending as its _Bound alone (no tuple made)
         return (active, entry, None) if type(entry) is _Bound else (active, *entry)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        entry = self._pending.pop(event.request_id, None)
-        if entry is None:
+        taken = self._take(event.request_id)
+        if taken is None:
             return
-        active = state.current
-        if active is None:
-            return
+        active, bound, span = taken
         try:
-            # a command without a span is pending as its _Bound alone (no tuple made)
-            if type(entry) is _Bound:
-                bound, span = entry, None
-            else:
-                bound, span = entry
             # A write that failed per document still "succeeds" (ok: 1, writeErrors): the
             # application gets an exception (DuplicateKeyError, ...), so it is an error here.
             if bound.write:
