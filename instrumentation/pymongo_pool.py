@@ -5,9 +5,8 @@ Gauges (``db.client.connection.count`` idle/used, ``.pending_requests``, ``.max`
 the pools when a reader collects (:mod:`obs.internals.pymongo_driver`), so a command costs
 nothing for them. Timings (``db.client.connection.wait_time``, ``.create_time``,
 ``.timeouts``, with ``OBS_MONGO_POOL_TIMINGS``): from pymongo's pool events, which pymongo
-builds three of per command once a pool listener is registered; the listener then keeps
-the gauges' counts too, and does so alone when pymongo's pools cannot be read (a pymongo
-obs does not know yet).
+builds three of per command once a pool listener is registered. When pymongo's pools cannot
+be read (a pymongo obs does not know yet), the listener keeps the gauges' counts instead.
 
 pymongo's pool events name only the server address, so every client's pools to one
 server count as one pool named ``host:port``: their counts add up and so do their limits.
@@ -67,7 +66,8 @@ class _PoolListener(monitoring.ConnectionPoolListener):
     def _count(
         self, address: Any, *, idle: int = 0, used: int = 0, pending: int = 0
     ) -> _Pool | None:
-        """Apply one change to a pool's counts; None while obs is off."""
+        """The address's pool, with one change applied to its counts when they are the gauges'
+        source; None while obs is off."""
         active = state.current
         if active is None or not _events_enabled:
             return None
@@ -75,6 +75,8 @@ class _PoolListener(monitoring.ConnectionPoolListener):
             pool = self._pools.get(address)
             if pool is None:  # setdefault is atomic: a racing creator's pool is dropped
                 pool = self._pools.setdefault(address, _Pool(_pool_name(address)))
+            if not _events_count:
+                return pool
             with self._lock:
                 pool.idle += idle
                 pool.used += used
@@ -146,7 +148,8 @@ class _PoolListener(monitoring.ConnectionPoolListener):
     def connection_check_out_started(
         self, event: monitoring.ConnectionCheckOutStartedEvent
     ) -> None:
-        self._count(event.address, pending=1)
+        if _events_count:  # only counts: nothing to do while the gauges are read off the pools
+            self._count(event.address, pending=1)
 
     def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
         pool = self._count(event.address, pending=-1)
@@ -181,7 +184,8 @@ class _PoolListener(monitoring.ConnectionPoolListener):
             active.failures.record(FEATURE, exc)
 
     def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
-        self._count(event.address, idle=1, used=-1)
+        if _events_count:
+            self._count(event.address, idle=1, used=-1)
 
     def snapshot(self) -> list[_Pool]:
         with self._lock:
@@ -194,7 +198,6 @@ class _PolledPools:
     def __init__(self) -> None:
         self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self.tracking = False
 
     def found(self, pool: Any) -> None:
         """pymongo made ``pool`` (called inside pymongo's pool constructor: never raises)."""
@@ -276,14 +279,15 @@ POOL_OBSERVERS: dict[catalog.Metric, Callable[[CallbackOptions], Iterable[Observ
 }
 
 _gauges_polled = False  # POLLED sees every pool made since install()
-_events_enabled = False  # EVENTS counts and times (pymongo publishes pool events to it)
+_events_enabled = False  # EVENTS times (pymongo publishes pool events to it)
+_events_count = False  # EVENTS counts too: the gauges' source when the pools cannot be read
 _listener_registered = False
 
 
 def install(timings: bool) -> str:
     """Start the gauges (read off the pools) and, with ``timings``, the pool listener;
     what runs, in words. Only pools made after this call are seen (clients made later)."""
-    global _gauges_polled, _events_enabled, _listener_registered
+    global _gauges_polled, _events_enabled, _events_count, _listener_registered
     try:
         pymongo_driver.track_pools(POLLED.found)
         _gauges_polled = True
@@ -291,6 +295,7 @@ def install(timings: bool) -> str:
         warn_once(exc, "pool gauges come from pymongo's pool events (three per command)")
         _gauges_polled = False
     _events_enabled = timings or not _gauges_polled
+    _events_count = not _gauges_polled
     if _events_enabled and not _listener_registered:
         monitoring.register(EVENTS)  # pymongo cannot unregister: it stays, switched off
         _listener_registered = True
@@ -301,8 +306,8 @@ def install(timings: bool) -> str:
 
 def uninstall() -> None:
     """Stop both (the pool listener stays registered with pymongo, switched off)."""
-    global _gauges_polled, _events_enabled
-    _gauges_polled = _events_enabled = False
+    global _gauges_polled, _events_enabled, _events_count
+    _gauges_polled = _events_enabled = _events_count = False
     pymongo_driver.untrack_pools()
     reset()
 

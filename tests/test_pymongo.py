@@ -24,6 +24,7 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 import obs
 from obs import catalog
 from obs.instrumentation import pymongo as listener
+from obs.internals import InternalsChanged, pymongo_driver
 from obs.runtime.status import Status
 from support.otlp_receiver import GrpcReceiver, Point
 from support.pools import hold_the_only_connection
@@ -306,6 +307,28 @@ def test_pool_timings_come_from_pool_events_when_asked_for(
     ]
     assert sum(p.count or 0 for p in waits) >= 2  # one checkout per operation
     assert otlp.points("db.client.connection.create_time")
+
+
+@pytest.mark.parametrize("timings", [False, True], ids=["gauges", "gauges and timings"])
+def test_pool_gauges_come_from_pool_events_when_the_pools_cannot_be_read(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    mongo: MongoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    timings: bool,
+) -> None:
+    def moved(found: Any) -> None:
+        raise InternalsChanged("pymongo", "synchronous.pool.Pool", AttributeError())
+
+    monkeypatch.setattr(pymongo_driver, "track_pools", moved)
+    status = start_obs(mongo_pool_timings=timings)
+    assert status["pymongo"].detail.startswith("command listener, pool listener")
+    c = client(maxPoolSize=7)
+    c.shop_fb.t.insert_one({"a": 1})
+    c.shop_fb.t.find_one()
+    assert obs.flush()
+    _pool_gauges_hold(otlp, f"127.0.0.1:{mongo.port}", 7)
 
 
 def test_pool_gauges_count_checkouts_waiting_for_a_connection(
