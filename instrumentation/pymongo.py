@@ -22,6 +22,7 @@ from pymongo import monitoring
 
 from obs.catalog import attr
 from obs.instrumentation import pymongo_pool, query_smells
+from obs.internals import InternalsChanged, pymongo_driver, warn_once
 from obs.mongo_queries.commands import collection_of
 from obs.mongo_queries.masking import masked_text
 from obs.runtime import state
@@ -51,6 +52,7 @@ class _Bound:
     out at its first command."""
 
     __slots__ = (
+        "alone",
         "attributes",
         "duration",
         "key",
@@ -79,14 +81,21 @@ class _Bound:
             else None
         )
         self.write = name in _WRITES
+        # what a command without a span is pending as: made once, not per command
+        self.alone = (self, None)
 
 
 class _CommandListener(monitoring.CommandListener):
     def __init__(self) -> None:
-        # request id -> its _Bound, or (_Bound, span) when it has a span, until it ends
-        self._pending: dict[int, Any] = {}
+        # request id -> (its _Bound, its span or None), until it ends
+        self._pending: dict[int, tuple[_Bound, Any]] = {}
         # (database, collection, operation, server) -> its _Bound
         self._bound: dict[tuple[Any, ...], _Bound] = {}
+        self.read_events(pymongo_driver.public_event_readers())
+
+    def read_events(self, readers: pymongo_driver.EventReaders) -> None:
+        """Read the events' fields with ``readers`` (obs.internals.pymongo_driver)."""
+        self._read_started, self._read_succeeded, self._read_failed = readers
 
     def reset(self) -> None:
         """Forget in-flight commands and bound cells (after shutdown or fork)."""
@@ -102,11 +111,10 @@ class _CommandListener(monitoring.CommandListener):
         if active is None:
             return
         try:
-            name = event.command_name
+            name, command, database, address, request_id = self._read_started(event)
             if name in _IGNORED:
                 return
-            command = event.command
-            key = (event.database_name, collection_of(name, command), name, event.connection_id)
+            key = (database, collection_of(name, command), name, address)
             bound = self._bound.get(key)
             if bound is None:
                 bound = _Bound(active, key)
@@ -117,11 +125,11 @@ class _CommandListener(monitoring.CommandListener):
                 pending.clear()
             tracer = active.tracer
             if tracer is None:
-                pending[event.request_id] = bound
+                pending[request_id] = bound.alone
             else:
                 span = tracer.leaf(bound.span_name, bound.attributes)
                 # Pending before anything else can fail, so the span always gets its end.
-                pending[event.request_id] = bound if span is None else (bound, span)
+                pending[request_id] = bound.alone if span is None else (bound, span)
                 if span is not None and bound.statement and span.is_recording():
                     span.set_attribute("db.query.text", masked_text(command))
             threshold = bound.skip_threshold
@@ -139,52 +147,45 @@ class _CommandListener(monitoring.CommandListener):
                     (*bound.key, smell), _smell_attributes, bound.attributes, smell
                 ).add(1)
 
-    def _take(self, request_id: int) -> tuple[state.Active, _Bound, Any] | None:
-        """The running obs, and the started command's bound entry and span, or None."""
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        request_id, micros, reply = self._read_succeeded(event)
         entry = self._pending.pop(request_id, None)
         active = state.current
         if entry is None or active is None:
-            return None
-        # a command without a span is pending as its _Bound alone (no tuple made)
-        return (active, entry, None) if type(entry) is _Bound else (active, *entry)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        taken = self._take(event.request_id)
-        if taken is None:
             return
-        active, bound, span = taken
+        bound, span = entry
         try:
             # A write that failed per document still "succeeds" (ok: 1, writeErrors): the
             # application gets an exception (DuplicateKeyError, ...), so it is an error here.
             if bound.write:
-                error = _write_error(event.reply)
+                error = _write_error(reply)
                 if error is not None:
-                    code = _status_code(_first_write_error(event.reply))
-                    self._end_failed(
-                        active, bound, span, error, micros=event.duration_micros, code=code
-                    )
+                    code = _status_code(_first_write_error(reply))
+                    self._end_failed(active, bound, span, error, micros=micros, code=code)
                     return
             duration = bound.duration
             if duration is not None:
-                duration.record(event.duration_micros / 1e6)
+                duration.record(micros / 1e6)
             if span is not None:
                 span.end()
         except Exception as exc:
             active.failures.record(FEATURE, exc)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        taken = self._take(event.request_id)
-        if taken is None:
+        request_id, micros, failure = self._read_failed(event)
+        entry = self._pending.pop(request_id, None)
+        active = state.current
+        if entry is None or active is None:
             return
-        active, bound, span = taken
+        bound, span = entry
         try:
             self._end_failed(
                 active,
                 bound,
                 span,
-                _error_type(event.failure),
-                micros=event.duration_micros,
-                code=_status_code(event.failure),
+                _error_type(failure),
+                micros=micros,
+                code=_status_code(failure),
             )
         except Exception as exc:
             active.failures.record(FEATURE, exc)
@@ -302,6 +303,10 @@ def install(pool: bool = True, pool_timings: bool = False) -> str:
     if not _registered:
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork)
+        try:
+            COMMANDS.read_events(pymongo_driver.event_readers())
+        except InternalsChanged as exc:
+            warn_once(exc, "the command listener reads events by their (slower) properties")
         monitoring.register(COMMANDS)
         _registered = True
     _enabled = True

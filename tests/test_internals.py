@@ -684,3 +684,48 @@ def test_untracking_leaves_a_wrapper_made_on_top_of_obss() -> None:
         assert Pool.__init__ is theirs
     finally:
         Pool.__init__ = original  # type: ignore[method-assign]
+
+
+def test_the_event_readers_read_what_the_public_properties_do(mongo: MongoServer) -> None:
+    """On the events a real client publishes: a find, a write, a failed command."""
+    import pymongo
+    from pymongo import monitoring
+    from pymongo.errors import OperationFailure
+
+    class Recording(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.events: list[Any] = []
+
+        def started(self, event: Any) -> None:
+            self.events.append(event)
+
+        succeeded = failed = started
+
+    recording = Recording()
+    client: Any = pymongo.MongoClient(mongo.uri, event_listeners=[recording])
+    client.shop.users.insert_one({"email": "a@b.c"})
+    client.shop.users.find_one({"email": "a@b.c"})
+    with pytest.raises(OperationFailure):
+        client.shop.command("noSuchCommand")
+    client.close()
+    readers, public = pymongo_driver.event_readers(), pymongo_driver.public_event_readers()
+    kinds = {
+        monitoring.CommandStartedEvent: 0,
+        monitoring.CommandSucceededEvent: 1,
+        monitoring.CommandFailedEvent: 2,
+    }
+    seen = set()
+    for event in recording.events:
+        kind = kinds[type(event)]
+        seen.add(kind)
+        assert readers[kind](event) == public[kind](event)
+    assert seen == {0, 1, 2}
+
+
+def test_events_whose_slots_moved_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from operator import attrgetter
+
+    moved = pymongo_driver._SLOTS._replace(succeeded=attrgetter("_CommandEvent__moved"))
+    monkeypatch.setattr(pymongo_driver, "_SLOTS", moved)
+    with pytest.raises(InternalsChanged, match=r"pymongo no longer has monitoring\._CommandEvent"):
+        pymongo_driver.event_readers()

@@ -217,8 +217,10 @@ def test_leaf_spans_encode_as_their_readable_spans_do(
         for bound, extra, context, parent, failed in made:
             # now and then a fresh mapping, whose id may be one a freed mapping had
             shared = {**_BOUND[bound], "n": len(leaves) + round} if failed else _BOUND[bound]
-            ids = (context.trace_id, context.span_id, 1, context.trace_state)
-            span = LeafSpan(owner, "find users", ids, parent, shared)
+            span = LeafSpan(
+                owner, "find users", context.trace_id, context.span_id, 1, context.trace_state,
+                parent, shared,
+            )  # fmt: skip
             span.set_attributes(extra)
             if failed:
                 span.set_status(Status(StatusCode.ERROR, "DuplicateKey"))

@@ -127,6 +127,33 @@ def test_a_failed_command_carries_error_type(
     assert spans[0].attributes["db.response.status_code"] == "59"
 
 
+@pytest.mark.parametrize("readers", ["slots", "public properties"])
+def test_the_listener_reads_events_either_way(
+    start_obs: StartObs,
+    otlp: GrpcReceiver,
+    client: Callable[..., MongoClient[Any]],
+    readers: str,
+) -> None:
+    """What it reads by pymongo's public properties (where the slots moved) is what it
+    reads by the slots: a success, a failure, their durations and spans."""
+    if readers == "public properties":
+        listener.COMMANDS.read_events(pymongo_driver.public_event_readers())
+    try:
+        start_obs()
+        db = client().shop_readers
+        db.users.find_one({"email": "ann@example.com"})
+        with pytest.raises(pymongo.errors.OperationFailure):
+            db.command("noSuchCommand")
+        assert obs.flush()
+    finally:
+        listener.COMMANDS.read_events(pymongo_driver.event_readers())
+    assert count(durations(otlp, **{"db.operation.name": "find", "db.namespace": "shop_readers"}))
+    failed = durations(otlp, **{"db.operation.name": "noSuchCommand"})
+    assert [p.attributes["error.type"] for p in failed] == ["CommandNotFound"]
+    assert otlp.spans("find users")
+    assert otlp.spans("noSuchCommand")[0].attributes["error.type"] == "CommandNotFound"
+
+
 def test_a_command_naming_no_collection_exports_none(
     start_obs: StartObs, otlp: GrpcReceiver, client: Callable[..., MongoClient[Any]]
 ) -> None:

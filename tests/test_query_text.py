@@ -311,7 +311,11 @@ _tiny_scalars = st.sampled_from([0, 1, -1, 2, True, False, "x", "$f", None, 1.5]
 _tiny_values = st.recursive(
     _tiny_scalars,
     lambda inner: st.one_of(
-        st.dictionaries(st.sampled_from(["a", "b", "$in", "sort", "from"]), inner, max_size=2),
+        st.dictionaries(
+            st.sampled_from(["a", "b", "$in", "sort", "from", "$sort", "$expr", "pipeline"]),
+            inner,
+            max_size=2,
+        ),
         st.lists(inner, max_size=2),
         st.lists(inner, max_size=2).map(tuple),
     ),
@@ -320,7 +324,13 @@ _tiny_values = st.recursive(
 _tiny_commands = st.builds(
     lambda target, rest: {"find": target, **rest},
     st.sampled_from(["c", "d"]),
-    st.dictionaries(st.sampled_from(["filter", "sort", "limit", "lsid"]), _tiny_values, max_size=3),
+    st.dictionaries(
+        st.sampled_from(
+            ["filter", "sort", "limit", "lsid", "hint", "pipeline", "collection", "let", "q"]
+        ),
+        _tiny_values,
+        max_size=3,
+    ),
 )
 
 
@@ -349,8 +359,26 @@ def test_a_cached_text_is_never_given_to_a_command_of_another_text(
         ),
         # True against 1 where both survive
         ({"find": "c", "sort": {"x": True}}, {"find": "c", "sort": {"x": 1}}),
+        # documents of scalars are their keys alone, unless a key reads its value apart
+        ({"find": "c", "filter": {"$sort": 1}}, {"find": "c", "filter": {"$sort": 5}}),
+        ({"find": "c", "filter": {"$expr": "$a"}}, {"find": "c", "filter": {"$expr": "$b"}}),
+        ({"find": "c", "filter": {"a": 1}}, {"find": "c", "filter": {"a": [1]}}),
+        # top-level scalars are one marker, unless their key reads them apart
+        ({"find": "c", "hint": "a_1"}, {"find": "c", "hint": "b_1"}),
+        ({"aggregate": "c", "pipeline": "$a"}, {"aggregate": "c", "pipeline": "$b"}),
+        ({"getMore": 1, "collection": "c"}, {"getMore": 1, "collection": "d"}),
     ],
-    ids=["nesting", "list lengths", "bool and int"],
+    ids=[
+        "nesting",
+        "list lengths",
+        "bool and int",
+        "a $sort in a filter",
+        "an expression in a filter",
+        "a scalar and a list",
+        "an index name",
+        "a top-level expression",
+        "getMore's collection",
+    ],
 )
 def test_commands_whose_texts_differ_never_share_a_cached_text(
     first: dict[str, object], second: dict[str, object]

@@ -38,6 +38,7 @@ _U64 = struct.Struct("<Q").pack
 _U32 = struct.Struct("<I").pack
 _DOUBLE = struct.Struct("<d").pack
 _INT64 = 1 << 63
+_U64_MASK = (1 << 64) - 1
 _MAX_KEPT = 8192  # encoded string attributes kept; beyond this, start over
 # SpanFlags: the context's is_remote is known (always), and whether it is true.
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
@@ -48,6 +49,13 @@ _KIND = {
     SpanKind.PRODUCER: 4,
     SpanKind.CONSUMER: 5,
 }
+
+
+# What leaf spans of one name, shared attributes, status and parent kind share: the shared
+# attributes and the status themselves, the bytes before the times, after the times (the
+# shared attributes) and at the end (status, flags), and the length of all but the span's
+# own attributes and parent.
+_LeafRuns = tuple[Any, Any, bytes, bytes, bytes, int]
 
 
 class _Unsupported(Exception):
@@ -93,6 +101,10 @@ _LINK_TRACE_ID, _LINK_SPAN_ID = _tag(1, _LENGTH), _tag(2, _LENGTH)
 _LINK_ATTRIBUTE, _LINK_DROPPED, _LINK_FLAGS = _tag(4, _LENGTH), _tag(5, 0), _tag(6, _FIXED32)
 _STATUS_MESSAGE, _STATUS_CODE = _tag(2, _LENGTH), _tag(3, 0)
 _KINDS = {kind: _SPAN_KIND + varint(number) for kind, number in _KIND.items()}
+# A leaf span's ids and times, tags and lengths included, each packed by one call.
+_LEAF_IDS = struct.Struct(">BBQQBBQ")
+_LEAF_TIMES = struct.Struct("<BQBQ")
+_LEAF_PARENT = struct.Struct(">BBQ")
 
 
 def _any_value(value: Any) -> bytes:
@@ -141,6 +153,9 @@ class SpanEncoder:
         self._names: dict[str, bytes] = {}
         self._shared: dict[int, tuple[Mapping[str, Any], bytes]] = {}
         self._statuses: dict[tuple[int, str | None], bytes] = {}
+        # (name, id of shared attributes, id of status, parent remote?) -> what leaf spans
+        # of these share (_LeafRuns)
+        self._leaves: dict[tuple[Any, ...], _LeafRuns] = {}
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised request, equal to ``encode_spans(spans).SerializeToString()``."""
@@ -181,26 +196,33 @@ class SpanEncoder:
         resources: dict[int, Any] = {}
         in_group: dict[tuple[int, int], list[bytes]] = {}
         groups: dict[Any, dict[Any, list[bytes]]] = {}
+        last: tuple[Any, Any] | None = None  # the previous span's resource and scope
+        found: list[bytes] = []
         for span in spans:
             resource = span.resource
             scope = span.instrumentation_scope or None
-            found = in_group.get((id(resource), id(scope)))
-            if found is None:
-                group = resources.get(id(resource))
-                if group is None:
-                    group = resources[id(resource)] = _first_equal(groups, resource)
-                scopes = groups.setdefault(group, {})
-                found = scopes.setdefault(_first_equal(scopes, scope), [])
-                in_group[id(resource), id(scope)] = found
-            found.append(self._span(span))
+            if last is None or resource is not last[0] or scope is not last[1]:
+                last = resource, scope
+                group_of = in_group.get((id(resource), id(scope)))
+                if group_of is None:
+                    group = resources.get(id(resource))
+                    if group is None:
+                        group = resources[id(resource)] = _first_equal(groups, resource)
+                    scopes = groups.setdefault(group, {})
+                    group_of = scopes.setdefault(_first_equal(scopes, scope), [])
+                    in_group[id(resource), id(scope)] = group_of
+                found = group_of
+            if getattr(span, "otlp_parts", False):
+                found.append(self._leaf(span))
+            else:
+                found.append(_field(_SS_SPANS, self._span(span)))
         out = []
         for resource, scopes in groups.items():
             body = [
                 _field(_RS_RESOURCE, self._attributes(_RESOURCE_ATTRIBUTE, resource.attributes))
             ]
             for scope, encoded in scopes.items():
-                scope_spans = [_field(_SS_SCOPE, self._scope(scope))]
-                scope_spans.extend(_field(_SS_SPANS, s) for s in encoded)
+                scope_spans = [_field(_SS_SCOPE, self._scope(scope)), *encoded]
                 if scope is not None and scope.schema_url:
                     scope_spans.append(_field(_SS_SCHEMA, _text(scope.schema_url)))
                 body.append(_field(_RS_SCOPE_SPANS, b"".join(scope_spans)))
@@ -275,6 +297,57 @@ class SpanEncoder:
         flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent and parent.is_remote else 0)
         out += (_SPAN_FLAGS, _U32(flags))
         return b"".join(out)
+
+    def _leaf(self, span: Any) -> bytes:
+        """A leaf span's field in its scope's spans (obs.runtime.leaf_spans): what
+        :meth:`_span` writes for it, framed, with the fields that repeat across a command's
+        spans (name, kind, shared attributes, status, flags) kept as three runs of bytes,
+        the ids and times packed by one call each, and the frame's length added up rather
+        than measured on a copy."""
+        parent, shared, status = span.parent, span.shared_attributes, span.status
+        extra = span.extra_attributes
+        if (
+            span.trace_state
+            or not (span.start_time and span.end_time)
+            or (extra and not extra.keys().isdisjoint(shared))
+        ):
+            return _field(_SS_SPANS, self._span(span))  # fields the runs do not cover
+        remote = parent is not None and parent.is_remote
+        key = (span.name, id(shared), id(status), remote)
+        kept = self._leaves.get(key)
+        # Keyed by ids: the entry holds both objects, so a match is them, not a new object
+        # given a freed one's id.
+        if kept is None or kept[0] is not shared or kept[1] is not status:
+            kept = self._leaf_runs(span, remote)
+            if len(self._leaves) >= _MAX_KEPT:
+                self._leaves.clear()
+            self._leaves[key] = kept
+        extra_bytes = self._attributes(_SPAN_ATTRIBUTE, extra) if extra else b""
+        trace_id = span.trace_id
+        return b"".join(
+            (
+                _SS_SPANS,
+                varint(kept[5] + len(extra_bytes) + (_LEAF_PARENT.size if parent else 0)),
+                _LEAF_IDS.pack(10, 16, trace_id >> 64, trace_id & _U64_MASK, 18, 8, span.span_id),
+                _LEAF_PARENT.pack(34, 8, parent.span_id) if parent else b"",
+                kept[2],
+                _LEAF_TIMES.pack(57, span.start_time, 65, span.end_time),
+                kept[3],
+                extra_bytes,
+                kept[4],
+            )
+        )
+
+    def _leaf_runs(self, span: Any, remote: bool) -> _LeafRuns:
+        """What :meth:`_leaf` keeps for spans like ``span``."""
+        shared, status = span.shared_attributes, span.status
+        name = _field(_SPAN_NAME, _text(span.name)) if span.name else b""
+        flags = _SPAN_FLAGS + _U32(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0))
+        head = name + _KINDS[span.kind]
+        attributes = self._attributes(_SPAN_ATTRIBUTE, shared)
+        tail = self._status(status.status_code.value, status.description) + flags
+        fixed = _LEAF_IDS.size + _LEAF_TIMES.size + len(head) + len(attributes) + len(tail)
+        return shared, status, head, attributes, tail, fixed
 
     def _two_part_attributes(self, span: Any) -> bytes:
         shared, extra = span.shared_attributes, span.extra_attributes

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Mapping
@@ -190,7 +191,25 @@ _MAX_SKELETON_DEPTH = 64
 # such strings, which may cost cache entries, never a wrong text.
 _KEPT_UNDER = frozenset({"collection", *_STRUCTURAL, *_JOIN_NAMES})
 # Markers of a skeleton's tokens (unique objects: no key or value is equal to one).
-_DICT, _LIST, _TUPLE, _OTHER, _TEXT, _INT, _BOOL = (object() for _ in range(7))
+_DICT, _LIST, _TUPLE, _OTHER, _TEXT, _INT, _BOOL, _MASKED_DICT = (object() for _ in range(8))
+
+
+def _bson_scalar_types() -> tuple[type, ...]:
+    try:
+        import bson
+    except ImportError:  # the agent's image has no pymongo: its commands carry none
+        return ()
+    return (
+        bson.ObjectId,
+        bson.Binary,
+        bson.Decimal128,
+        bson.Int64,
+        bson.Timestamp,
+        bson.Regex,
+        bson.MinKey,
+        bson.MaxKey,
+        bson.DBRef,
+    )
 
 
 class _TooDeep(Exception):
@@ -241,14 +260,47 @@ def _token(value: Any, kept: bool, depth: int, out: list[Any]) -> None:
         out.append(_OTHER)
 
 
+# Top-level keys whose scalar values may survive masking, or whose values are read in
+# another context (expressions, statements, structure); under every other key but the
+# first, a scalar is masked to "?" whatever it is (masked_command's last branch).
+_TOP_LEVEL_READ_APART = frozenset(
+    {"collection", "updates", "$expr", "pipeline", "let", "$facet", *_STRUCTURAL}
+)
+# Keys inside a document that change how a scalar under them is masked; in a document
+# without them, every scalar is masked to "?" (or collapsed to ["?"]: decided by the key).
+_READ_APART = frozenset({"$sort", "$expr", "pipeline", "let", "$facet", *_JOINS})
+# Exact types that are never a container (a str subclass such as bson's Code is not here:
+# it takes the general walk).
+_SCALARS = frozenset(
+    {str, int, float, bool, type(None), bytes, datetime.datetime, *_bson_scalar_types()}
+)
+
+
 def _command_skeleton(command: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The command's skeleton: the general walk (:func:`_skeleton`), except where masking
+    is known to make every scalar "?" (under a top-level key it does not read apart):
+    there a scalar is one marker, and a document of scalars (a typical filter) its keys."""
     out: list[Any] = []
     first = next(iter(command), "")
     for k, v in command.items():
         if k in _DROPPED:  # dropped at the top level only: a sort may name "comment"
             continue
-        out.append(k)
-        _token(v, k == first or k in _KEPT_UNDER, 1, out)
+        kind = type(v)
+        if k == first or k in _TOP_LEVEL_READ_APART:
+            out.append(k)
+            _token(v, k == first or k in _KEPT_UNDER, 1, out)
+        elif kind in _SCALARS:
+            out += (k, _OTHER)
+        elif (
+            kind is dict
+            and _SCALARS.issuperset(map(type, v.values()))
+            and _READ_APART.isdisjoint(v)
+        ):
+            out += (k, _MASKED_DICT, len(v))
+            out += v  # its keys
+        else:
+            out.append(k)
+            _token(v, k in _KEPT_UNDER, 1, out)
     return tuple(out)
 
 

@@ -63,7 +63,9 @@ class HistogramCell:
     def record(self, value: float) -> None:
         """Record one measurement (bucket upper bounds are inclusive, as in OTLP)."""
         index = bisect_left(self._bounds, value)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: its __enter__/__exit__ lookups cost a fifth of this
+        try:
             self.counts[index] += 1
             self.count += 1
             self.sum += value
@@ -71,6 +73,8 @@ class HistogramCell:
                 self.min = value
             if value > self.max:  # noqa: PLR1730
                 self.max = value
+        finally:
+            lock.release()
 
     def take(self, reset: bool) -> tuple[list[int], int, float, float, float]:
         with self._lock:

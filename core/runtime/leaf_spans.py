@@ -86,18 +86,24 @@ class LeafSpan:
     links: tuple[Any, ...] = ()
     dropped_attributes = dropped_events = dropped_links = 0
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 (made once per sampled command: keywords cost more)
         self,
         owner: LeafTracer,
         name: str,
-        ids: tuple[int, int, int, TraceState | None],
+        trace_id: int,
+        span_id: int,
+        flags: int,
+        trace_state: TraceState | None,
         parent: SpanContext | None,
         attributes: Mapping[str, Any],
     ) -> None:
         self._owner = owner
         self.name = name
-        # what its span context will hold: trace id, span id, flags, trace state
-        self.trace_id, self.span_id, self.flags, self.trace_state = ids
+        # what its span context will hold
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.flags = flags
+        self.trace_state = trace_state
         self._context: SpanContext | None = None
         self.parent = parent
         # The attributes the span started with are shared by every span of the command's
@@ -235,6 +241,8 @@ class LeafTracer(trace.Tracer):
         self._alone: tuple[Any, ...] | None = None
         self._sampler = provider.sampler
         self._rule = sampling_rule(self._sampler)
+        # ALWAYS_OFF: no span is sampled, whatever its parent or processors
+        self._never = self._rule == (False, 0)
         self.hand_over = self._on_end
         try:
             self._current_span: Callable[[], Any] = otel_sdk.current_span_reader()
@@ -277,6 +285,8 @@ class LeafTracer(trace.Tracer):
         it is not sampled. The result has ``is_recording``, ``set_attribute(s)``,
         ``set_status`` and ``end``."""
         provider = self.provider
+        if self._never and provider.sampler is self._sampler:
+            return None  # what the SDK's start_span would make is a non-recording span
         # A processor added since (a new tuple) sends every span through the SDK's path.
         if self._alone is None or self._processors_now() is not self._alone:
             return self.sdk.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
@@ -332,7 +342,7 @@ class LeafTracer(trace.Tracer):
             recorded = dict(result.attributes or {})
         if random:
             flags |= _RANDOM_TRACE_ID
-        return LeafSpan(self, name, (trace_id, span_id, flags, trace_state), parent, recorded)
+        return LeafSpan(self, name, trace_id, span_id, flags, trace_state, parent, recorded)
 
     # -- the Tracer API, by the SDK's tracer ------------------------------------------------
 
