@@ -263,16 +263,7 @@ class SpanEncoder:
             out.append(_field(_SPAN_STATE, _text(",".join(f"{k}={v}" for k, v in state.items()))))
         if parent:
             out += (_SPAN_PARENT, b"\x08", parent.span_id.to_bytes(8, "big"))
-        name = span.name
-        if name:
-            encoded = self._names.get(name)
-            if encoded is None:
-                encoded = _field(_SPAN_NAME, _text(name))
-                if len(self._names) >= _MAX_KEPT:
-                    self._names.clear()
-                self._names[name] = encoded
-            out.append(encoded)
-        out.append(_KINDS[span.kind])
+        out += (self._name(span.name), _KINDS[span.kind])
         if span.start_time:
             out += (_SPAN_START, _U64(span.start_time))
         if span.end_time:
@@ -341,13 +332,24 @@ class SpanEncoder:
     def _leaf_runs(self, span: Any, remote: bool) -> _LeafRuns:
         """What :meth:`_leaf` keeps for spans like ``span``."""
         shared, status = span.shared_attributes, span.status
-        name = _field(_SPAN_NAME, _text(span.name)) if span.name else b""
         flags = _SPAN_FLAGS + _U32(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0))
-        head = name + _KINDS[span.kind]
+        head = self._name(span.name) + _KINDS[span.kind]
         attributes = self._attributes(_SPAN_ATTRIBUTE, shared)
         tail = self._status(status.status_code.value, status.description) + flags
         fixed = _LEAF_IDS.size + _LEAF_TIMES.size + len(head) + len(attributes) + len(tail)
         return shared, status, head, attributes, tail, fixed
+
+    def _name(self, name: str) -> bytes:
+        """A span's name field (none for an empty name), kept encoded."""
+        if not name:
+            return b""
+        encoded = self._names.get(name)
+        if encoded is None:
+            encoded = _field(_SPAN_NAME, _text(name))
+            if len(self._names) >= _MAX_KEPT:
+                self._names.clear()
+            self._names[name] = encoded
+        return encoded
 
     def _two_part_attributes(self, span: Any) -> bytes:
         shared, extra = span.shared_attributes, span.extra_attributes

@@ -22,6 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import bson
+
 from obs.mongo_queries.commands import collection_of
 
 MASK = "?"
@@ -194,24 +196,6 @@ _KEPT_UNDER = frozenset({"collection", *_STRUCTURAL, *_JOIN_NAMES})
 _DICT, _LIST, _TUPLE, _OTHER, _TEXT, _INT, _BOOL, _MASKED_DICT = (object() for _ in range(8))
 
 
-def _bson_scalar_types() -> tuple[type, ...]:
-    try:
-        import bson
-    except ImportError:  # the agent's image has no pymongo: its commands carry none
-        return ()
-    return (
-        bson.ObjectId,
-        bson.Binary,
-        bson.Decimal128,
-        bson.Int64,
-        bson.Timestamp,
-        bson.Regex,
-        bson.MinKey,
-        bson.MaxKey,
-        bson.DBRef,
-    )
-
-
 class _TooDeep(Exception):
     pass
 
@@ -272,7 +256,24 @@ _READ_APART = frozenset({"$sort", "$expr", "pipeline", "let", "$facet", *_JOINS}
 # Exact types that are never a container (a str subclass such as bson's Code is not here:
 # it takes the general walk).
 _SCALARS = frozenset(
-    {str, int, float, bool, type(None), bytes, datetime.datetime, *_bson_scalar_types()}
+    {
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        bytes,
+        datetime.datetime,
+        bson.ObjectId,
+        bson.Binary,
+        bson.Decimal128,
+        bson.Int64,
+        bson.Timestamp,
+        bson.Regex,
+        bson.MinKey,
+        bson.MaxKey,
+        bson.DBRef,
+    }
 )
 
 
